@@ -1,0 +1,99 @@
+// Frame: one captured image, the only type the drivers and the engine share.
+//
+// Ownership: a frame is always held by a FramePtr (std::shared_ptr<const Frame>).
+// A source that lends its own buffers (libcamera, V4L2 mmap) gives the
+// shared_ptr a deleter that hands the buffer back to the source, so the buffer
+// returns to the camera exactly when the last user (pipeline, engine) drops it.
+// Frames that own their pixels (files, synthetic, converted copies) come from
+// Frame::allocate(). A Frame never changes after it is published.
+//
+// Threads: a published frame is immutable and may be read from any thread.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lookout {
+
+// Pixel layouts the engine takes directly. Planar and semi-planar YUV use
+// BT.601 limited range, which is what libcamera and UVC webcams deliver.
+enum class PixelFormat {
+  RGB24,  // packed R,G,B bytes
+  BGR24,  // packed B,G,R bytes
+  I420,   // planar Y, U, V; chroma subsampled 2x2 (YUV420)
+  NV12,   // planar Y, interleaved UV; chroma subsampled 2x2
+  YUYV,   // packed Y0 U Y1 V (YUV 4:2:2)
+  GRAY8,  // one luma byte per pixel
+  MJPEG,  // one compressed JPEG image in plane 0 (size = bytes used)
+};
+
+std::string_view to_string(PixelFormat format);
+std::optional<PixelFormat> pixel_format_from_string(std::string_view name);
+
+// Number of planes a format uses (1 to 3).
+int plane_count(PixelFormat format);
+
+// One plane of pixel data, borrowed from whoever owns the frame's memory.
+struct Plane {
+  const std::uint8_t* data = nullptr;
+  std::size_t stride = 0;  // bytes per row (0 for MJPEG)
+  std::size_t size = 0;    // bytes valid in this plane
+};
+
+// An axis-aligned box in frame pixels, with the class it belongs to. Sources
+// that know the truth (the synthetic one) attach these to each frame.
+struct LabelledBox {
+  int class_id = 0;
+  float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+};
+
+struct Frame {
+  PixelFormat format = PixelFormat::RGB24;
+  int width = 0;
+  int height = 0;
+  std::array<Plane, 3> planes{};
+
+  // Counts frames delivered by the source since it started, from 0. Gaps mean
+  // frames the source itself dropped.
+  std::uint64_t sequence = 0;
+  // When the sensor captured the frame (wall clock, for clients) and the same
+  // instant on the monotonic clock (for latency measurements).
+  std::chrono::system_clock::time_point capture_time{};
+  std::chrono::steady_clock::time_point capture_steady{};
+
+  // Ground truth, only from sources that know it.
+  std::vector<LabelledBox> truth;
+
+  // Pixel memory for frames that own it (see allocate()); empty for frames
+  // whose planes point into a source's buffer.
+  std::vector<std::uint8_t> storage;
+
+  // Allocates a frame that owns tightly packed planes of the given format and
+  // size (MJPEG: `compressed_bytes` bytes in plane 0). Planes point into
+  // `storage`. Throws std::invalid_argument for sizes the format can't have
+  // (odd sizes for subsampled formats, non-positive sizes).
+  static std::shared_ptr<Frame> allocate(PixelFormat format, int width, int height,
+                                         std::size_t compressed_bytes = 0);
+
+  // Mutable view of an owned plane, for whoever fills a freshly allocated frame.
+  std::uint8_t* mutable_plane(int index) {
+    return const_cast<std::uint8_t*>(planes[static_cast<std::size_t>(index)].data);
+  }
+};
+
+using FramePtr = std::shared_ptr<const Frame>;
+
+// Returns an empty string when the frame's planes are consistent with its
+// format and size (enough bytes for stride * rows, stride >= row bytes),
+// otherwise a message naming the first problem. Sources call this on frames
+// built from foreign buffers before publishing them.
+std::string validate_layout(const Frame& frame);
+
+}  // namespace lookout

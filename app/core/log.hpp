@@ -1,0 +1,53 @@
+// Logging to stderr with the "<N>" severity prefixes that journald (and
+// sd-daemon(3)) understand, so `journalctl -p warning` works for lookoutd.
+// On a terminal the prefix is replaced by a readable tag.
+//
+// Threads: any thread may log; each message is written with one write(2) so
+// lines from different threads never interleave.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace lookout::log {
+
+// Values are syslog priorities.
+enum class Level { Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
+
+// Messages above this level are dropped. Default Info.
+void set_level(Level level);
+Level level();
+bool parse_level(std::string_view name, Level& out);
+
+void write(Level level, std::string_view message);
+
+namespace detail {
+inline void append(std::ostringstream&) {}
+template <typename T, typename... Rest>
+void append(std::ostringstream& out, const T& first, const Rest&... rest) {
+  out << first;
+  append(out, rest...);
+}
+}  // namespace detail
+
+template <typename... Args>
+void message(Level lvl, const Args&... args) {
+  if (static_cast<int>(lvl) > static_cast<int>(level())) return;
+  std::ostringstream out;
+  detail::append(out, args...);
+  write(lvl, out.str());
+}
+
+template <typename... Args>
+void error(const Args&... args) { message(Level::Error, args...); }
+template <typename... Args>
+void warning(const Args&... args) { message(Level::Warning, args...); }
+template <typename... Args>
+void notice(const Args&... args) { message(Level::Notice, args...); }
+template <typename... Args>
+void info(const Args&... args) { message(Level::Info, args...); }
+template <typename... Args>
+void debug(const Args&... args) { message(Level::Debug, args...); }
+
+}  // namespace lookout::log

@@ -1,0 +1,116 @@
+// Engine: turns a Frame into detections (or class scores) with a TorchScript
+// model. This header is libtorch-free on purpose: only the engine's own .cpp
+// files include torch, so the rest of the project compiles fast.
+//
+// Ownership: Engine::load returns the only owner (std::unique_ptr). The engine
+// owns the loaded module and its reusable input/output buffers.
+// Threads: one thread at a time may call detect()/classify() (the pipeline's
+// inference thread); info() may be read from any thread after load.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/frame.hpp"
+
+namespace lookout {
+
+// A model that cannot be used: missing, corrupt, wrong shape, bad metadata.
+// The message names the file and the reason.
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string name;               // from config.txt "name", else the file stem
+  std::string task;               // "detect" or "classify"
+  int input_width = 0;            // input size the engine feeds (after auto sizing)
+  int input_height = 0;
+  int channels = 3;
+  int stride = 32;
+  bool dynamic = false;           // accepts any stride-aligned size
+  std::vector<std::string> class_names;
+  std::string backend;            // the backend actually in use
+  int threads = 0;                // intra-op threads actually in use
+};
+
+struct EngineOptions {
+  std::string model_path;
+  // Requested input size. 0x0 = the model's default shape. For dynamic models
+  // the engine may pick a smaller stride-aligned size that still holds a frame
+  // of `frame_width` x `frame_height` letterboxed at this size (640x384 for a
+  // 16:9 frame instead of 640x640).
+  int input_width = 0;
+  int input_height = 0;
+  int frame_width = 0;   // 0 = unknown: use the requested size as is
+  int frame_height = 0;
+  int threads = 0;           // intra-op threads, 0 = auto (all big cores)
+  int inter_op_threads = 1;
+  std::string backend = "auto";  // "auto", "onednn", "blas", "xnnpack"
+  std::vector<int> pin_cores;    // pin the inference thread(s) to these cores
+  bool warm_up = true;
+};
+
+struct Detection {
+  int class_id = 0;
+  float score = 0;
+  float x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // frame pixels, clipped to the frame
+};
+
+struct DetectOptions {
+  float conf = 0.25f;
+  float iou = 0.45f;
+  int max_detections = 1000;
+  bool agnostic = false;              // NMS across classes
+  std::vector<int> classes;           // keep only these ids; empty = all
+  std::map<int, float> class_conf;    // per-class confidence thresholds
+};
+
+struct StageTimes {
+  double decode_ms = 0;
+  double preprocess_ms = 0;
+  double forward_ms = 0;
+  double postprocess_ms = 0;
+  double total_ms() const { return decode_ms + preprocess_ms + forward_ms + postprocess_ms; }
+};
+
+struct DetectResult {
+  std::vector<Detection> detections;
+  StageTimes times;
+};
+
+struct ClassScore {
+  int class_id = 0;
+  float score = 0;
+};
+
+struct ClassifyResult {
+  std::vector<ClassScore> top;  // best first
+  StageTimes times;
+};
+
+class Engine {
+ public:
+  // Loads, validates (dry forward) and warms up the model. Throws ModelError.
+  static std::unique_ptr<Engine> load(const EngineOptions& options);
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  virtual ~Engine() = default;
+
+  virtual const ModelInfo& info() const = 0;
+  // Errors on a bad frame (unsupported layout, corrupt JPEG) are reported as
+  // std::invalid_argument; the caller skips that frame.
+  virtual DetectResult detect(const Frame& frame, const DetectOptions& options) = 0;
+  virtual ClassifyResult classify(const Frame& frame, int top_k) = 0;
+
+ protected:
+  Engine() = default;
+};
+
+}  // namespace lookout
