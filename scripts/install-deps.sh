@@ -29,7 +29,7 @@ packages=(
   # models/ tooling and its tests (Debian's python3, not any other on PATH)
   python3 python3-torch python3-numpy python3-pil python3-pytest python3-yaml
   # test helpers: a plain TCP client, systemd-analyze for the unit file
-  netcat-openbsd systemd
+  netcat-openbsd systemd file
 )
 if [ "$want_cross" = 1 ]; then
   packages+=(g++-aarch64-linux-gnu qemu-user mmdebstrap)

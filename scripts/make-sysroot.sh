@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# make-sysroot.sh — build an arm64 Debian sysroot for cross-compiling lookout.
+#
+# Usage: scripts/make-sysroot.sh [options] [DIR]
+#
+#   DIR  where the sysroot goes (default: <repo>/build/sysroot-arm64, which is
+#        what toolchains/aarch64-linux-gnu.cmake looks for by default).
+#
+# Options:
+#   --extra PKGS        extra Debian packages (space/comma separated, repeatable),
+#                       added to the built-in list; also env LOOKOUT_SYSROOT_EXTRA
+#   --mirror URL        Debian mirror (default: the host's apt source for the suite,
+#                       else http://deb.debian.org/debian); env LOOKOUT_DEBIAN_MIRROR
+#   --security-mirror URL
+#                       security mirror ("none" to leave it out; default: host's,
+#                       else http://deb.debian.org/debian-security);
+#                       env LOOKOUT_DEBIAN_SECURITY_MIRROR
+#   --suite NAME        Debian suite (default: bookworm)
+#   --deb-cache DIR     keep the downloaded .debs here so a rebuild with a changed
+#                       list only downloads what is new (default: DIR.debs);
+#                       "none" disables it
+#   --force             rebuild even if DIR is up to date
+#   --check             only report: exit 0 if DIR is up to date, 1 if not
+#   --print-packages    print the package list (built-in + extras), one per line,
+#                       and exit (for the image build, which installs the same set)
+#   -h, --help          this help
+#
+# What it does: mmdebstrap --variant=extract --architectures=arm64 of the
+# packages below and their dependencies (no maintainer scripts run, no emulation
+# needed), then makes the tree relocatable (absolute symlinks -> relative), sets
+# up merged-/usr and the BLAS/LAPACK alternatives (which extract mode does not
+# run) and writes DIR/.lookout-sysroot.stamp (hash of package list, suite,
+# mirrors, script version) plus DIR/.lookout-sysroot.manifest (package versions).
+# A second run with the same inputs is a no-op. The tree is built in DIR.tmp and
+# renamed at the end, so an interrupted run never leaves a half-built DIR.
+# Needs root (mmdebstrap root mode): run it with sudo if you are not root.
+# Host packages: mmdebstrap (scripts/install-deps.sh --cross).
+set -euo pipefail
+
+# Bump when the way the tree is produced changes (forces a rebuild).
+readonly SCRIPT_VERSION=1
+
+# ---- THE package list: everything lookout builds against, for arm64 ---------
+# Keep this the single place; the image build reads it via --print-packages.
+LOOKOUT_SYSROOT_PACKAGES=(
+  # C/C++ runtime and headers for linking
+  libc6-dev libstdc++-12-dev libgcc-12-dev linux-libc-dev
+  # lookout's libraries (see scripts/install-deps.sh and DEVELOPERS.md)
+  libtorch-dev libcamera-dev libboost-dev libyaml-cpp-dev doctest-dev
+  libyuv-dev libturbojpeg0-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+)
+# Files a sysroot never needs (dpkg path-exclude, applied while extracting).
+readonly PATH_EXCLUDES=(
+  '/usr/share/doc/*' '/usr/share/man/*' '/usr/share/info/*'
+  '/usr/share/locale/*' '/usr/share/lintian/*'
+)
+readonly ARCH=arm64
+readonly MULTIARCH=aarch64-linux-gnu
+
+prog=${0##*/}
+die() { echo "$prog: error: $*" >&2; exit 1; }
+note() { echo "$prog: $*" >&2; }
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dir=""
+suite=bookworm
+mirror=${LOOKOUT_DEBIAN_MIRROR:-}
+security_mirror=${LOOKOUT_DEBIAN_SECURITY_MIRROR:-}
+deb_cache=""
+force=0
+check_only=0
+print_packages=0
+extras_raw=${LOOKOUT_SYSROOT_EXTRA:-}
+
+need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs an argument (see --help)"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --extra) need_arg "$@"; extras_raw+=" $2"; shift 2 ;;
+    --extra=*) extras_raw+=" ${1#*=}"; shift ;;
+    --mirror) need_arg "$@"; mirror=$2; shift 2 ;;
+    --mirror=*) mirror=${1#*=}; shift ;;
+    --security-mirror) need_arg "$@"; security_mirror=$2; shift 2 ;;
+    --security-mirror=*) security_mirror=${1#*=}; shift ;;
+    --suite) need_arg "$@"; suite=$2; shift 2 ;;
+    --suite=*) suite=${1#*=}; shift ;;
+    --deb-cache) need_arg "$@"; deb_cache=$2; shift 2 ;;
+    --deb-cache=*) deb_cache=${1#*=}; shift ;;
+    --force) force=1; shift ;;
+    --check) check_only=1; shift ;;
+    --print-packages) print_packages=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) die "unknown option '$1' (see --help)" ;;
+    *) [ -z "$dir" ] || die "more than one DIR given ('$dir' and '$1')"; dir=$1; shift ;;
+  esac
+done
+if [ $# -gt 0 ]; then
+  [ -z "$dir" ] && [ $# -eq 1 ] || die "unexpected arguments: $*"
+  dir=$1
+fi
+
+# Final package list: built-in + extras, sorted and de-duplicated.
+read -r -a extras <<<"${extras_raw//,/ }"
+for p in "${extras[@]}"; do
+  [[ "$p" =~ ^[a-z0-9][a-z0-9+.-]+(:$ARCH)?$ ]] || die "'$p' is not a Debian package name"
+done
+mapfile -t packages < <(printf '%s\n' "${LOOKOUT_SYSROOT_PACKAGES[@]}" "${extras[@]}" | sed '/^$/d' | sort -u)
+if [ "$print_packages" = 1 ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
+
+# ---- mirrors: default to what the host's apt uses for this suite ------------
+# Prints the first URI of a deb (not deb-src) source for suite $1, from both
+# deb822 (*.sources) and one-line (*.list) files.
+host_uri_for_suite() {
+  local want=$1 f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    awk -v want="$want" '
+      function flush() { if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " want " ") && enabled != "no" && uris != "") { split(uris, u, " "); print u[1]; found = 1; exit } types = suites = uris = enabled = "" }
+      /^[ \t]*#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      { key = tolower($1); sub(/:$/, "", key); $1 = ""; sub(/^[ \t]+/, "");
+        if (key == "types") types = $0; else if (key == "uris") uris = $0;
+        else if (key == "suites") suites = $0; else if (key == "enabled") enabled = tolower($0) }
+      END { if (!found) flush() }' "$f" | head -n1
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] || continue
+    sed -e 's/\[[^]]*\]//' "$f" | awk -v want="$want" '$1 == "deb" && $3 == want { print $2; exit }'
+  done
+}
+if [ -z "$mirror" ]; then
+  mirror=$(host_uri_for_suite "$suite" | head -n1)
+  mirror=${mirror:-http://deb.debian.org/debian}
+fi
+if [ -z "$security_mirror" ]; then
+  security_mirror=$(host_uri_for_suite "$suite-security" | head -n1)
+  security_mirror=${security_mirror:-http://deb.debian.org/debian-security}
+fi
+mirror=${mirror%/}
+security_mirror=${security_mirror%/}
+sources=("deb $mirror $suite main" "deb $mirror $suite-updates main")
+[ "$security_mirror" = none ] || sources+=("deb $security_mirror $suite-security main")
+
+# ---- paths, stamp -----------------------------------------------------------
+[ -n "$dir" ] || dir="$repo_root/build/sysroot-arm64"
+case "$dir" in /) die "refusing to use / as the sysroot" ;; esac
+mkdir -p "$(dirname "$dir")"
+dir="$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")"
+tmp="$dir.tmp"
+old="$dir.old"
+[ -n "$deb_cache" ] || deb_cache="$dir.debs"
+[ "$deb_cache" = none ] && deb_cache=""
+stamp_name=.lookout-sysroot.stamp
+manifest_name=.lookout-sysroot.manifest
+
+stamp_content() {
+  printf 'script-version %s\nsuite %s\narch %s\n' "$SCRIPT_VERSION" "$suite" "$ARCH"
+  printf 'source %s\n' "${sources[@]}"
+  printf 'exclude %s\n' "${PATH_EXCLUDES[@]}"
+  printf 'package %s\n' "${packages[@]}"
+}
+want_hash=$(stamp_content | sha256sum | cut -d' ' -f1)
+is_up_to_date() {
+  [ -f "$dir/$stamp_name" ] && [ "$(head -n1 "$dir/$stamp_name")" = "hash $want_hash" ]
+}
+
+if [ "$check_only" = 1 ]; then
+  if is_up_to_date; then echo "$prog: $dir is up to date"; exit 0; fi
+  echo "$prog: $dir is missing or out of date"; exit 1
+fi
+
+start=$(date +%s.%N)
+elapsed() { awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+# One run at a time per DIR (two cmake configures may call us concurrently).
+command -v flock >/dev/null || die "flock not found (util-linux)"
+exec 9>"$dir.lock"
+flock -n 9 || { note "waiting for another run on $dir to finish..."; flock 9; }
+
+if [ "$force" = 0 ] && is_up_to_date; then
+  echo "$prog: $dir is up to date (${#packages[@]} packages, $(elapsed)s)"
+  exit 0
+fi
+
+# ---- build ------------------------------------------------------------------
+[ "$(id -u)" -eq 0 ] || die "needs root for mmdebstrap (try: sudo $0 ${*:-})"
+command -v mmdebstrap >/dev/null || die "mmdebstrap not found; run scripts/install-deps.sh --cross"
+command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
+
+safe_rm() {  # never cross into mounts, never remove anything but our dirs
+  local d
+  for d in "$@"; do
+    [ -e "$d" ] || [ -L "$d" ] || continue
+    case "$d" in "$dir.tmp"|"$dir.old"|"$dir") rm -rf --one-file-system -- "$d" ;;
+      *) die "internal: refusing to remove $d" ;; esac
+  done
+}
+cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    note "failed or interrupted (exit $rc); removing $tmp"
+    safe_rm "$tmp"
+    # a run interrupted between the two renames below leaves only DIR.old
+    if [ ! -e "$dir" ] && [ -e "$old" ]; then mv -- "$old" "$dir"; fi
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+safe_rm "$tmp" "$old"
+mkdir -p "$tmp/var/cache/apt/archives"
+preseeded=0
+if [ -n "$deb_cache" ] && [ -d "$deb_cache" ]; then
+  # apt reuses a .deb found in its archive dir if the checksum matches.
+  for f in "$deb_cache"/*.deb; do
+    [ -f "$f" ] || continue
+    ln "$f" "$tmp/var/cache/apt/archives/" 2>/dev/null || cp "$f" "$tmp/var/cache/apt/archives/"
+    preseeded=$((preseeded + 1))
+  done
+fi
+
+note "building $ARCH $suite sysroot in $tmp (${#packages[@]} packages + dependencies)"
+note "sources: ${sources[*]}"
+[ "$preseeded" -eq 0 ] || note "reusing $preseeded cached .debs from $deb_cache"
+mm_args=(
+  --variant=extract --architectures="$ARCH" --components=main --format=directory
+  --include="$(IFS=,; echo "${packages[*]}")"
+  --aptopt='Acquire::Languages "none"'
+  --aptopt='APT::Install-Recommends "false"'
+  # merged-/usr like a real bookworm system: /lib -> usr/lib, /bin -> usr/bin, ...
+  --setup-hook='for d in bin sbin lib; do mkdir -p "$1/usr/$d" && ln -s "usr/$d" "$1/$d"; done'
+  # keep the .debs (for the manifest and the cache) and the lists (for apt below)
+  --skip=cleanup/apt --skip=check/empty
+)
+for p in "${PATH_EXCLUDES[@]}"; do mm_args+=(--dpkgopt="path-exclude=$p"); done
+nice -n 10 mmdebstrap "${mm_args[@]}" "$suite" "$tmp" "${sources[@]}"
+
+# ---- what got installed: ask apt again, against the lists mmdebstrap fetched --
+archives="$tmp/var/cache/apt/archives"
+apt_sim=(apt-get -q -o Dir="$tmp" -o Dir::Etc::Trusted=/dev/null -o Dir::State::Status="$tmp/var/lib/dpkg/status"
+         -o APT::Architecture="$ARCH" -o APT::Architectures="$ARCH" -o Debug::NoLocking=1
+         -o APT::Install-Recommends=false -o Dir::Etc::SourceParts=/dev/null -o Dir::Etc::Parts=/dev/null)
+[ -f "$tmp/var/lib/dpkg/status" ] || : >"$tmp/var/lib/dpkg/status"
+"${apt_sim[@]}" --simulate install "${packages[@]}" \
+  | awk '$1 == "Inst" { v = $3; gsub(/[()]/, "", v); a = $NF; gsub(/[\[\]()]/, "", a); print $2, v, a }' \
+  | sort >"$tmp/$manifest_name"
+npkgs=$(wc -l <"$tmp/$manifest_name")
+[ "$npkgs" -gt 0 ] || die "could not work out the installed package list (apt simulation printed nothing)"
+
+# Download volume = .debs that were not pre-seeded from the cache.
+download_bytes=0
+deb_bytes=0
+declare -A used=()
+while read -r name version arch; do
+  f="${name}_${version//:/%3a}_${arch}.deb"
+  [ -f "$archives/$f" ] || die "expected $f in $archives"
+  used[$f]=1
+  sz=$(stat -c %s "$archives/$f")
+  deb_bytes=$((deb_bytes + sz))
+  if [ -z "$deb_cache" ] || [ ! -f "$deb_cache/$f" ]; then download_bytes=$((download_bytes + sz)); fi
+done <"$tmp/$manifest_name"
+
+if [ -n "$deb_cache" ]; then
+  # The cache becomes exactly the set of this build (old versions drop out).
+  mkdir -p "$deb_cache"
+  for f in "$archives"/*.deb; do
+    b=${f##*/}
+    if [ -n "${used[$b]:-}" ] && [ ! -f "$deb_cache/$b" ]; then mv "$f" "$deb_cache/"; fi
+  done
+  for f in "$deb_cache"/*.deb; do
+    [ -f "$f" ] || continue
+    [ -n "${used[${f##*/}]:-}" ] || rm -f -- "$f"
+  done
+fi
+rm -rf "$archives" "$tmp/var/lib/apt/lists" "$tmp/var/cache/apt"/*.bin
+mkdir -p "$archives"
+
+# ---- make it a relocatable sysroot ------------------------------------------
+# 1. absolute symlinks -> relative (e.g. /usr/lib/aarch64-linux-gnu/libz.so ->
+#    /lib/aarch64-linux-gnu/libz.so.1): the cross linker and qemu -L would
+#    otherwise follow them into the host's /.
+nabs=0
+while IFS= read -r -d '' link; do
+  target=$(readlink -- "$link")
+  rel=$(realpath -s -m --relative-to="$(dirname "$link")" "$tmp$target")
+  ln -sfn -- "$rel" "$link"
+  nabs=$((nabs + 1))
+done < <(find "$tmp" -xdev -type l -lname '/*' -print0)
+
+# 2. BLAS/LAPACK: libblas.so.3 etc. are update-alternatives links, made by
+#    postinst scripts that extract mode does not run. Same choice as Debian's
+#    priorities: OpenBLAS if present, else BLIS, ATLAS, the reference build.
+libdir="$tmp/usr/lib/$MULTIARCH"
+blas_providers=(openblas-pthread openblas-openmp openblas-serial blis-pthread blis-openmp blis-serial atlas)
+nalt=0
+for name in libblas.so.3 libblas.so liblapack.so.3 liblapack.so libopenblas.so.0 libopenblas.so \
+            pkgconfig/blas.pc pkgconfig/lapack.pc pkgconfig/openblas.pc; do
+  [ -e "$libdir/$name" ] && continue   # a real file or a working link already
+  base=${name##*/}
+  case "$base" in *lapack*) ref=lapack ;; *) ref=blas ;; esac
+  for sub in "${blas_providers[@]}" "$ref"; do
+    src="$libdir/$sub/$base"
+    [ "$name" != "$base" ] && src="$libdir/$sub/pkgconfig/$base"
+    if [ -e "$src" ]; then
+      mkdir -p "$(dirname "$libdir/$name")"
+      ln -sfn -- "$(realpath -s --relative-to="$(dirname "$libdir/$name")" "$src")" "$libdir/$name"
+      nalt=$((nalt + 1))
+      break
+    fi
+  done
+done
+[ -e "$libdir/libblas.so.3" ] || die "no BLAS provider found in the tree (libblas.so.3)"
+[ -e "$libdir/liblapack.so.3" ] || die "no LAPACK provider found in the tree (liblapack.so.3)"
+
+# 3. anything still dangling (other alternatives, files excluded above): report only
+ndangling=$(find "$tmp" -xdev -type l ! -exec test -e {} \; -print | wc -l)
+
+# ---- stamp, swap in ---------------------------------------------------------
+{
+  echo "hash $want_hash"
+  echo "# written by scripts/make-sysroot.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); inputs:"
+  stamp_content
+} >"$tmp/$stamp_name"
+
+if [ -e "$dir" ]; then mv -- "$dir" "$old"; fi
+mv -- "$tmp" "$dir"
+safe_rm "$old"
+trap - EXIT
+
+size=$(du -sh --one-file-system "$dir" | cut -f1)
+mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
+echo "$prog: built $dir in $(elapsed)s"
+echo "$prog:   $npkgs packages ($(mib "$deb_bytes") of .debs, downloaded $(mib "$download_bytes")), tree $size"
+echo "$prog:   $nabs absolute symlinks made relative, $nalt BLAS/LAPACK links set," \
+     "$ndangling dangling symlinks left (unused alternatives/excluded docs)"
+echo "$prog:   package versions: $dir/$manifest_name"
