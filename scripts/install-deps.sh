@@ -35,7 +35,7 @@ if [ "$want_cross" = 1 ]; then
   packages+=(g++-aarch64-linux-gnu qemu-user mmdebstrap)
 fi
 if [ "$want_image" = 1 ]; then
-  packages+=(qemu-system-arm dosfstools mtools fdisk e2fsprogs dpkg-dev fakeroot)
+  packages+=(qemu-system-arm qemu-user-static arch-test dosfstools mtools fdisk e2fsprogs dpkg-dev fakeroot)
 fi
 
 missing=()

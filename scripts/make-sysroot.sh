@@ -38,7 +38,7 @@
 set -euo pipefail
 
 # Bump when the way the tree is produced changes (forces a rebuild).
-readonly SCRIPT_VERSION=1
+readonly SCRIPT_VERSION=2
 
 # ---- THE package list: everything lookout builds against, for arm64 ---------
 # Keep this the single place; the image build reads it via --print-packages.
@@ -74,7 +74,7 @@ check_only=0
 print_packages=0
 extras_raw=${LOOKOUT_SYSROOT_EXTRA:-}
 
-need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs an argument (see --help)"; }
+need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "option $1 needs an argument (see --help)"; fi; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --extra) need_arg "$@"; extras_raw+=" $2"; shift 2 ;;
@@ -97,7 +97,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ $# -gt 0 ]; then
-  [ -z "$dir" ] && [ $# -eq 1 ] || die "unexpected arguments: $*"
+  if [ -n "$dir" ] || [ $# -ne 1 ]; then die "unexpected arguments: $*"; fi
   dir=$1
 fi
 
@@ -144,13 +144,17 @@ fi
 mirror=${mirror%/}
 security_mirror=${security_mirror%/}
 sources=("deb $mirror $suite main" "deb $mirror $suite-updates main")
-[ "$security_mirror" = none ] || sources+=("deb $security_mirror $suite-security main")
+suites=("$suite" "$suite-updates")
+if [ "$security_mirror" != none ]; then
+  sources+=("deb $security_mirror $suite-security main")
+  suites+=("$suite-security")
+fi
 
 # ---- paths, stamp -----------------------------------------------------------
 [ -n "$dir" ] || dir="$repo_root/build/sysroot-arm64"
 case "$dir" in /) die "refusing to use / as the sysroot" ;; esac
 mkdir -p "$(dirname "$dir")"
-dir="$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")"
+dir="$(cd "$(dirname "$dir")" && pwd -P)/$(basename "$dir")"
 tmp="$dir.tmp"
 old="$dir.old"
 [ -n "$deb_cache" ] || deb_cache="$dir.debs"
@@ -158,9 +162,11 @@ old="$dir.old"
 stamp_name=.lookout-sysroot.stamp
 manifest_name=.lookout-sysroot.manifest
 
+# The hash covers what decides the tree's content; the mirror URLs are not part
+# of it (any mirror serves the same archive).
 stamp_content() {
-  printf 'script-version %s\nsuite %s\narch %s\n' "$SCRIPT_VERSION" "$suite" "$ARCH"
-  printf 'source %s\n' "${sources[@]}"
+  printf 'script-version %s\narch %s\n' "$SCRIPT_VERSION" "$ARCH"
+  printf 'suite %s\n' "${suites[@]}"
   printf 'exclude %s\n' "${PATH_EXCLUDES[@]}"
   printf 'package %s\n' "${packages[@]}"
 }
@@ -175,7 +181,7 @@ if [ "$check_only" = 1 ]; then
 fi
 
 start=$(date +%s.%N)
-elapsed() { awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+elapsed() { awk -v s="${1:-$start}" -v e="${2:-$(date +%s.%N)}" 'BEGIN { printf "%.1f", e - s }'; }
 
 # One run at a time per DIR (two cmake configures may call us concurrently).
 command -v flock >/dev/null || die "flock not found (util-linux)"
@@ -203,8 +209,7 @@ safe_rm() {  # never cross into mounts, never remove anything but our dirs
 cleanup() {
   local rc=$?
   if [ "$rc" -ne 0 ]; then
-    note "failed or interrupted (exit $rc); removing $tmp"
-    safe_rm "$tmp"
+    if [ -e "$tmp" ]; then note "failed or interrupted (exit $rc); removing $tmp"; safe_rm "$tmp"; fi
     # a run interrupted between the two renames below leaves only DIR.old
     if [ ! -e "$dir" ] && [ -e "$old" ]; then mv -- "$old" "$dir"; fi
   fi
@@ -213,6 +218,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+if [ -e "$dir" ] && [ ! -f "$dir/$stamp_name" ] && [ -n "$(ls -A "$dir" 2>/dev/null || echo x)" ]; then
+  die "$dir exists but is not a sysroot made by this script (no $stamp_name); not replacing it"
+fi
 safe_rm "$tmp" "$old"
 mkdir -p "$tmp/var/cache/apt/archives"
 preseeded=0
@@ -228,51 +236,57 @@ fi
 note "building $ARCH $suite sysroot in $tmp (${#packages[@]} packages + dependencies)"
 note "sources: ${sources[*]}"
 [ "$preseeded" -eq 0 ] || note "reusing $preseeded cached .debs from $deb_cache"
+# merged-/usr like a real bookworm system: /lib -> usr/lib, /bin -> usr/bin, ...
+# shellcheck disable=SC2016 # $1 is expanded by mmdebstrap's hook shell
+merged_usr_hook='for d in bin sbin lib; do mkdir -p "$1/usr/$d" && ln -s "usr/$d" "$1/$d"; done'
 mm_args=(
   --variant=extract --architectures="$ARCH" --components=main --format=directory
   --include="$(IFS=,; echo "${packages[*]}")"
   --aptopt='Acquire::Languages "none"'
   --aptopt='APT::Install-Recommends "false"'
-  # merged-/usr like a real bookworm system: /lib -> usr/lib, /bin -> usr/bin, ...
-  --setup-hook='for d in bin sbin lib; do mkdir -p "$1/usr/$d" && ln -s "usr/$d" "$1/$d"; done'
+  --setup-hook="$merged_usr_hook"
   # keep the .debs (for the manifest and the cache) and the lists (for apt below)
   --skip=cleanup/apt --skip=check/empty
 )
 for p in "${PATH_EXCLUDES[@]}"; do mm_args+=(--dpkgopt="path-exclude=$p"); done
+mm_start=$(date +%s.%N)
 nice -n 10 mmdebstrap "${mm_args[@]}" "$suite" "$tmp" "${sources[@]}"
+mm_end=$(date +%s.%N)
+
+# ---- downloads go to the cache first, so even a failed run below keeps them ----
+archives="$tmp/var/cache/apt/archives"
+download_bytes=0
+for f in "$archives"/*.deb; do
+  [ -f "$f" ] || continue
+  b=${f##*/}
+  if [ -n "$deb_cache" ] && [ -f "$deb_cache/$b" ]; then continue; fi  # pre-seeded
+  download_bytes=$((download_bytes + $(stat -c %s "$f")))
+  if [ -n "$deb_cache" ]; then mkdir -p "$deb_cache" && mv -- "$f" "$deb_cache/$b.part" && mv -- "$deb_cache/$b.part" "$deb_cache/$b"; fi
+done
+debs_dir=${deb_cache:-$archives}
 
 # ---- what got installed: ask apt again, against the lists mmdebstrap fetched --
-archives="$tmp/var/cache/apt/archives"
 apt_sim=(apt-get -q -o Dir="$tmp" -o Dir::Etc::Trusted=/dev/null -o Dir::State::Status="$tmp/var/lib/dpkg/status"
          -o APT::Architecture="$ARCH" -o APT::Architectures="$ARCH" -o Debug::NoLocking=1
-         -o APT::Install-Recommends=false -o Dir::Etc::SourceParts=/dev/null -o Dir::Etc::Parts=/dev/null)
+         -o APT::Install-Recommends=false)
 [ -f "$tmp/var/lib/dpkg/status" ] || : >"$tmp/var/lib/dpkg/status"
+# "Inst libc6 (2.36-9+deb12u10 Debian:12.11/stable [arm64]) []" -> "libc6 2.36-9+deb12u10 arm64"
 "${apt_sim[@]}" --simulate install "${packages[@]}" \
-  | awk '$1 == "Inst" { v = $3; gsub(/[()]/, "", v); a = $NF; gsub(/[\[\]()]/, "", a); print $2, v, a }' \
+  | awk '$1 == "Inst" && match($0, /\[[a-z0-9]+\]\)/) { v = $3; sub(/^\(/, "", v); print $2, v, substr($0, RSTART + 1, RLENGTH - 3) }' \
   | sort >"$tmp/$manifest_name"
 npkgs=$(wc -l <"$tmp/$manifest_name")
 [ "$npkgs" -gt 0 ] || die "could not work out the installed package list (apt simulation printed nothing)"
 
-# Download volume = .debs that were not pre-seeded from the cache.
-download_bytes=0
 deb_bytes=0
 declare -A used=()
 while read -r name version arch; do
   f="${name}_${version//:/%3a}_${arch}.deb"
-  [ -f "$archives/$f" ] || die "expected $f in $archives"
+  [ -f "$debs_dir/$f" ] || die "expected $f in $debs_dir (apt simulation and mmdebstrap disagree?)"
   used[$f]=1
-  sz=$(stat -c %s "$archives/$f")
-  deb_bytes=$((deb_bytes + sz))
-  if [ -z "$deb_cache" ] || [ ! -f "$deb_cache/$f" ]; then download_bytes=$((download_bytes + sz)); fi
+  deb_bytes=$((deb_bytes + $(stat -c %s "$debs_dir/$f")))
 done <"$tmp/$manifest_name"
-
 if [ -n "$deb_cache" ]; then
-  # The cache becomes exactly the set of this build (old versions drop out).
-  mkdir -p "$deb_cache"
-  for f in "$archives"/*.deb; do
-    b=${f##*/}
-    if [ -n "${used[$b]:-}" ] && [ ! -f "$deb_cache/$b" ]; then mv "$f" "$deb_cache/"; fi
-  done
+  # the cache keeps exactly this build's set (superseded versions drop out)
   for f in "$deb_cache"/*.deb; do
     [ -f "$f" ] || continue
     [ -n "${used[${f##*/}]:-}" ] || rm -f -- "$f"
@@ -282,6 +296,11 @@ rm -rf "$archives" "$tmp/var/lib/apt/lists" "$tmp/var/cache/apt"/*.bin
 mkdir -p "$archives"
 
 # ---- make it a relocatable sysroot ------------------------------------------
+# 0. no device nodes in a build tree: under qemu -L, /dev/* falls through to
+#    the host's /dev anyway.
+rm -rf --one-file-system "${tmp:?}/dev"
+mkdir -m 755 "$tmp/dev"
+
 # 1. absolute symlinks -> relative (e.g. /usr/lib/aarch64-linux-gnu/libz.so ->
 #    /lib/aarch64-linux-gnu/libz.so.1): the cross linker and qemu -L would
 #    otherwise follow them into the host's /.
@@ -318,14 +337,21 @@ done
 [ -e "$libdir/libblas.so.3" ] || die "no BLAS provider found in the tree (libblas.so.3)"
 [ -e "$libdir/liblapack.so.3" ] || die "no LAPACK provider found in the tree (liblapack.so.3)"
 
-# 3. anything still dangling (other alternatives, files excluded above): report only
-ndangling=$(find "$tmp" -xdev -type l ! -exec test -e {} \; -print | wc -l)
+# 3. an empty ld.so.cache: without one, the aarch64 loader run by qemu -L falls
+#    through to the host's /etc/ld.so.cache. Empty = "no cache", so it searches
+#    the multiarch default dirs (all of lookout's libraries live there).
+#    (The host's ldconfig cannot index aarch64 libraries.)
+: >"$tmp/etc/ld.so.cache"
+
+# 4. anything still dangling (other alternatives, files excluded above): report only
+ndangling=$(find "$tmp" -xdev -xtype l | wc -l)
 
 # ---- stamp, swap in ---------------------------------------------------------
 {
   echo "hash $want_hash"
   echo "# written by scripts/make-sysroot.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); inputs:"
   stamp_content
+  printf '# source %s\n' "${sources[@]}"
 } >"$tmp/$stamp_name"
 
 if [ -e "$dir" ]; then mv -- "$dir" "$old"; fi
@@ -335,7 +361,7 @@ trap - EXIT
 
 size=$(du -sh --one-file-system "$dir" | cut -f1)
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
-echo "$prog: built $dir in $(elapsed)s"
+echo "$prog: built $dir in $(elapsed)s (mmdebstrap $(elapsed "$mm_start" "$mm_end")s, post-processing $(elapsed "$mm_end")s)"
 echo "$prog:   $npkgs packages ($(mib "$deb_bytes") of .debs, downloaded $(mib "$download_bytes")), tree $size"
 echo "$prog:   $nabs absolute symlinks made relative, $nalt BLAS/LAPACK links set," \
      "$ndangling dangling symlinks left (unused alternatives/excluded docs)"

@@ -1,1 +1,307 @@
-// placeholder: being written
+#include "daemon/pipeline.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include "core/log.hpp"
+
+namespace lookout {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kTimingWindow = 128;
+// How long each thread may wait before going round its loop again (to see a
+// stop request and to show it is alive).
+constexpr auto kCaptureWait = std::chrono::milliseconds(200);
+constexpr auto kInferenceWait = std::chrono::milliseconds(200);
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  const auto k = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+  return values[k];
+}
+
+// Logs the first few failures of a kind, then every power of two.
+bool worth_logging(std::uint64_t count) { return count <= 3 || (count & (count - 1)) == 0; }
+
+}  // namespace
+
+Pipeline::Pipeline(ResultSink on_result, SourceSink on_source)
+    : on_result_(std::move(on_result)), on_source_(std::move(on_source)) {
+  inference_ms_.reserve(kTimingWindow);
+}
+
+Pipeline::~Pipeline() { stop(); }
+
+void Pipeline::start(std::unique_ptr<SupervisedSource> source, std::unique_ptr<Engine> engine,
+                     PipelineSettings settings, protocol::SourceDescription expected) {
+  if (!source || !engine) throw std::invalid_argument("pipeline: a source and an engine are needed");
+  std::lock_guard control(control_mutex_);
+  stop_capture();
+  stop_inference();
+  {
+    std::lock_guard lock(parts_mutex_);
+    source_ = std::move(source);
+    engine_ = std::move(engine);
+    settings_ = std::make_shared<const PipelineSettings>(std::move(settings));
+    source_description_ = std::move(expected);
+  }
+  start_inference();
+  start_capture();
+}
+
+void Pipeline::replace(std::unique_ptr<SupervisedSource> source, std::unique_ptr<Engine> engine,
+                       PipelineSettings settings,
+                       std::optional<protocol::SourceDescription> expected) {
+  std::lock_guard control(control_mutex_);
+  if (engine) {
+    stop_inference();
+    std::unique_ptr<Engine> old;
+    {
+      std::lock_guard lock(parts_mutex_);
+      old = std::exchange(engine_, std::move(engine));
+      settings_ = std::make_shared<const PipelineSettings>(std::move(settings));
+    }
+    old.reset();  // outside the lock: freeing a model takes a moment
+    start_inference();
+  } else {
+    std::lock_guard lock(parts_mutex_);
+    settings_ = std::make_shared<const PipelineSettings>(std::move(settings));
+  }
+  if (source) {
+    stop_capture();
+    std::unique_ptr<SupervisedSource> old;
+    {
+      std::lock_guard lock(parts_mutex_);
+      old = std::exchange(source_, std::move(source));
+      if (expected) source_description_ = std::move(*expected);
+    }
+    old.reset();
+    start_capture();
+  }
+}
+
+void Pipeline::update(PipelineSettings settings) {
+  std::lock_guard lock(parts_mutex_);
+  settings_ = std::make_shared<const PipelineSettings>(std::move(settings));
+}
+
+void Pipeline::stop() {
+  std::lock_guard control(control_mutex_);
+  // Capture first, so no new frame arrives for an inference thread that is gone.
+  stop_capture();
+  stop_inference();
+  std::lock_guard lock(slot_mutex_);
+  if (slot_) {
+    // A frame nobody will process now: skipped, so the counts add up.
+    slot_.reset();  // and a camera buffer must not outlive the source by our doing
+    ++skipped_;
+  }
+}
+
+void Pipeline::start_capture() {
+  if (!source_) return;
+  capture_running_ = true;
+  capture_beat_ = now_ns();
+  capture_thread_ = std::thread([this] { capture_loop(); });
+}
+
+void Pipeline::stop_capture() {
+  capture_running_ = false;
+  if (capture_thread_.joinable()) capture_thread_.join();
+}
+
+void Pipeline::start_inference() {
+  if (!engine_) return;
+  inference_running_ = true;
+  inference_beat_ = now_ns();
+  inference_thread_ = std::thread([this] { inference_loop(); });
+}
+
+void Pipeline::stop_inference() {
+  {
+    std::lock_guard lock(slot_mutex_);
+    inference_running_ = false;
+  }
+  slot_ready_.notify_all();
+  if (inference_thread_.joinable()) inference_thread_.join();
+}
+
+void Pipeline::beat(std::atomic<std::int64_t>& heartbeat) { heartbeat = now_ns(); }
+
+void Pipeline::capture_loop() {
+  SupervisedSource& source = *source_;
+  // Never throws for the camera's own failures: the supervisor retries them.
+  source.start();
+  int last_width = 0, last_height = 0;
+  bool finished = false;
+  while (capture_running_) {
+    beat(capture_beat_);
+    FrameResult result = source.next_frame(kCaptureWait);
+    switch (result.status) {
+      case FrameResult::Status::Ok: {
+        Captured captured;
+        captured.frame = std::move(result.frame);
+        captured.seq = captured_.fetch_add(1);
+        captured.received_steady = Clock::now();
+        captured.received_wall = std::chrono::system_clock::now();
+        const int width = captured.frame->width, height = captured.frame->height;
+        bool replaced = false;
+        {
+          std::lock_guard lock(slot_mutex_);
+          replaced = slot_.has_value();
+          slot_ = std::move(captured);
+        }
+        slot_ready_.notify_one();
+        if (replaced) ++skipped_;
+        if (width != last_width || height != last_height) {
+          // The first frame (or a new mode after a camera restart) says what the
+          // source really delivers; clients are told through a new hello.
+          last_width = width;
+          last_height = height;
+          const SourceInfo info = source.info();
+          protocol::SourceDescription description;
+          description.name = info.name;
+          description.width = width;
+          description.height = height;
+          description.fps = info.fps;
+          {
+            std::lock_guard lock(parts_mutex_);
+            source_description_ = description;
+          }
+          if (on_source_) on_source_(description);
+        }
+        break;
+      }
+      case FrameResult::Status::Timeout:
+        break;
+      case FrameResult::Status::EndOfStream:
+        if (!finished) {
+          log::notice("the source has no more frames; waiting for a reload or stop");
+          finished = true;
+        }
+        std::this_thread::sleep_for(kCaptureWait);
+        break;
+      case FrameResult::Status::Error:
+        // The supervisor turns failures into restarts; this is defensive.
+        log::warning("source: ", result.error);
+        std::this_thread::sleep_for(kCaptureWait);
+        break;
+    }
+  }
+  source.stop();
+}
+
+void Pipeline::inference_loop() {
+  Engine& engine = *engine_;
+  while (true) {
+    beat(inference_beat_);
+    std::optional<Captured> captured;
+    {
+      std::unique_lock lock(slot_mutex_);
+      slot_ready_.wait_for(lock, kInferenceWait,
+                           [this] { return slot_.has_value() || !inference_running_; });
+      if (!inference_running_) break;
+      if (!slot_) continue;
+      captured = std::move(slot_);
+      slot_.reset();
+    }
+    std::shared_ptr<const PipelineSettings> settings;
+    {
+      std::lock_guard lock(parts_mutex_);
+      settings = settings_;
+    }
+    const Frame& frame = *captured->frame;
+    DetectResult result;
+    try {
+      result = engine.detect(frame, settings->detect);
+    } catch (const std::exception& e) {
+      // A bad frame (corrupt JPEG, odd layout) is skipped, never fatal.
+      const std::uint64_t n = ++errors_;
+      if (worth_logging(n)) log::warning("frame ", captured->seq, " not processed (", n, " so far): ", e.what());
+      continue;
+    }
+    protocol::FrameDetections out;
+    out.seq = captured->seq;
+    // Sources stamp the capture instant; fall back to when we received it.
+    out.capture_time = frame.capture_time.time_since_epoch().count() != 0
+                           ? frame.capture_time
+                           : captured->received_wall;
+    const Clock::time_point captured_at = frame.capture_steady.time_since_epoch().count() != 0 &&
+                                                  frame.capture_steady <= captured->received_steady
+                                              ? frame.capture_steady
+                                              : captured->received_steady;
+    out.width = frame.width;
+    out.height = frame.height;
+    out.inference_ms = result.times.total_ms();
+    out.detections = std::move(result.detections);
+    out.class_names = settings->class_names;
+    out.camera = settings->camera;
+    captured.reset();  // give a camera buffer back before publishing
+    record_inference_ms(out.inference_ms);
+    ++processed_;
+    out.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - captured_at).count();
+    if (on_result_) on_result_(std::move(out));
+  }
+}
+
+void Pipeline::record_inference_ms(double ms) {
+  std::lock_guard lock(timing_mutex_);
+  if (inference_ms_.size() < kTimingWindow) {
+    inference_ms_.push_back(ms);
+  } else {
+    inference_ms_[inference_next_] = ms;
+  }
+  inference_next_ = (inference_next_ + 1) % kTimingWindow;
+}
+
+PipelineStats Pipeline::stats() const {
+  PipelineStats s;
+  s.captured = captured_;
+  s.processed = processed_;
+  s.skipped = skipped_;
+  s.errors = errors_;
+  std::vector<double> times;
+  {
+    std::lock_guard lock(timing_mutex_);
+    times = inference_ms_;
+  }
+  s.inference_p50_ms = percentile(times, 0.5);
+  s.inference_p90_ms = percentile(times, 0.9);
+  std::lock_guard lock(parts_mutex_);
+  if (source_) s.source = source_->health();
+  return s;
+}
+
+bool Pipeline::alive(Clock::duration max_age) const {
+  if (!capture_running_ || !inference_running_) return false;
+  const std::int64_t now = now_ns();
+  const auto limit = std::chrono::duration_cast<std::chrono::nanoseconds>(max_age).count();
+  return now - capture_beat_ <= limit && now - inference_beat_ <= limit;
+}
+
+ModelInfo Pipeline::model_info() const {
+  std::lock_guard lock(parts_mutex_);
+  return engine_ ? engine_->info() : ModelInfo{};
+}
+
+protocol::SourceDescription Pipeline::source_description() const {
+  std::lock_guard lock(parts_mutex_);
+  return source_description_;
+}
+
+PipelineSettings Pipeline::settings() const {
+  std::lock_guard lock(parts_mutex_);
+  return settings_ ? *settings_ : PipelineSettings{};
+}
+
+}  // namespace lookout

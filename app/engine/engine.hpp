@@ -8,6 +8,7 @@
 // inference thread); info() may be read from any thread after load.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -37,6 +38,7 @@ struct ModelInfo {
   std::vector<std::string> class_names;
   std::string backend;            // the backend actually in use
   int threads = 0;                // intra-op threads actually in use
+  std::vector<std::int64_t> output_shape;  // of the dry forward at input_width x input_height
 };
 
 struct EngineOptions {
@@ -108,6 +110,10 @@ class Engine {
   // std::invalid_argument; the caller skips that frame.
   virtual DetectResult detect(const Frame& frame, const DetectOptions& options) = 0;
   virtual ClassifyResult classify(const Frame& frame, int top_k) = 0;
+
+  // For benchmarks: one forward pass on the last input (no pre/postprocessing),
+  // returns its wall time in ms. The bare loop `lookout bench` compares with.
+  virtual double bare_forward() { return 0; }
 
  protected:
   Engine() = default;

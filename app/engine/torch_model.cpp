@@ -1,1 +1,414 @@
-// placeholder: being written
+// The libtorch half of the engine: loading and validating TorchScript files,
+// backend and thread set-up, and the forward pass. Everything else the engine
+// does (preprocess, postprocess, metadata) lives in torch-free files.
+#include <ATen/Parallel.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/passes/xnnpack_rewrite.h>
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/log.hpp"
+#include "engine/cpu_info.hpp"
+#include "engine/engine.hpp"
+#include "engine/letterbox.hpp"
+#include "engine/model_config.hpp"
+#include "engine/postprocess.hpp"
+#include "engine/preprocess.hpp"
+#include "engine/torch_internal.hpp"
+
+namespace lookout {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// The gist of a libtorch error, without the C++ backtrace it appends. For
+// errors raised inside TorchScript code the interpreter prints a serialized
+// traceback first; the exception itself is on the last line.
+std::string short_error(const std::exception& e) {
+  const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+  const std::string text = c10 != nullptr ? c10->what_without_backtrace() : e.what();
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    while (!line.empty() && line.front() == ' ') line.erase(0, 1);
+    if (!line.empty()) lines.push_back(line);
+    pos = end + 1;
+  }
+  if (lines.empty()) return "unknown error";
+  if (lines.front().find("The following operation failed in the TorchScript interpreter") !=
+      std::string::npos) {
+    return lines.back();
+  }
+  return lines.front();
+}
+
+std::string shape_string(c10::IntArrayRef sizes) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(sizes[i]);
+  }
+  return s + "]";
+}
+
+// The output tensor of a forward: a tensor, or the first element of a tuple
+// or list (ultralytics' Detect returns (pred, feature maps) in some versions).
+bool first_tensor(const c10::IValue& value, torch::Tensor& out) {
+  if (value.isTensor()) {
+    out = value.toTensor();
+    return true;
+  }
+  if (value.isTuple()) {
+    const auto& elements = value.toTupleRef().elements();
+    return !elements.empty() && first_tensor(elements[0], out);
+  }
+  if (value.isList()) {  // also covers List[Tensor]
+    const auto elements = value.toListRef();
+    return !elements.empty() && first_tensor(elements[0], out);
+  }
+  return false;
+}
+
+void check_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty()) throw ModelError("no model file given");
+  if (!fs::exists(path, ec)) throw ModelError(path + ": model file does not exist");
+  if (fs::is_directory(path, ec)) throw ModelError(path + ": is a directory, not a model file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelError(path + ": cannot open model file for reading");
+  char magic[4] = {};
+  in.read(magic, sizeof magic);
+  if (in.gcount() == 0) {
+    throw ModelError(path + ": model file is empty (0 bytes)");
+  }
+  // TorchScript files are zip archives; anything else (a .pt pickle from
+  // torch.save, a text file, a truncated download) stops here.
+  if (in.gcount() < 4 || magic[0] != 'P' || magic[1] != 'K' || magic[2] != 3 || magic[3] != 4) {
+    throw ModelError(path +
+                     ": not a TorchScript file (not a zip archive; export the model with "
+                     "torch.jit.save / ultralytics export.py --include torchscript)");
+  }
+}
+
+}  // namespace
+
+namespace engine {
+
+TorchModel::TorchModel(const std::string& path, bool optimize_for_mobile) : path_(path) {
+  check_file(path);
+  torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
+  try {
+    module_ = torch::jit::load(path, torch::kCPU, extra);
+  } catch (const std::exception& e) {
+    throw ModelError(path + ": cannot load as TorchScript (truncated or corrupt file, or a torch.save() pickle rather than a TorchScript export): " +
+                     short_error(e));
+  }
+  module_.eval();
+  config_text_ = extra["config.txt"];
+  if (optimize_for_mobile) {
+    try {
+      // Freezes the module, folds Conv+BN, and rewrites convolutions and
+      // linears to XNNPACK ops with weights packed once, here.
+      module_ = torch::jit::optimizeForMobile(module_);
+    } catch (const std::exception& e) {
+      throw ModelError(path + ": XNNPACK rewrite (optimize_for_mobile) failed: " + short_error(e));
+    }
+  }
+}
+
+c10::IValue TorchModel::forward(const torch::Tensor& input) {
+  torch::NoGradGuard no_grad;
+  std::vector<c10::IValue> inputs{input};
+  return module_.forward(inputs);
+}
+
+}  // namespace engine
+
+namespace {
+
+using engine::InputSize;
+using engine::Letterbox;
+using engine::ModelConfig;
+
+// Backend set-up applies to the whole process (libtorch's switches are global).
+void apply_backend(const std::string& backend) {
+  at::globalContext().setUserEnabledMkldnn(backend != "blas");
+}
+
+std::string resolve_backend(const std::string& requested) {
+  static const std::vector<std::string> known = {"auto", "onednn", "blas", "xnnpack"};
+  if (std::find(known.begin(), known.end(), requested) == known.end()) {
+    throw ModelError("unknown backend \"" + requested +
+                     "\" (expected auto, onednn, blas or xnnpack)");
+  }
+  if (requested != "auto") return requested;
+  // Measured choices, see app/engine/BENCHMARKS.md.
+  return engine::cpu_architecture() == "aarch64" ? "xnnpack" : "onednn";
+}
+
+class TorchEngine final : public Engine {
+ public:
+  explicit TorchEngine(const EngineOptions& options);
+
+  const ModelInfo& info() const override { return info_; }
+  DetectResult detect(const Frame& frame, const DetectOptions& options) override;
+  ClassifyResult classify(const Frame& frame, int top_k) override;
+  double bare_forward() override {
+    prepare_thread();
+    const auto start = Clock::now();
+    model_->forward(input_);
+    return ms_since(start);
+  }
+
+ private:
+  // Input size for a frame: the fixed shape, or for dynamic models the
+  // smallest stride-aligned size holding the frame at the requested size.
+  InputSize input_size_for(int frame_w, int frame_h) const;
+  // Preprocesses into input_ (resized when the input size changes), runs the
+  // model, returns the output tensor. Fills the first three stage times.
+  torch::Tensor run(const Frame& frame, Letterbox& box, StageTimes& times);
+  void prepare_thread();
+  torch::Tensor validate_output(const c10::IValue& value, const std::string& where);
+
+  std::unique_ptr<engine::TorchModel> model_;
+  ModelConfig config_;
+  ModelInfo info_;
+  InputSize requested_;
+  engine::Preprocessor pre_;
+  engine::Postprocessor post_;
+  torch::Tensor input_;
+  std::vector<int> pin_cores_;
+  std::thread::id prepared_thread_;
+};
+
+TorchEngine::TorchEngine(const EngineOptions& options) {
+  const std::string& path = options.model_path;
+  const std::string backend = resolve_backend(options.backend);
+
+  // Threads: libtorch's switches are process-wide. Default: one intra-op
+  // thread per big core. See BENCHMARKS.md for why 1 thread is avoided on x86
+  // with the default backend.
+  int threads = options.threads;
+  if (threads <= 0) threads = static_cast<int>(engine::big_cores().size());
+  at::set_num_threads(threads);
+  if (options.inter_op_threads > 0) {
+    try {
+      at::set_num_interop_threads(options.inter_op_threads);
+    } catch (const std::exception&) {
+      // Only possible before the first inter-op task; a second engine in the
+      // same process keeps the first one's setting.
+      if (at::get_num_interop_threads() != options.inter_op_threads) {
+        log::warning("engine: inter-op threads already fixed at ", at::get_num_interop_threads());
+      }
+    }
+  }
+  // The profiling executor spends the first runs profiling and re-optimises
+  // for every new input shape (a 1-2 s stall per shape on a Pi); the simple
+  // executor optimises once, at the first run, which warm-up does here.
+  torch::jit::getProfilingMode() = false;
+  torch::jit::getExecutorMode() = false;
+  apply_backend(backend);
+
+  model_ = std::make_unique<engine::TorchModel>(path, backend == "xnnpack");
+  config_ = engine::parse_model_config(model_->config_text(), path);
+
+  info_.path = path;
+  info_.name = config_.name.empty() ? std::filesystem::path(path).stem().string() : config_.name;
+  info_.task = config_.task;
+  info_.stride = config_.stride;
+  info_.dynamic = config_.dynamic;
+  info_.backend = backend;
+  info_.threads = threads;
+  info_.channels = config_.shape.empty() ? 3 : config_.shape[1];
+  pin_cores_ = options.pin_cores;
+
+  // Input size.
+  const int shape_w = config_.shape.empty() ? 640 : config_.shape[3];
+  const int shape_h = config_.shape.empty() ? 640 : config_.shape[2];
+  const bool asked = options.input_width > 0 && options.input_height > 0;
+  if (config_.dynamic) {
+    requested_ = {engine::align_up(asked ? options.input_width : shape_w, config_.stride),
+                  engine::align_up(asked ? options.input_height : shape_h, config_.stride)};
+    if (asked && (requested_.width != options.input_width ||
+                  requested_.height != options.input_height)) {
+      log::notice("engine: input ", options.input_width, "x", options.input_height,
+                  " rounded up to ", requested_.width, "x", requested_.height, " (stride ",
+                  config_.stride, ")");
+    }
+  } else {
+    requested_ = {shape_w, shape_h};
+    if (asked && (options.input_width != shape_w || options.input_height != shape_h)) {
+      log::warning("engine: ", path, " takes only ", shape_w, "x", shape_h, " input; ignoring the ",
+                   options.input_width, "x", options.input_height, " asked for");
+    }
+  }
+  InputSize initial = requested_;
+  if (config_.dynamic && options.frame_width > 0 && options.frame_height > 0) {
+    initial = input_size_for(options.frame_width, options.frame_height);
+  }
+  info_.input_width = initial.width;
+  info_.input_height = initial.height;
+
+  // Dry forward: proves the file runs on this input and has the output the
+  // task needs; a model that fails here would fail on every frame.
+  const std::vector<int64_t> dry_shape = {1, info_.channels, initial.height, initial.width};
+  input_ = torch::zeros(dry_shape);
+  c10::IValue out;
+  try {
+    out = model_->forward(input_);
+  } catch (const std::exception& e) {
+    throw ModelError(path + ": dry forward with input " + shape_string(dry_shape) +
+                     " failed (wrong input shape or rank for this model?): " + short_error(e));
+  }
+  const torch::Tensor output = validate_output(out, path);
+  info_.output_shape.assign(output.sizes().begin(), output.sizes().end());
+
+  if (options.warm_up) {
+    // The first runs are slow (graph optimisation, oneDNN primitive creation,
+    // page faults in the weights); pay for them here, not on the first frame.
+    const auto start = Clock::now();
+    for (int i = 0; i < 2; ++i) model_->forward(input_);
+    log::debug("engine: warm-up ", ms_since(start), " ms");
+  }
+  prepared_thread_ = std::this_thread::get_id();
+  log::info("engine: loaded ", path, " (", info_.task, ", ", info_.class_names.size(),
+            " classes, input ", info_.input_width, "x", info_.input_height,
+            info_.dynamic ? " dynamic" : "", ", backend ", backend, ", ", threads, " threads)");
+}
+
+torch::Tensor TorchEngine::validate_output(const c10::IValue& value, const std::string& where) {
+  torch::Tensor out;
+  if (!first_tensor(value, out)) {
+    throw ModelError(where + ": forward returns " + value.tagKind() +
+                     ", expected a tensor (or a tuple/list starting with one)");
+  }
+  if (out.scalar_type() != torch::kFloat) {
+    throw ModelError(where + ": output is " + std::string(c10::toString(out.scalar_type())) +
+                     ", expected float32");
+  }
+  const bool has_config = config_.has_config;
+  if (!has_config) config_.task = out.dim() == 2 ? "classify" : "detect";
+  const auto n_names = static_cast<int64_t>(config_.names.size());
+  if (config_.task == "detect") {
+    if (out.dim() != 3 || out.size(0) != 1 || out.size(2) < 6) {
+      throw ModelError(where + ": output shape " + shape_string(out.sizes()) +
+                       " is not a detection output [1, N, 5 + classes]");
+    }
+    if (n_names > 0 && out.size(2) - 5 != n_names) {
+      throw ModelError(where + ": output has " + std::to_string(out.size(2) - 5) +
+                       " classes but config.txt names " + std::to_string(n_names));
+    }
+  } else {
+    if (out.dim() != 2 || out.size(0) != 1 || out.size(1) < 1) {
+      throw ModelError(where + ": output shape " + shape_string(out.sizes()) +
+                       " is not a classification output [1, classes]");
+    }
+    if (n_names > 0 && out.size(1) != n_names) {
+      throw ModelError(where + ": output has " + std::to_string(out.size(1)) +
+                       " classes but config.txt names " + std::to_string(n_names));
+    }
+  }
+  info_.task = config_.task;
+  const int64_t classes = config_.task == "detect" ? out.size(2) - 5 : out.size(1);
+  if (n_names == 0) {
+    for (int64_t i = 0; i < classes; ++i) config_.names.push_back(std::to_string(i));
+  }
+  info_.class_names = config_.names;
+  return out;
+}
+
+InputSize TorchEngine::input_size_for(int frame_w, int frame_h) const {
+  if (!config_.dynamic || config_.task != "detect") return requested_;
+  return engine::fit_input_size(frame_w, frame_h, requested_, config_.stride);
+}
+
+void TorchEngine::prepare_thread() {
+  // libtorch keeps OpenMP's thread count per calling thread, and a pinned
+  // inference thread must be pinned before its OpenMP team is created.
+  if (prepared_thread_ == std::this_thread::get_id()) return;
+  prepared_thread_ = std::this_thread::get_id();
+  if (!pin_cores_.empty()) {
+    if (const std::string err = engine::pin_current_thread(pin_cores_); !err.empty()) {
+      log::warning("engine: cannot pin the inference thread: ", err);
+    }
+  }
+  at::set_num_threads(info_.threads);
+}
+
+torch::Tensor TorchEngine::run(const Frame& source, Letterbox& box, StageTimes& times) {
+  prepare_thread();
+  auto start = Clock::now();
+  const Frame& frame = pre_.decode(source);
+  times.decode_ms = ms_since(start);
+
+  start = Clock::now();
+  const InputSize size = input_size_for(frame.width, frame.height);
+  box = info_.task == "classify"
+            ? engine::make_stretch(frame.width, frame.height, size.width, size.height)
+            : engine::make_letterbox(frame.width, frame.height, size.width, size.height,
+                                     config_.pad_center);
+  if (input_.size(2) != size.height || input_.size(3) != size.width) {
+    input_ = torch::empty({1, info_.channels, size.height, size.width});
+  }
+  pre_.run(frame, box, info_.channels, config_.pad_value, input_.data_ptr<float>());
+  times.preprocess_ms = ms_since(start);
+
+  start = Clock::now();
+  torch::Tensor out;
+  const c10::IValue value = model_->forward(input_);
+  if (!first_tensor(value, out)) throw std::runtime_error("engine: model returned no tensor");
+  out = out.contiguous();
+  times.forward_ms = ms_since(start);
+  return out;
+}
+
+DetectResult TorchEngine::detect(const Frame& frame, const DetectOptions& options) {
+  if (info_.task != "detect") {
+    throw std::invalid_argument("engine: detect() on a " + info_.task + " model");
+  }
+  DetectResult result;
+  Letterbox box;
+  const torch::Tensor out = run(frame, box, result.times);
+  const auto start = Clock::now();
+  result.detections = post_.detect(out.data_ptr<float>(), static_cast<std::size_t>(out.size(1)),
+                                   static_cast<std::size_t>(out.size(2)), options, box);
+  result.times.postprocess_ms = ms_since(start);
+  return result;
+}
+
+ClassifyResult TorchEngine::classify(const Frame& frame, int top_k) {
+  if (info_.task != "classify") {
+    throw std::invalid_argument("engine: classify() on a " + info_.task + " model");
+  }
+  ClassifyResult result;
+  Letterbox box;
+  const torch::Tensor out = run(frame, box, result.times);
+  const auto start = Clock::now();
+  result.top = engine::top_k(out.data_ptr<float>(), static_cast<std::size_t>(out.size(1)), top_k);
+  result.times.postprocess_ms = ms_since(start);
+  return result;
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
+  return std::make_unique<TorchEngine>(options);
+}
+
+}  // namespace lookout

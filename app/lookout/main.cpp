@@ -1,2 +1,162 @@
-// placeholder: being written
-int main() { return 0; }
+// lookout: the command-line tool. Parses arguments (CLI11) and hands over to
+// the commands in app/cli; all real work lives there.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/watch.hpp"
+#include "core/log.hpp"
+#include "core/version.hpp"
+
+namespace {
+
+using namespace lookout;
+
+// Options every engine-using command shares.
+void add_engine_options(CLI::App& cmd, EngineOptions& engine, std::string& input_size) {
+  cmd.add_option("-m,--model", engine.model_path, "TorchScript model file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--imgsz", input_size,
+                 "input size N or WxH (default: the model's; any-size models then fit it to "
+                 "each image)");
+  cmd.add_option("--backend", engine.backend, "auto, onednn, blas or xnnpack")
+      ->check(CLI::IsMember({"auto", "onednn", "blas", "xnnpack"}))
+      ->capture_default_str();
+  cmd.add_option("--threads", engine.threads, "intra-op threads (0 = one per big core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--inter-op-threads", engine.inter_op_threads, "inter-op threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_option("--pin", engine.pin_cores, "pin inference to these cores")->delimiter(',');
+}
+
+void add_detect_filter_options(CLI::App& cmd, DetectOptions& detect) {
+  cmd.add_option("--conf", detect.conf, "confidence threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd.add_option("--iou", detect.iou, "NMS IoU threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd.add_option("--max-det", detect.max_detections, "maximum detections per image")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_flag("--agnostic-nms", detect.agnostic, "NMS across classes");
+}
+
+// Applies --imgsz; false (with a message) when it is malformed.
+bool apply_input_size(const std::string& text, EngineOptions& engine) {
+  if (text.empty()) return true;
+  if (cli::parse_input_size(text, engine)) return true;
+  std::cerr << "lookout: --imgsz: \"" << text << "\" is not N or WxH\n";
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lookout: object detection on camera frames, from the command line"};
+  app.set_version_flag("--version", std::string("lookout ") + kVersion);
+  app.require_subcommand(1);
+  std::string log_level = "warning";
+  app.add_option("--log-level", log_level, "error, warning, notice, info or debug")
+      ->capture_default_str();
+
+  // lookout detect
+  cli::DetectArgs detect;
+  std::string detect_size;
+  auto* detect_cmd = app.add_subcommand("detect", "detect objects in images (one JSON line each)");
+  add_engine_options(*detect_cmd, detect.engine, detect_size);
+  add_detect_filter_options(*detect_cmd, detect.detect);
+  detect_cmd->add_option("--classes", detect.classes, "keep only these classes (names or ids)");
+  detect_cmd->add_option("--save", detect.save,
+                         "write the image with boxes drawn (JPEG; a directory for several)");
+  detect_cmd->add_option("images", detect.images, "JPEG, PNG, PPM/PGM or BMP files")->required();
+
+  // lookout classify
+  cli::ClassifyArgs classify;
+  std::string classify_size;
+  auto* classify_cmd = app.add_subcommand("classify", "classify images (one JSON line each)");
+  add_engine_options(*classify_cmd, classify.engine, classify_size);
+  classify_cmd->add_option("-k,--top", classify.top_k, "classes to report")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  classify_cmd->add_option("images", classify.images, "image files")->required();
+
+  // lookout model inspect
+  cli::InspectArgs inspect;
+  auto* model_cmd = app.add_subcommand("model", "model files");
+  model_cmd->require_subcommand(1);
+  auto* inspect_cmd = model_cmd->add_subcommand("inspect", "metadata, shapes, parameters, operators");
+  inspect_cmd->add_option("model", inspect.model, "TorchScript model file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  inspect_cmd->add_flag("--graph", inspect.graph, "print the TorchScript graph");
+  inspect_cmd->add_option("--dot", inspect.dot, "write the graph as a Graphviz file");
+  inspect_cmd->add_flag("--json", inspect.json, "one JSON object instead of text");
+
+  // lookout bench
+  cli::BenchArgs bench;
+  std::string bench_size;
+  auto* bench_cmd = app.add_subcommand("bench", "per-stage latency and end-to-end throughput");
+  add_engine_options(*bench_cmd, bench.engine, bench_size);
+  add_detect_filter_options(*bench_cmd, bench.detect);
+  bench_cmd->add_option("--source", bench.source,
+                        "synthetic, files:PATH (or a path), v4l2[:DEVICE], libcamera[:ID]")
+      ->capture_default_str();
+  bench_cmd->add_option("--width", bench.width, "frame width (synthetic, cameras)")
+      ->capture_default_str();
+  bench_cmd->add_option("--height", bench.height, "frame height (synthetic, cameras)")
+      ->capture_default_str();
+  bench_cmd->add_option("--format", bench.format, "pixel format (RGB24, I420, NV12, ...)")
+      ->capture_default_str();
+  bench_cmd->add_option("--frames", bench.frames, "frames to time")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bench_cmd->add_option("--warmup", bench.warmup, "untimed frames first")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  bench_cmd->add_flag("--json", bench.json, "one JSON object instead of a table");
+
+  // lookout watch
+  cli::WatchArgs watch;
+  auto* watch_cmd = app.add_subcommand("watch", "print lookoutd's detection stream readably");
+  watch_cmd->add_option("target", watch.target,
+                        "HOST:PORT, HOST (port 7878) or a Unix socket path (default: "
+                        "/run/lookout/lookoutd.sock if present, else 127.0.0.1:7878)");
+  watch_cmd->add_option("--token", watch.token, "token, when the daemon requires one");
+  watch_cmd->add_option("--classes", watch.classes, "show only these classes")->delimiter(',');
+  watch_cmd->add_option("--min-score", watch.min_score, "show only detections scoring this much")
+      ->check(CLI::Range(0.0, 1.0));
+  watch_cmd->add_flag("--json", watch.json, "print the raw JSON lines");
+  watch_cmd->add_option("--count", watch.count, "exit after this many frames")
+      ->check(CLI::NonNegativeNumber);
+
+  CLI11_PARSE(app, argc, argv);
+
+  log::Level level{};
+  if (!log::parse_level(log_level, level)) {
+    std::cerr << "lookout: --log-level: unknown level \"" << log_level << "\"\n";
+    return cli::kExitUsage;
+  }
+  log::set_level(level);
+
+  if (detect_cmd->parsed()) {
+    if (!apply_input_size(detect_size, detect.engine)) return cli::kExitUsage;
+    return cli::run_detect(detect, std::cout);
+  }
+  if (classify_cmd->parsed()) {
+    if (!apply_input_size(classify_size, classify.engine)) return cli::kExitUsage;
+    return cli::run_classify(classify, std::cout);
+  }
+  if (inspect_cmd->parsed()) return cli::run_model_inspect(inspect, std::cout);
+  if (watch_cmd->parsed()) return cli::run_watch(watch, std::cout);
+  if (bench_cmd->parsed()) {
+    if (!apply_input_size(bench_size, bench.engine)) return cli::kExitUsage;
+    bench.engine.warm_up = true;
+    return cli::run_bench(bench, std::cout);
+  }
+  return cli::kExitUsage;
+}

@@ -1,2 +1,104 @@
-// placeholder: being written
-int main() { return 0; }
+// lookoutd: the detection daemon. See app/config/lookout.yaml for its
+// configuration and app/daemon/PROTOCOL.md for what clients receive.
+//
+// Exit codes: 0 stopped by SIGTERM/SIGINT; 1 a runtime failure (e.g. the TCP
+// port is in use); 78 (EX_CONFIG) a bad configuration or model, which the
+// systemd unit does not restart on (RestartPreventExitStatus=78).
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "core/version.hpp"
+#include "daemon/daemon.hpp"
+#include "drivers/source.hpp"
+#include "engine/engine.hpp"
+
+namespace {
+
+constexpr int kExitConfig = 78;
+
+void report(const lookout::ConfigError& e) {
+  for (const auto& problem : e.problems()) lookout::log::error(problem);
+}
+
+int check(const std::string& path) {
+  try {
+    const lookout::Config config = lookout::load_config_file(path);
+    const lookout::ModelInfo model = lookout::check_config(config);
+    std::cout << path << ": OK\n"
+              << "  camera  " << config.camera << "\n"
+              << "  source  " << config.source.type << " " << config.source.width << "x"
+              << config.source.height << " at " << config.source.fps << " fps\n"
+              << "  model   " << model.name << " (" << model.class_names.size()
+              << " classes, input " << model.input_width << "x" << model.input_height << ") from "
+              << config.model.path << "\n";
+    if (config.publish.tcp.enabled) {
+      std::cout << "  tcp     " << config.publish.tcp.bind << ":" << config.publish.tcp.port
+                << (config.publish.tcp.token.empty() ? "" : " (token required)") << "\n";
+    }
+    if (config.publish.unix_socket.enabled) {
+      std::cout << "  unix    " << config.publish.unix_socket.path << "\n";
+    }
+    return 0;
+  } catch (const lookout::ConfigError& e) {
+    report(e);
+  } catch (const std::exception& e) {
+    lookout::log::error(path, ": ", e.what());
+  }
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lookoutd: captures frames, detects objects and streams the detections to clients "
+               "(protocol lookout/1, JSON lines over TCP and a Unix socket)."};
+  std::string config_path;
+  std::string check_path;
+  bool print_default = false;
+  app.add_option("-c,--config", config_path,
+                 "Configuration file (YAML). Without it, the embedded default runs: synthetic "
+                 "scenes, the shipped model, TCP port 7878.");
+  app.add_option("--check-config", check_path,
+                 "Validate FILE (and load its model) without starting, then exit: 0 when valid.");
+  app.add_flag("--print-default-config", print_default,
+               "Print the embedded default configuration (every key, documented) and exit.");
+  app.set_version_flag("-V,--version", std::string("lookoutd ") + lookout::kVersion);
+  CLI11_PARSE(app, argc, argv);
+
+  if (print_default) {
+    std::cout << lookout::default_config_text();
+    return 0;
+  }
+  if (!check_path.empty()) return check(check_path);
+
+  // Clients that vanish must not kill us; Asio reports EPIPE instead.
+  std::signal(SIGPIPE, SIG_IGN);
+  lookout::Config config;
+  try {
+    config = config_path.empty() ? lookout::load_default_config()
+                                 : lookout::load_config_file(config_path);
+  } catch (const lookout::ConfigError& e) {
+    report(e);
+    return kExitConfig;
+  }
+  try {
+    lookout::Daemon daemon(std::move(config), config_path);
+    return daemon.run();
+  } catch (const lookout::ConfigError& e) {
+    report(e);
+    return kExitConfig;
+  } catch (const lookout::ModelError& e) {
+    lookout::log::error(e.what());
+    return kExitConfig;
+  } catch (const lookout::SourceError& e) {
+    lookout::log::error(e.what());
+    return kExitConfig;
+  } catch (const std::exception& e) {
+    lookout::log::error(e.what());
+    return 1;
+  }
+}

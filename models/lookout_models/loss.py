@@ -15,8 +15,8 @@ positives per object.  Box loss: ``1 - CIoU``.  Objectness target: the
 (detached, clamped) IoU of the matched prediction, 0 elsewhere; the per-level
 objectness losses are weighted 4.0 / 1.0 / 0.4 (P3 / P4 / P5).  Class loss:
 BCE against one-hot targets.  Gains as YOLOv5's hyp.scratch defaults
-(box 0.05, obj 1.0, cls 0.5), scaled for the number of levels, classes and
-image size.
+(box 0.05, obj 1.0, cls 0.5), scaled for the number of levels and image size,
+and (``cls_nc_scale``, YOLOv5's rule) the class gain by ``nc / 80``.
 
 Targets are one tensor ``[M, 6]``: ``image_index, class, cx, cy, w, h`` with
 the box normalised to 0..1 of the (square) training image.
@@ -61,13 +61,13 @@ class YoloLoss:
     """Callable loss for :class:`lookout_models.yolo.Model` in training mode."""
 
     def __init__(self, model, imgsz: int = 320, box: float = 0.05, obj: float = 1.0, cls: float = 0.5,
-                 anchor_t: float = 4.0):
+                 anchor_t: float = 4.0, cls_nc_scale: bool = True):
         det = model.detect
         self.na, self.nc, self.nl = det.na, det.nc, det.nl
         self.anchors = det.anchors.detach().clone()  # [nl, na, 2] in stride units
         self.balance = {3: [4.0, 1.0, 0.4]}.get(self.nl, [4.0, 1.0, 0.25, 0.06, 0.02][: self.nl])
         self.box_gain = box * 3 / self.nl
-        self.cls_gain = cls * self.nc / 80 * 3 / self.nl
+        self.cls_gain = cls * (self.nc / 80 if cls_nc_scale else 1.0) * 3 / self.nl
         self.obj_gain = obj * (imgsz / 640) ** 2 * 3 / self.nl
         self.anchor_t = anchor_t
         self.bce = nn.BCEWithLogitsLoss()

@@ -67,7 +67,7 @@ def letterbox(img: np.ndarray, new_shape: Tuple[int, int], pad: int = PAD_VALUE,
     uw, uh = int(round(w0 * r)), int(round(h0 * r))
     dw, dh = (nw - uw) / 2, (nh - uh) / 2
     if (w0, h0) != (uw, uh):
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+        t = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)[None].float()
         t = F.interpolate(t, size=(uh, uw), mode="bilinear", align_corners=False)
         img = t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
     top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
@@ -96,8 +96,12 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_thres: float) -> torch.Tensor:
-    """Greedy NMS (as ``torchvision.ops.nms``): indices kept, by decreasing score."""
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_thres: float, max_keep: int = 0) -> torch.Tensor:
+    """Greedy NMS (as ``torchvision.ops.nms``): indices kept, by decreasing score.
+
+    ``max_keep > 0`` stops after that many boxes; greedy NMS keeps boxes in
+    score order, so this equals truncating the full result (and is faster).
+    """
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long)
     order = torch.argsort(scores, descending=True)
@@ -109,6 +113,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_thres: float) -> torch.Te
         if suppressed[i]:
             continue
         keep.append(i)
+        if max_keep and len(keep) >= max_keep:
+            break
         rest = boxes[i + 1:]
         if rest.shape[0] == 0:
             break
@@ -138,7 +144,7 @@ def non_max_suppression(pred: torch.Tensor, conf_thres: float = 0.25, iou_thres:
     if det.shape[0] > MAX_NMS:
         det = det[det[:, 4].argsort(descending=True)[:MAX_NMS]]
     offs = det[:, 5:6] * MAX_WH
-    keep = nms(det[:, :4] + offs, det[:, 4], iou_thres)[:max_det]
+    keep = nms(det[:, :4] + offs, det[:, 4], iou_thres, max_det)
     return det[keep]
 
 
@@ -215,7 +221,7 @@ def load_image(path: str) -> np.ndarray:
     """An image file as HxWx3 uint8 RGB."""
     from PIL import Image
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return np.array(im.convert("RGB"))
 
 
 def preprocess(img: np.ndarray, shape: Tuple[int, int]) -> Tuple[torch.Tensor, float, Tuple[float, float]]:
@@ -280,10 +286,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     shape = None
     if a.imgsz:
         shape = (a.imgsz[0], a.imgsz[-1])
-        if m.config.get("dynamic") is False or (m.task == "detect" and any(s % m.stride for s in shape)):
-            if any(s % m.stride for s in shape):
-                print(f"error: --imgsz {shape} is not a multiple of the stride {m.stride}", file=sys.stderr)
-                return 2
+        if m.task == "detect" and any(s % m.stride for s in shape):
+            print(f"error: --imgsz {shape[0]} {shape[1]}: sides must be multiples of the stride {m.stride}",
+                  file=sys.stderr)
+            return 2
     rc = 0
     for p in a.images:
         try:

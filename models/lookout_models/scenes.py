@@ -82,6 +82,8 @@ class Scene:
 
     image: np.ndarray
     objects: List[SceneObject] = field(default_factory=list)
+    background: Tuple[Tuple[float, ...], Tuple[float, ...], float] = ((0.0,) * 3, (0.0,) * 3, 0.0)
+    """(colour 0, colour 1, gradient direction in radians) -- see :func:`background_colour`."""
 
     @property
     def boxes(self) -> np.ndarray:
@@ -147,6 +149,10 @@ def _gradient(rng: np.random.Generator, w: int, h: int):
     c0 = rng.integers(0, 256, 3).astype(np.float64)
     c1 = rng.integers(0, 256, 3).astype(np.float64)
     theta = rng.uniform(0.0, 2 * math.pi)
+    return _gradient_from(c0, c1, theta, w, h)
+
+
+def _gradient_from(c0: np.ndarray, c1: np.ndarray, theta: float, w: int, h: int):
     d = np.array([math.cos(theta), math.sin(theta)])
     xs = np.arange(w) + 0.5
     ys = np.arange(h) + 0.5
@@ -161,18 +167,31 @@ def _gradient(rng: np.random.Generator, w: int, h: int):
         return c0 * (1 - tt) + c1 * tt
 
     img = c0[None, None, :] * (1 - t[..., None]) + c1[None, None, :] * t[..., None]
-    return img, colour_at
+    return img, colour_at, (tuple(float(v) for v in c0), tuple(float(v) for v in c1), float(theta))
+
+
+def background_colour(scene: "Scene", x: float, y: float) -> np.ndarray:
+    """The noise-free background colour of ``scene`` at pixel position ``(x, y)``."""
+    c0, c1, theta = scene.background
+    h, w = scene.image.shape[:2]
+    _, colour_at, _ = _gradient_from(np.array(c0), np.array(c1), theta, w, h)
+    return colour_at(x, y)
 
 
 def render_scene(seed: int, width: int = 320, height: int = 320, min_objects: int = 1,
-                 max_objects: int = 8) -> Scene:
-    """Draw one scene, deterministic in ``seed`` (and the size)."""
+                 max_objects: int = 8, clutter: bool = True, noise: bool = True) -> Scene:
+    """Draw one scene, deterministic in ``seed`` (and the size).
+
+    ``clutter=False`` / ``noise=False`` skip drawing those (the random draws
+    still happen, so the objects stay the same); they exist for tests that
+    inspect the drawn shapes.  The spec (and training) use both.
+    """
     if width < 16 or height < 16:
         raise ValueError(f"scene size {width}x{height} is too small (min 16x16)")
     rng = np.random.default_rng(seed)
     w, h = int(width), int(height)
     short = min(w, h)
-    bg, colour_at = _gradient(rng, w, h)
+    bg, colour_at, bg_params = _gradient(rng, w, h)
     im = Image.fromarray(np.clip(np.rint(bg), 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(im)
 
@@ -184,11 +203,14 @@ def render_scene(seed: int, width: int = 320, height: int = 320, min_objects: in
             length = rng.uniform(0, 0.3 * short)
             a = rng.uniform(0, 2 * math.pi)
             x1, y1 = x0 + length * math.cos(a), y0 + length * math.sin(a)
-            draw.line([(x0, y0), (x1, y1)], fill=col, width=int(rng.integers(1, 4)))
+            lw = int(rng.integers(1, 4))
+            if clutter:
+                draw.line([(x0, y0), (x1, y1)], fill=col, width=lw)
         else:
             x0, y0 = rng.uniform(0, w), rng.uniform(0, h)
             rr = int(rng.integers(1, 5))
-            draw.ellipse([x0 - rr, y0 - rr, x0 + rr, y0 + rr], fill=col)
+            if clutter:
+                draw.ellipse([x0 - rr, y0 - rr, x0 + rr, y0 + rr], fill=col)
 
     objects: List[SceneObject] = []
     n = int(rng.integers(min_objects, max_objects + 1))
@@ -225,10 +247,10 @@ def render_scene(seed: int, width: int = 320, height: int = 320, min_objects: in
 
     img = np.asarray(im).astype(np.float32)
     sigma = float(rng.uniform(0.0, 8.0))
-    if sigma > 0:
+    if sigma > 0 and noise:
         img = img + rng.normal(0.0, sigma, img.shape).astype(np.float32)
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return Scene(img, objects)
+    return Scene(img, objects, bg_params)
 
 
 def scene_seed(base_seed: int, index: int, stream: int = 0) -> int:

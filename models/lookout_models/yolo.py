@@ -445,6 +445,7 @@ class Model(nn.Module):
                 "parameters": sum(p.numel() for p in self.parameters())}
 
 
+@torch.no_grad()
 def fuse_conv_and_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """Return a Conv2d with bias equal to ``bn(conv(x))`` in eval mode."""
     fused = nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=conv.kernel_size,

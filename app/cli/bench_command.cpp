@@ -1,0 +1,219 @@
+// lookout bench: per-stage latency of the engine on real frames, and how close
+// end-to-end throughput comes to a bare forward loop on the same model,
+// input size and threads.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "factory.hpp"
+
+namespace lookout::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// Nearest-rank percentile of unsorted samples.
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+
+SourceConfig source_config(const BenchArgs& args) {
+  SourceConfig config;
+  config.width = args.width;
+  config.height = args.height;
+  config.format = args.format;
+  config.fps = 0;  // as fast as frames are taken
+  const std::string& s = args.source;
+  const auto colon = s.find(':');
+  const std::string head = s.substr(0, colon);
+  const std::string rest = colon == std::string::npos ? "" : s.substr(colon + 1);
+  if (s == "synthetic") {
+    config.type = "synthetic";
+  } else if (head == "files") {
+    config.type = "files";
+    config.path = rest;
+  } else if (head == "v4l2") {
+    config.type = "v4l2";
+    if (!rest.empty()) config.device = rest;
+    config.fps = 30;
+  } else if (head == "libcamera") {
+    config.type = "libcamera";
+    config.camera = rest;
+    config.fps = 30;
+  } else {
+    config.type = "files";
+    config.path = s;
+  }
+  if (config.type == "files") config.width = config.height = 0;  // as stored
+  return config;
+}
+
+struct Stats {
+  std::vector<double> decode, preprocess, forward, postprocess, total;
+};
+
+nlohmann::json summary(const std::vector<double>& v) {
+  const auto r = [](double x) { return std::round(x * 1000) / 1000; };
+  return {{"p50", r(percentile(v, 50))}, {"p99", r(percentile(v, 99))}, {"mean", r(mean(v))}};
+}
+
+}  // namespace
+
+int run_bench(const BenchArgs& args, std::ostream& out) {
+  if (args.frames <= 0) {
+    std::cerr << "lookout: --frames must be positive\n";
+    return kExitUsage;
+  }
+  // A handful of distinct frames, captured before timing starts, so the
+  // source's own cost (camera pacing, file reading) is not measured.
+  std::vector<FramePtr> frames;
+  std::string source_name;
+  try {
+    auto source = make_source(source_config(args));
+    source->start();
+    source_name = source->info().name;
+    const std::size_t wanted = static_cast<std::size_t>(std::min(args.frames, 8));
+    while (frames.size() < wanted) {
+      FrameResult r = source->next_frame(std::chrono::seconds(5));
+      if (r.status == FrameResult::Status::Ok) {
+        frames.push_back(std::move(r.frame));
+      } else if (r.status == FrameResult::Status::EndOfStream) {
+        break;
+      } else {
+        throw SourceError(r.status == FrameResult::Status::Timeout ? "no frame within 5 s"
+                                                                    : r.error);
+      }
+    }
+    source->stop();
+  } catch (const std::exception& e) {
+    std::cerr << "lookout: source " << args.source << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (frames.empty()) {
+    std::cerr << "lookout: source " << args.source << " gave no frames\n";
+    return kExitUsage;
+  }
+
+  EngineOptions engine_options = args.engine;
+  engine_options.frame_width = frames[0]->width;
+  engine_options.frame_height = frames[0]->height;
+  std::unique_ptr<Engine> engine;
+  try {
+    engine = Engine::load(engine_options);
+  } catch (const ModelError& e) {
+    std::cerr << "lookout: model error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  const ModelInfo& info = engine->info();
+  const bool detect = info.task == "detect";
+  const auto run_one = [&](const Frame& frame) -> StageTimes {
+    if (detect) return engine->detect(frame, args.detect).times;
+    return engine->classify(frame, 5).times;
+  };
+
+  try {
+    for (int i = 0; i < args.warmup; ++i) {
+      run_one(*frames[static_cast<std::size_t>(i) % frames.size()]);
+      engine->bare_forward();
+    }
+    // Alternate short blocks of the two loops so that drift in the machine's
+    // load (other processes, frequency) hits both alike.
+    Stats stats;
+    std::vector<double> bare;
+    double e2e_wall = 0, bare_wall = 0;
+    const int block = 10;
+    for (int done = 0; done < args.frames;) {
+      const int n = std::min(block, args.frames - done);
+      auto start = Clock::now();
+      for (int i = 0; i < n; ++i) {
+        const Frame& frame = *frames[static_cast<std::size_t>(done + i) % frames.size()];
+        const auto t0 = Clock::now();
+        const StageTimes t = run_one(frame);
+        stats.total.push_back(ms_since(t0));
+        stats.decode.push_back(t.decode_ms);
+        stats.preprocess.push_back(t.preprocess_ms);
+        stats.forward.push_back(t.forward_ms);
+        stats.postprocess.push_back(t.postprocess_ms);
+      }
+      e2e_wall += ms_since(start);
+      start = Clock::now();
+      for (int i = 0; i < n; ++i) bare.push_back(engine->bare_forward());
+      bare_wall += ms_since(start);
+      done += n;
+    }
+    const double e2e_fps = 1000.0 * args.frames / e2e_wall;
+    const double bare_fps = 1000.0 * args.frames / bare_wall;
+    const double ratio = e2e_fps / bare_fps;
+
+    const Frame& f0 = *frames[0];
+    if (args.json) {
+      nlohmann::json j;
+      j["model"] = info.path;
+      j["source"] = source_name;
+      j["frame"] = {{"width", f0.width}, {"height", f0.height}, {"format", to_string(f0.format)}};
+      j["input"] = {{"width", info.input_width}, {"height", info.input_height}};
+      j["backend"] = info.backend;
+      j["threads"] = info.threads;
+      j["frames"] = args.frames;
+      j["stages_ms"] = {{"decode", summary(stats.decode)},
+                        {"preprocess", summary(stats.preprocess)},
+                        {"forward", summary(stats.forward)},
+                        {"postprocess", summary(stats.postprocess)},
+                        {"total", summary(stats.total)}};
+      j["bare_forward_ms"] = summary(bare);
+      j["fps"] = {{"end_to_end", std::round(e2e_fps * 100) / 100},
+                  {"bare_forward", std::round(bare_fps * 100) / 100}};
+      j["throughput_ratio"] = std::round(ratio * 10000) / 10000;
+      out << j.dump() << "\n";
+    } else {
+      char line[160];
+      out << "model " << info.path << " (" << info.task << "), backend " << info.backend << ", "
+          << info.threads << " threads\n"
+          << "source " << source_name << ": " << f0.width << "x" << f0.height << " "
+          << to_string(f0.format) << " -> input " << info.input_width << "x" << info.input_height
+          << ", " << args.frames << " frames\n";
+      out << "stage            p50 ms    p99 ms   mean ms\n";
+      const auto row = [&](const char* name, const std::vector<double>& v) {
+        std::snprintf(line, sizeof line, "%-12s %9.3f %9.3f %9.3f\n", name, percentile(v, 50),
+                      percentile(v, 99), mean(v));
+        out << line;
+      };
+      row("decode", stats.decode);
+      row("preprocess", stats.preprocess);
+      row("forward", stats.forward);
+      row("postprocess", stats.postprocess);
+      row("total", stats.total);
+      row("bare forward", bare);
+      std::snprintf(line, sizeof line,
+                    "throughput: end-to-end %.2f fps, bare forward %.2f fps, ratio %.4f\n", e2e_fps,
+                    bare_fps, ratio);
+      out << line;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "lookout: bench: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace lookout::cli

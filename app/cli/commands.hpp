@@ -1,0 +1,72 @@
+// The engine-facing commands of `lookout` (detect, classify, model inspect,
+// bench). app/lookout/main.cpp parses the command line (CLI11) into these
+// plain structs; each run_* returns the process exit code and writes results
+// to stdout, diagnostics to stderr.
+//
+// Threads: each command runs on the calling thread (the engine's intra-op
+// threads aside).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace lookout::cli {
+
+// Exit codes shared by the commands.
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;  // some input failed; others may have worked
+constexpr int kExitUsage = 2;    // bad arguments or an unusable model
+
+struct DetectArgs {
+  EngineOptions engine;
+  DetectOptions detect;
+  std::vector<std::string> classes;  // class names or ids to keep; empty = all
+  std::string save;                  // annotated JPEG (or a directory for several images)
+  std::vector<std::string> images;
+};
+
+struct ClassifyArgs {
+  EngineOptions engine;
+  int top_k = 5;
+  std::vector<std::string> images;
+};
+
+struct InspectArgs {
+  std::string model;
+  bool graph = false;  // print the TorchScript graph
+  std::string dot;     // write a Graphviz file here
+  bool json = false;
+};
+
+struct BenchArgs {
+  EngineOptions engine;
+  DetectOptions detect;
+  // "synthetic" (default), "files:PATH" or a plain image/video/directory path,
+  // "v4l2:/dev/videoN", "libcamera[:ID]".
+  std::string source = "synthetic";
+  int width = 1920;  // for synthetic and cameras
+  int height = 1080;
+  std::string format = "auto";
+  int frames = 100;
+  int warmup = 5;
+  bool json = false;
+};
+
+int run_detect(const DetectArgs& args, std::ostream& out);
+int run_classify(const ClassifyArgs& args, std::ostream& out);
+int run_model_inspect(const InspectArgs& args, std::ostream& out);
+int run_bench(const BenchArgs& args, std::ostream& out);
+
+// Parses "640" or "640x384" (width x height) into the engine options.
+// Returns false for anything else.
+bool parse_input_size(const std::string& text, EngineOptions& options);
+
+// Resolves --classes entries (names or numeric ids) against the model's
+// class names. Throws std::invalid_argument naming an unknown entry.
+std::vector<int> resolve_classes(const std::vector<std::string>& entries,
+                                 const std::vector<std::string>& names);
+
+}  // namespace lookout::cli

@@ -1,0 +1,427 @@
+#include "daemon/daemon.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <csignal>
+#include <cstdio>
+
+#include "core/log.hpp"
+#include "core/version.hpp"
+#include "daemon/notify.hpp"
+#include "drivers/factory.hpp"
+
+namespace lookout {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double rate(std::uint64_t now, std::uint64_t before, double seconds) {
+  return seconds > 0 && now >= before ? static_cast<double>(now - before) / seconds : 0.0;
+}
+
+bool same_engine(const ModelConfig& a, const ModelConfig& b) {
+  return a.path == b.path && a.input_width == b.input_width && a.input_height == b.input_height &&
+         a.threads == b.threads && a.backend == b.backend && a.pin_cores == b.pin_cores;
+}
+
+bool same_source(const SourceConfig& a, const SourceConfig& b) {
+  return a.type == b.type && a.width == b.width && a.height == b.height && a.fps == b.fps &&
+         a.format == b.format && a.path == b.path && a.loop == b.loop && a.seed == b.seed &&
+         a.device == b.device && a.camera == b.camera && a.frame_timeout == b.frame_timeout &&
+         a.backoff_initial == b.backoff_initial && a.backoff_max == b.backoff_max;
+}
+
+protocol::SourceDescription expected_source(const SourceConfig& source) {
+  protocol::SourceDescription d;
+  d.name = source.type;
+  d.width = source.width;
+  d.height = source.height;
+  d.fps = source.fps;
+  return d;
+}
+
+void apply_log_level(const LoggingConfig& logging) {
+  log::Level level = log::Level::Info;
+  if (log::parse_level(logging.level, level)) log::set_level(level);
+}
+
+std::string describe_model(const ModelInfo& info) {
+  return info.name + " (" + info.task + ", input " + std::to_string(info.input_width) + "x" +
+         std::to_string(info.input_height) + ", " + std::to_string(info.class_names.size()) +
+         " classes, backend " + info.backend + ", " + std::to_string(info.threads) + " threads)";
+}
+
+}  // namespace
+
+EngineOptions engine_options(const Config& config, bool warm_up) {
+  EngineOptions options;
+  options.model_path = config.model.path;
+  options.input_width = config.model.input_width;
+  options.input_height = config.model.input_height;
+  options.frame_width = config.source.width;
+  options.frame_height = config.source.height;
+  options.threads = config.model.threads;
+  options.backend = config.model.backend;
+  options.pin_cores = config.model.pin_cores;
+  options.warm_up = warm_up;
+  return options;
+}
+
+PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model) {
+  if (model.task != "detect") {
+    throw ConfigError({ConfigLocation{config.origin, 0, 0, "model.path"}.format(
+        model.path + " is a '" + model.task + "' model; lookoutd needs a 'detect' model")});
+  }
+  const auto& names = model.class_names;
+  auto id_of = [&](const std::string& name) -> int {
+    const auto it = std::find(names.begin(), names.end(), name);
+    return it == names.end() ? -1 : static_cast<int>(it - names.begin());
+  };
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  std::vector<std::string> problems;
+  PipelineSettings settings;
+  settings.camera = std::make_shared<const std::string>(config.camera);
+  settings.class_names = std::make_shared<const std::vector<std::string>>(names);
+  settings.detect.conf = config.model.conf;
+  settings.detect.iou = config.model.iou;
+  settings.detect.max_detections = config.model.max_detections;
+  settings.detect.agnostic = config.model.agnostic_nms;
+  for (const auto& name : config.model.classes) {
+    const int id = id_of(name);
+    if (id < 0) {
+      problems.push_back(config.model.classes_location.format(
+          "'" + name + "' is not a class of model " + model.name + " (" + known + ")"));
+    } else {
+      settings.detect.classes.push_back(id);
+    }
+  }
+  for (const auto& [name, score] : config.model.class_conf) {
+    const int id = id_of(name);
+    if (id < 0) {
+      problems.push_back(config.model.class_conf_location.format(
+          "'" + name + "' is not a class of model " + model.name + " (" + known + ")"));
+    } else {
+      settings.detect.class_conf[id] = score;
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+  return settings;
+}
+
+ModelInfo check_config(const Config& config) {
+  auto engine = Engine::load(engine_options(config, /*warm_up=*/false));
+  pipeline_settings(config, engine->info());
+  make_supervised_source(config.source);  // constructing checks the settings; no I/O
+  return engine->info();
+}
+
+// ---- Daemon ------------------------------------------------------------------------
+
+Daemon::Daemon(Config config, std::string config_path)
+    : server_(io_),
+      pipeline_(
+          [this](protocol::FrameDetections&& frame) {
+            // Inference thread: serialize once here, share the line with every client.
+            auto published = std::make_shared<PublishedFrame>();
+            published->line = std::make_shared<const std::string>(protocol::detections(frame));
+            published->frame = std::move(frame);
+            asio::post(io_, [this, p = std::shared_ptr<const PublishedFrame>(std::move(published))] {
+              server_.publish(p);
+            });
+          },
+          [this](const protocol::SourceDescription&) {
+            // Capture thread: the real frame size is known; greet clients anew.
+            asio::post(io_, [this] { server_.set_hello(hello_info()); });
+          }),
+      signals_(io_, SIGTERM, SIGINT, SIGHUP),
+      stats_timer_(io_),
+      watchdog_timer_(io_),
+      config_path_(std::move(config_path)),
+      config_(std::move(config)),
+      started_(Clock::now()) {
+  apply_log_level(config_.logging);
+  log::notice("lookoutd ", kVersion, " starting with ", config_.origin);
+  systemd::notify("STATUS=Loading model " + config_.model.path);
+  const auto load_start = Clock::now();
+  auto engine = Engine::load(engine_options(config_));
+  const ModelInfo info = engine->info();
+  log::notice("model ", config_.model.path, " ready: ", describe_model(info), " in ",
+              static_cast<int>(seconds_between(load_start, Clock::now()) * 1000), " ms");
+  PipelineSettings settings = pipeline_settings(config_, info);
+  auto source = make_supervised_source(config_.source);
+  server_.apply(config_.publish, Server::open_listeners(io_, config_.publish, true, true));
+  pipeline_.start(std::move(source), std::move(engine), std::move(settings),
+                  expected_source(config_.source));
+  server_.set_hello(hello_info());
+}
+
+Daemon::~Daemon() {
+  stopping_ = true;
+  if (reload_thread_.joinable()) reload_thread_.join();
+  pipeline_.stop();
+}
+
+int Daemon::run() {
+  wait_for_signal();
+  last_stats_ = last_summary_ = Sample{Clock::now(), pipeline_.stats()};
+  schedule_stats();
+  watchdog_ = systemd::watchdog_interval();
+  if (watchdog_) schedule_watchdog();
+  systemd::notify("READY=1\nSTATUS=Running: camera " + config_.camera);
+  log::notice("ready: camera ", config_.camera);
+  io_.run();
+  if (reload_thread_.joinable()) reload_thread_.join();
+  log_summary(true);
+  return 0;
+}
+
+void Daemon::wait_for_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      request_reload();
+      wait_for_signal();
+    } else {
+      shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+  });
+}
+
+void Daemon::shutdown(const char* why) {
+  if (stopping_.exchange(true)) return;
+  systemd::notify("STOPPING=1\nSTATUS=Stopping");
+  log::notice("stopping (", why, ")");
+  boost::system::error_code ec;
+  signals_.cancel(ec);
+  stats_timer_.cancel();
+  watchdog_timer_.cancel();
+  {
+    // Waits for a reload that is swapping parts in; one still loading a model
+    // sees stopping_ and gives up.
+    std::lock_guard commit(commit_mutex_);
+    pipeline_.stop();
+  }
+  server_.close();
+  io_.stop();
+}
+
+// ---- reload --------------------------------------------------------------------------
+
+void Daemon::request_reload() {
+  if (stopping_) return;
+  if (config_path_.empty()) {
+    log::warning("SIGHUP ignored: running the embedded default configuration, there is no file "
+                 "to re-read (start with --config FILE)");
+    return;
+  }
+  if (reload_busy_) {
+    reload_again_ = true;
+    return;
+  }
+  reload_busy_ = true;
+  systemd::notify("RELOADING=1\nSTATUS=Reloading " + config_path_);
+  log::notice("reloading ", config_path_);
+  if (reload_thread_.joinable()) reload_thread_.join();  // the previous, finished worker
+  Config current;
+  {
+    std::lock_guard lock(config_mutex_);
+    current = config_;
+  }
+  reload_thread_ = std::thread([this, current = std::move(current)]() mutable {
+    reload_worker(std::move(current));
+  });
+}
+
+void Daemon::reload_worker(Config current) {
+  try {
+    Config next = load_config_file(config_path_);
+    std::unique_ptr<Engine> engine;
+    ModelInfo info;
+    if (!same_engine(next.model, current.model)) {
+      engine = Engine::load(engine_options(next));
+      info = engine->info();
+      log::notice("model ", next.model.path, " ready: ", describe_model(info));
+    } else {
+      info = pipeline_.model_info();
+    }
+    PipelineSettings settings = pipeline_settings(next, info);
+    std::unique_ptr<SupervisedSource> source;
+    if (!same_source(next.source, current.source)) source = make_supervised_source(next.source);
+    // New addresses are bound before anything is switched, so an address in use
+    // rejects the reload. A new bind address on the same port cannot be bound
+    // next to the old one; the server switches that one over in place.
+    const TcpConfig& old_tcp = current.publish.tcp;
+    const TcpConfig& new_tcp = next.publish.tcp;
+    const bool tcp_new_port =
+        new_tcp.enabled && (!old_tcp.enabled || new_tcp.port != old_tcp.port);
+    const bool unix_new = next.publish.unix_socket.enabled &&
+                          (!current.publish.unix_socket.enabled ||
+                           next.publish.unix_socket.path != current.publish.unix_socket.path);
+    auto listeners = Server::open_listeners(io_, next.publish, tcp_new_port, unix_new);
+    {
+      std::lock_guard commit(commit_mutex_);
+      if (stopping_) return;
+      pipeline_.replace(std::move(source), std::move(engine), std::move(settings),
+                        expected_source(next.source));
+      apply_log_level(next.logging);
+      std::lock_guard lock(config_mutex_);
+      config_ = next;
+    }
+    asio::post(io_, [this, publish = next.publish,
+                     listeners = std::shared_ptr<Listeners>(std::move(listeners))]() mutable {
+      server_.apply(publish, std::make_unique<Listeners>(std::move(*listeners)));
+      server_.set_hello(hello_info());
+      reload_finished(true, "reloaded " + config_path_);
+    });
+  } catch (const ConfigError& e) {
+    for (const auto& problem : e.problems()) log::error(problem);
+    asio::post(io_, [this] {
+      reload_finished(false, "configuration rejected; the running one stays");
+    });
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    asio::post(io_, [this] {
+      reload_finished(false, "configuration rejected; the running one stays");
+    });
+  }
+}
+
+void Daemon::reload_finished(bool ok, const std::string& message) {
+  reload_busy_ = false;
+  if (ok) {
+    log::notice(message);
+  } else {
+    log::error("reload of ", config_path_, " failed: ", message);
+  }
+  std::string camera;
+  {
+    std::lock_guard lock(config_mutex_);
+    camera = config_.camera;
+  }
+  systemd::notify("READY=1\nSTATUS=Running: camera " + camera +
+                  (ok ? "" : " (last reload rejected)"));
+  schedule_stats();
+  if (reload_again_) {
+    reload_again_ = false;
+    request_reload();
+  }
+}
+
+// ---- stats, summaries, watchdog --------------------------------------------------------
+
+protocol::HelloInfo Daemon::hello_info() const {
+  protocol::HelloInfo hello;
+  hello.version = kVersion;
+  {
+    std::lock_guard lock(config_mutex_);
+    hello.camera = config_.camera;
+  }
+  const ModelInfo info = pipeline_.model_info();
+  hello.model.name = info.name;
+  hello.model.task = info.task;
+  hello.model.input_width = info.input_width;
+  hello.model.input_height = info.input_height;
+  hello.model.classes = info.class_names;
+  hello.source = pipeline_.source_description();
+  return hello;
+}
+
+void Daemon::schedule_stats() {
+  double interval = 5;
+  {
+    std::lock_guard lock(config_mutex_);
+    interval = config_.publish.stats_interval_s;
+  }
+  stats_timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(interval)));
+  stats_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    send_stats();
+    schedule_stats();
+  });
+}
+
+void Daemon::send_stats() {
+  const Sample now{Clock::now(), pipeline_.stats()};
+  const double dt = seconds_between(last_stats_.at, now.at);
+  protocol::Stats s;
+  {
+    std::lock_guard lock(config_mutex_);
+    s.camera = config_.camera;
+  }
+  s.uptime_s = seconds_between(started_, now.at);
+  s.captured = now.stats.captured;
+  s.processed = now.stats.processed;
+  s.skipped = now.stats.skipped;
+  s.errors = now.stats.errors;
+  s.captured_fps = rate(now.stats.captured, last_stats_.stats.captured, dt);
+  s.processed_fps = rate(now.stats.processed, last_stats_.stats.processed, dt);
+  s.skipped_fps = rate(now.stats.skipped, last_stats_.stats.skipped, dt);
+  s.inference_p50_ms = now.stats.inference_p50_ms;
+  s.inference_p90_ms = now.stats.inference_p90_ms;
+  s.clients = server_.client_count();
+  s.source_state = std::string(to_string(now.stats.source.state));
+  s.source_restarts = now.stats.source.restarts;
+  s.source_error = now.stats.source.last_error;
+  last_stats_ = now;
+  server_.broadcast(std::make_shared<const std::string>(protocol::stats(s)));
+
+  double summary_interval = 0;
+  {
+    std::lock_guard lock(config_mutex_);
+    summary_interval = config_.logging.summary_interval_s;
+  }
+  if (summary_interval > 0 && seconds_between(last_summary_.at, now.at) >= summary_interval) {
+    log_summary(false);
+  }
+}
+
+void Daemon::log_summary(bool final_line) {
+  const Sample now{Clock::now(), pipeline_.stats()};
+  const Sample& before = final_line ? Sample{started_, PipelineStats{}} : last_summary_;
+  const double dt = seconds_between(before.at, now.at);
+  char rates[160];
+  std::snprintf(rates, sizeof rates,
+                "captured %.2f fps, processed %.2f fps, skipped %.2f fps, inference p50 %.1f ms",
+                rate(now.stats.captured, before.stats.captured, dt),
+                rate(now.stats.processed, before.stats.processed, dt),
+                rate(now.stats.skipped, before.stats.skipped, dt), now.stats.inference_p50_ms);
+  const std::string counts = "frames captured " + std::to_string(now.stats.captured) +
+                             ", processed " + std::to_string(now.stats.processed) + ", skipped " +
+                             std::to_string(now.stats.skipped) + ", errors " +
+                             std::to_string(now.stats.errors);
+  if (final_line) {
+    log::notice("stopped after ", static_cast<long>(dt), " s: ", counts, "; ", rates);
+  } else {
+    log::info(counts, "; ", rates, "; ", server_.client_count(), " clients; source ",
+              to_string(now.stats.source.state));
+    last_summary_ = now;
+  }
+}
+
+void Daemon::schedule_watchdog() {
+  watchdog_timer_.expires_after(*watchdog_ / 3);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    // Fed only while capture and inference go round their loops; a stalled
+    // pipeline starves it and systemd restarts the service.
+    if (pipeline_.alive(*watchdog_ / 2)) {
+      systemd::notify("WATCHDOG=1");
+      if (watchdog_starved_) log::notice("pipeline running again; feeding the watchdog");
+      watchdog_starved_ = false;
+    } else if (!watchdog_starved_) {
+      watchdog_starved_ = true;
+      log::warning("pipeline stalled; not feeding the systemd watchdog");
+    }
+    schedule_watchdog();
+  });
+}
+
+}  // namespace lookout

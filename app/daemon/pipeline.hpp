@@ -1,0 +1,145 @@
+// Pipeline: capture and inference on their own threads, newest frame wins.
+//
+// The capture thread pulls frames from the (supervised) source and puts each
+// into a one-frame slot; a frame arriving while the slot is still full
+// replaces the waiting one, which counts as skipped. The inference thread
+// takes the slot's frame, runs the engine and hands the result to the sink.
+// Nothing queues, so latency never grows: a result is at most one inference
+// period plus its own inference old.
+//
+// Ownership: the pipeline owns the source and the engine while it runs them
+// (start/replace take them by unique_ptr). The sink is borrowed.
+//
+// Threads:
+//  * capture thread: source start/next_frame/stop; calls the SourceSink when
+//    the delivered frame size changes.
+//  * inference thread: engine.detect; calls the ResultSink once per processed
+//    frame (the daemon serializes there and posts to the I/O thread).
+//  * start/replace/update/stop: one control thread at a time (the daemon's
+//    startup, reload worker and shutdown); serialized by an internal mutex.
+//  * stats/alive/model_info/source_description: any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/protocol.hpp"
+#include "drivers/supervised_source.hpp"
+#include "engine/engine.hpp"
+
+namespace lookout {
+
+// What the inference thread applies to each frame; replaced whole on reload.
+struct PipelineSettings {
+  std::shared_ptr<const std::string> camera;
+  std::shared_ptr<const std::vector<std::string>> class_names;
+  DetectOptions detect;
+};
+
+// While running, captured = processed + skipped + errors + the frames in the
+// slot and in inference (at most 2); after stop() the sum is exact.
+struct PipelineStats {
+  std::uint64_t captured = 0;   // frames received from the source
+  std::uint64_t processed = 0;  // frames run through the model and published
+  std::uint64_t skipped = 0;    // frames replaced by a newer one before inference
+  std::uint64_t errors = 0;     // frames the engine rejected
+  double inference_p50_ms = 0;  // over the last frames
+  double inference_p90_ms = 0;
+  SourceHealth source;
+};
+
+class Pipeline {
+ public:
+  using ResultSink = std::function<void(protocol::FrameDetections&&)>;
+  using SourceSink = std::function<void(const protocol::SourceDescription&)>;
+
+  Pipeline(ResultSink on_result, SourceSink on_source);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Takes the parts and starts both threads. `expected` describes the source
+  // until its first frame arrives.
+  void start(std::unique_ptr<SupervisedSource> source, std::unique_ptr<Engine> engine,
+             PipelineSettings settings, protocol::SourceDescription expected);
+  // Swaps in the non-null parts, restarting only the thread that uses each
+  // (a new engine does not restart the camera). Frame counters and sequence
+  // numbers continue.
+  void replace(std::unique_ptr<SupervisedSource> source, std::unique_ptr<Engine> engine,
+               PipelineSettings settings, std::optional<protocol::SourceDescription> expected);
+  // Takes effect from the next frame; no restart.
+  void update(PipelineSettings settings);
+  // Joins both threads (waits for an inference in progress). Idempotent.
+  void stop();
+
+  PipelineStats stats() const;
+  // True when running and both threads went round their loops within
+  // `max_age`: what the systemd watchdog is fed on.
+  bool alive(std::chrono::steady_clock::duration max_age) const;
+  // The running model's info (empty before start).
+  ModelInfo model_info() const;
+  protocol::SourceDescription source_description() const;
+  // The current settings (for the reload worker to compare against).
+  PipelineSettings settings() const;
+
+ private:
+  struct Captured {
+    FramePtr frame;
+    std::uint64_t seq = 0;
+    std::chrono::steady_clock::time_point received_steady;
+    std::chrono::system_clock::time_point received_wall;
+  };
+
+  void start_capture();
+  void stop_capture();
+  void start_inference();
+  void stop_inference();
+  void capture_loop();
+  void inference_loop();
+  void beat(std::atomic<std::int64_t>& heartbeat);
+  void record_inference_ms(double ms);
+
+  ResultSink on_result_;
+  SourceSink on_source_;
+
+  std::mutex control_mutex_;  // one start/replace/stop at a time
+  std::atomic<bool> capture_running_{false};
+  std::atomic<bool> inference_running_{false};
+  std::thread capture_thread_;
+  std::thread inference_thread_;
+
+  // Parts: replaced only while the thread using them is stopped; the pointers are
+  // guarded by parts_mutex_ for readers on other threads (stats, model_info).
+  mutable std::mutex parts_mutex_;
+  std::unique_ptr<SupervisedSource> source_;
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<const PipelineSettings> settings_;
+  protocol::SourceDescription source_description_;
+
+  // The one-frame slot between the threads.
+  std::mutex slot_mutex_;
+  std::condition_variable slot_ready_;
+  std::optional<Captured> slot_;
+
+  std::atomic<std::uint64_t> captured_{0};
+  std::atomic<std::uint64_t> processed_{0};
+  std::atomic<std::uint64_t> skipped_{0};
+  std::atomic<std::uint64_t> errors_{0};
+  std::atomic<std::int64_t> capture_beat_{0};    // steady clock, nanoseconds
+  std::atomic<std::int64_t> inference_beat_{0};
+
+  mutable std::mutex timing_mutex_;
+  std::vector<double> inference_ms_;  // ring of the last kTimingWindow values
+  std::size_t inference_next_ = 0;
+};
+
+}  // namespace lookout

@@ -1,0 +1,120 @@
+// Protocol lookout/1: the JSON lines lookoutd exchanges with its clients
+// (documented for client authors in app/daemon/PROTOCOL.md).
+//
+// Everything here is a pure function over plain data: it builds the lines the
+// server sends (each ending in '\n') and parses the lines clients send. It
+// owns nothing and may be called from any thread; the pipeline's inference
+// thread serializes each frame's detections once, and the server's I/O thread
+// re-serializes only for clients with a filter.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace lookout::protocol {
+
+inline constexpr const char* kName = "lookout/1";
+// A client line longer than this (without its newline) gets the client disconnected.
+inline constexpr std::size_t kMaxLineBytes = 64 * 1024;
+
+struct ModelDescription {
+  std::string name;
+  std::string task;
+  int input_width = 0;
+  int input_height = 0;
+  std::vector<std::string> classes;
+};
+
+struct SourceDescription {
+  std::string name;  // e.g. "synthetic"; informative
+  int width = 0;
+  int height = 0;
+  double fps = 0;
+};
+
+struct HelloInfo {
+  std::string version;
+  std::string camera;
+  ModelDescription model;
+  SourceDescription source;
+};
+
+// One processed frame, as the pipeline hands it to the server.
+struct FrameDetections {
+  std::uint64_t seq = 0;
+  std::chrono::system_clock::time_point capture_time{};
+  int width = 0;
+  int height = 0;
+  double inference_ms = 0;  // the engine's time for this frame
+  double total_ms = 0;      // capture to hand-over for publishing
+  std::vector<Detection> detections;
+  // Names for class ids and the camera name, shared by all frames of one
+  // configuration.
+  std::shared_ptr<const std::vector<std::string>> class_names;
+  std::shared_ptr<const std::string> camera;
+};
+
+// What a client asked to see. Empty `classes` = every class.
+struct Filter {
+  std::vector<std::string> classes;
+  float min_score = 0;
+  bool active() const { return !classes.empty() || min_score > 0; }
+  bool operator==(const Filter& other) const {
+    return classes == other.classes && min_score == other.min_score;
+  }
+};
+
+struct Stats {
+  std::string camera;
+  double uptime_s = 0;
+  std::uint64_t captured = 0, processed = 0, skipped = 0, errors = 0;
+  double captured_fps = 0, processed_fps = 0, skipped_fps = 0;
+  double inference_p50_ms = 0, inference_p90_ms = 0;
+  std::size_t clients = 0;
+  std::string source_state;  // e.g. "running", "backoff"
+  std::uint64_t source_restarts = 0;
+  std::string source_error;  // the last failure, empty if none
+};
+
+// ---- server -> client --------------------------------------------------------
+
+std::string hello(const HelloInfo& info);
+// With a filter, only matching detections are listed (the frame is still sent).
+std::string detections(const FrameDetections& frame, const Filter* filter = nullptr);
+std::string stats(const Stats& stats);
+std::string error(std::string_view message);
+// `count` messages were dropped because the client read too slowly; `total` since it connected.
+std::string dropped(std::uint64_t count, std::uint64_t total);
+std::string subscribed(const Filter& filter);
+std::string pong(const std::optional<std::string>& id);
+
+// ---- client -> server --------------------------------------------------------
+
+struct Subscribe {
+  Filter filter;
+};
+struct Auth {
+  std::string token;
+};
+struct Ping {
+  std::optional<std::string> id;
+};
+using ClientMessage = std::variant<Subscribe, Auth, Ping>;
+
+// Parses one line (without its newline). A std::string result is the error
+// message to send back.
+std::variant<ClientMessage, std::string> parse_client_line(std::string_view line);
+
+// Unix seconds with millisecond resolution, as sent in "ts".
+double unix_seconds(std::chrono::system_clock::time_point t);
+
+}  // namespace lookout::protocol

@@ -1,0 +1,728 @@
+#include "daemon/server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <stdexcept>
+#include <variant>
+#include <vector>
+
+#include "core/log.hpp"
+
+namespace lookout {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using local = asio::local::stream_protocol;
+using StreamSocket = asio::generic::stream_protocol::socket;
+
+namespace {
+
+// Kernel send buffer per client. Small enough that a stalled client's backlog
+// is mostly in our bounded queue (where it is dropped oldest-first and counted)
+// rather than in kernel memory; large enough for bursts at LAN speeds.
+constexpr int kSocketSendBuffer = 64 * 1024;
+// Consecutive bad messages after which a client is disconnected.
+constexpr int kMaxStrikes = 5;
+// How long a client that must authenticate may take to do so.
+constexpr auto kAuthTimeout = std::chrono::seconds(10);
+// How long a client being disconnected gets to read its last error.
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+// Lines written with one system call at most.
+constexpr std::size_t kMaxBatch = 16;
+
+// Keeps a port scan or a reconnect loop from flooding the journal: at most
+// `burst` messages per minute, then one line saying how many were suppressed.
+class LogLimiter {
+ public:
+  explicit LogLimiter(int burst) : burst_(burst) {}
+  bool allow() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ > std::chrono::minutes(1)) {
+      if (suppressed_ > 0) {
+        log::notice(suppressed_, " connection messages suppressed in the last minute");
+      }
+      window_start_ = now;
+      count_ = 0;
+      suppressed_ = 0;
+    }
+    if (count_ < burst_) {
+      ++count_;
+      return true;
+    }
+    ++suppressed_;
+    return false;
+  }
+
+ private:
+  int burst_;
+  int count_ = 0;
+  int suppressed_ = 0;
+  std::chrono::steady_clock::time_point window_start_{};
+};
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+// A client's address, kept to re-check it when allowed_networks changes.
+struct PeerAddress {
+  bool tcp = false;
+  bool v6 = false;
+  std::array<std::uint8_t, 16> bytes{};
+};
+
+bool allowed(const std::vector<Network>& networks, const PeerAddress& peer) {
+  if (!peer.tcp) return true;
+  return std::any_of(networks.begin(), networks.end(), [&](const Network& net) {
+    return net.contains(peer.bytes.data(), peer.v6);
+  });
+}
+
+PeerAddress peer_address(const asio::ip::address& address) {
+  PeerAddress peer;
+  peer.tcp = true;
+  if (address.is_v4()) {
+    const auto b = address.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), peer.bytes.begin());
+  } else {
+    peer.v6 = true;
+    const auto b = address.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), peer.bytes.begin());
+  }
+  return peer;
+}
+
+std::shared_ptr<const std::string> shared_line(std::string line) {
+  return std::make_shared<const std::string>(std::move(line));
+}
+
+class Session;
+
+}  // namespace
+
+// ---- listeners -------------------------------------------------------------------
+
+struct TcpListener {
+  explicit TcpListener(asio::io_context& io) : acceptor(io), retry(io) {}
+  tcp::acceptor acceptor;
+  asio::steady_timer retry;  // after accept failures such as EMFILE
+  std::string address;       // as listened on, for logs
+  std::string bind;          // as configured, to tell whether a reload changes it
+  int port = 0;
+};
+
+// Owns the socket file: removes it on destruction, unless another process
+// has replaced it meanwhile.
+struct UnixListener {
+  explicit UnixListener(asio::io_context& io) : acceptor(io), retry(io) {}
+  ~UnixListener() {
+    error_code ec;
+    acceptor.close(ec);
+    struct stat st {};
+    if (!path.empty() && ::lstat(path.c_str(), &st) == 0 && st.st_ino == inode &&
+        st.st_dev == device) {
+      ::unlink(path.c_str());
+    }
+  }
+  UnixListener(const UnixListener&) = delete;
+  UnixListener& operator=(const UnixListener&) = delete;
+  local::acceptor acceptor;
+  asio::steady_timer retry;
+  std::string path;
+  ino_t inode = 0;
+  dev_t device = 0;
+};
+
+namespace {
+
+std::shared_ptr<TcpListener> open_tcp(asio::io_context& io, const TcpConfig& config) {
+  auto listener = std::make_shared<TcpListener>(io);
+  listener->bind = config.bind;
+  listener->port = config.port;
+  const std::string wanted = (config.bind.find(':') != std::string::npos
+                                  ? "[" + config.bind + "]"
+                                  : config.bind) +
+                             ":" + std::to_string(config.port);
+  try {
+    const tcp::endpoint endpoint(asio::ip::make_address(config.bind),
+                                 static_cast<unsigned short>(config.port));
+    listener->acceptor.open(endpoint.protocol());
+    listener->acceptor.set_option(asio::socket_base::reuse_address(true));
+    if (endpoint.address().is_v6()) {
+      // "::" serves IPv4 clients too, whatever the system's bindv6only default.
+      listener->acceptor.set_option(asio::ip::v6_only(false));
+    }
+    listener->acceptor.bind(endpoint);
+    listener->acceptor.listen(asio::socket_base::max_listen_connections);
+    const auto actual = listener->acceptor.local_endpoint();
+    const std::string host = actual.address().to_string();
+    listener->address = (actual.address().is_v6() ? "[" + host + "]" : host) + ":" +
+                        std::to_string(actual.port());
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot listen on TCP " + wanted + ": " + e.code().message());
+  }
+  return listener;
+}
+
+std::shared_ptr<UnixListener> open_unix(asio::io_context& io, const UnixConfig& config) {
+  auto listener = std::make_shared<UnixListener>(io);
+  const std::string& path = config.path;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      throw std::runtime_error("cannot create Unix socket " + path +
+                               ": the path exists and is not a socket");
+    }
+    // A socket file left behind by a crash is removed; a live one is not ours to take.
+    local::socket probe(io);
+    error_code ec;
+    probe.connect(local::endpoint(path), ec);
+    if (!ec) {
+      throw std::runtime_error("cannot create Unix socket " + path +
+                               ": another process is listening on it");
+    }
+    ::unlink(path.c_str());
+  }
+  try {
+    listener->acceptor.open(local());
+    listener->acceptor.bind(local::endpoint(path));
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot create Unix socket " + path + ": " + e.code().message());
+  }
+  listener->path = path;
+  if (::lstat(path.c_str(), &st) == 0) {
+    listener->inode = st.st_ino;
+    listener->device = st.st_dev;
+  }
+  if (::chmod(path.c_str(), static_cast<mode_t>(config.mode)) != 0) {
+    throw std::runtime_error("cannot set the permissions of Unix socket " + path + ": " +
+                             std::strerror(errno));
+  }
+  try {
+    listener->acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot listen on Unix socket " + path + ": " + e.code().message());
+  }
+  return listener;
+}
+
+}  // namespace
+
+// ---- the hub: shared state of the server and its sessions -------------------------
+
+struct ServerHub : std::enable_shared_from_this<ServerHub> {
+  explicit ServerHub(asio::io_context& context) : io(context) {}
+
+  asio::io_context& io;
+  PublishConfig config;
+  std::shared_ptr<const std::string> hello_line;
+  std::vector<std::string> class_names;
+  std::shared_ptr<TcpListener> tcp_listener;
+  std::shared_ptr<UnixListener> unix_listener;
+  std::map<std::uint64_t, std::shared_ptr<Session>> sessions;
+  std::uint64_t next_id = 1;
+  LogLimiter limiter{20};
+  bool closed = false;
+
+  void accept_tcp(const std::shared_ptr<TcpListener>& listener);
+  void accept_unix(const std::shared_ptr<UnixListener>& listener);
+  void admit(StreamSocket socket, std::string peer, PeerAddress address, bool needs_auth);
+  std::vector<std::shared_ptr<Session>> snapshot() const {
+    std::vector<std::shared_ptr<Session>> out;
+    out.reserve(sessions.size());
+    for (const auto& entry : sessions) out.push_back(entry.second);
+    return out;
+  }
+};
+
+namespace {
+
+// One connected client. Lives while its asynchronous operations are pending
+// (they hold shared_ptrs) and, once admitted, in the hub's session map.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(std::weak_ptr<ServerHub> hub, StreamSocket socket, std::string peer,
+          PeerAddress address, bool needs_auth, std::uint64_t id)
+      : hub_(std::move(hub)),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        peer_(std::move(peer)),
+        address_(address),
+        needs_auth_(needs_auth),
+        authenticated_(!needs_auth),
+        id_(id) {}
+
+  void start(const std::shared_ptr<const std::string>& hello) {
+    if (needs_auth_) {
+      timer_.expires_after(kAuthTimeout);
+      timer_.async_wait([self = shared_from_this()](error_code ec) {
+        if (!ec && !self->authenticated_) {
+          self->close_after(protocol::error("authentication timed out"));
+        }
+      });
+    } else if (hello) {
+      send(hello);
+    }
+    read();
+  }
+
+  // Queues a line; when the queue is full the oldest waiting line is dropped.
+  void send(std::shared_ptr<const std::string> line) {
+    if (closed_ || closing_) return;
+    const auto hub = hub_.lock();
+    const std::size_t limit =
+        hub ? static_cast<std::size_t>(hub->config.send_queue) : std::size_t{64};
+    while (queue_.size() >= limit) {
+      queue_.pop_front();
+      ++dropped_pending_;
+      ++dropped_total_;
+    }
+    queue_.push_back(std::move(line));
+    if (!writing_) write();
+  }
+
+  // Sends `line` (after what is queued), then disconnects.
+  void close_after(std::string line) {
+    if (closed_ || closing_) return;
+    queue_.push_back(shared_line(std::move(line)));
+    closing_ = true;
+    error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_receive, ec);
+    timer_.expires_after(kLingerTimeout);
+    timer_.async_wait([self = shared_from_this()](error_code timer_ec) {
+      if (!timer_ec) self->close();
+    });
+    if (!writing_) write();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_both, ec);
+    socket_.close(ec);
+    timer_.cancel();
+    queue_.clear();
+    if (const auto hub = hub_.lock()) {
+      if (hub->sessions.erase(id_) > 0) {
+        log::debug("client ", peer_, " disconnected (", dropped_total_, " messages dropped)");
+      }
+    }
+  }
+
+  bool authenticated() const { return authenticated_ && !closing_ && !closed_; }
+  const protocol::Filter& filter() const { return filter_; }
+  const PeerAddress& address() const { return address_; }
+  const std::string& peer() const { return peer_; }
+
+ private:
+  void read() {
+    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](
+                                                      error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  void on_read(error_code ec, std::size_t n) {
+    if (closed_ || closing_) return;
+    if (ec) {
+      close();  // EOF or a reset: the client left
+      return;
+    }
+    // Catch-all: nothing a client sends may take the daemon down; an
+    // unexpected failure becomes a protocol error for this client only.
+    try {
+      pending_.append(chunk_.data(), n);
+      std::size_t start = 0;
+      for (;;) {
+        const std::size_t newline = pending_.find('\n', scanned_);
+        if (newline == std::string::npos) break;
+        if (newline - start > protocol::kMaxLineBytes) return too_long();
+        std::string_view line(pending_.data() + start, newline - start);
+        start = newline + 1;
+        scanned_ = start;
+        if (line.find_first_not_of(" \t\r") != std::string_view::npos) handle_line(line);
+        if (closing_ || closed_) return;
+      }
+      pending_.erase(0, start);
+      scanned_ = pending_.size();
+      if (pending_.size() > protocol::kMaxLineBytes) return too_long();
+    } catch (const std::exception& e) {
+      log::warning("client ", peer_, ": ", e.what());
+      pending_.clear();
+      scanned_ = 0;
+      strike(std::string("internal error: ") + e.what());
+      if (closing_ || closed_) return;
+    }
+    read();
+  }
+
+  void too_long() {
+    log::info("client ", peer_, " sent more than ", protocol::kMaxLineBytes,
+              " bytes without a newline; disconnecting");
+    pending_.clear();
+    close_after(protocol::error("line longer than " + std::to_string(protocol::kMaxLineBytes) +
+                                " bytes; disconnecting"));
+  }
+
+  void strike(const std::string& message) {
+    if (++strikes_ >= kMaxStrikes) {
+      log::info("client ", peer_, " sent ", strikes_, " bad messages in a row; disconnecting");
+      close_after(protocol::error(message + "; disconnecting after " +
+                                  std::to_string(kMaxStrikes) + " bad messages in a row"));
+    } else {
+      send(shared_line(protocol::error(message)));
+    }
+  }
+
+  void handle_line(std::string_view line) {
+    auto parsed = protocol::parse_client_line(line);
+    if (auto* problem = std::get_if<std::string>(&parsed)) return strike(*problem);
+    auto& message = std::get<protocol::ClientMessage>(parsed);
+    const auto hub = hub_.lock();
+    if (!hub) return;
+    if (auto* auth = std::get_if<protocol::Auth>(&message)) {
+      if (authenticated_) return;  // harmless: clients may always send their token
+      if (!constant_time_equal(auth->token, hub->config.tcp.token)) {
+        log::notice("client ", peer_, " sent a wrong token; disconnecting");
+        return close_after(protocol::error("authentication failed"));
+      }
+      authenticated_ = true;
+      strikes_ = 0;
+      timer_.cancel();
+      if (hub->hello_line) send(hub->hello_line);
+      return;
+    }
+    if (!authenticated_) {
+      return strike(R"(authentication required: send {"type":"auth","token":"..."} first)");
+    }
+    if (auto* sub = std::get_if<protocol::Subscribe>(&message)) {
+      for (const auto& name : sub->filter.classes) {
+        if (std::find(hub->class_names.begin(), hub->class_names.end(), name) ==
+            hub->class_names.end()) {
+          std::string known;
+          for (const auto& c : hub->class_names) known += (known.empty() ? "" : ", ") + c;
+          return strike("subscribe: unknown class \"" + name.substr(0, 64) +
+                        "\" (the model has: " + known + ")");
+        }
+      }
+      filter_ = sub->filter;
+      strikes_ = 0;
+      return send(shared_line(protocol::subscribed(filter_)));
+    }
+    if (auto* ping = std::get_if<protocol::Ping>(&message)) {
+      strikes_ = 0;
+      return send(shared_line(protocol::pong(ping->id)));
+    }
+  }
+
+  void write() {
+    in_flight_.clear();
+    if (dropped_pending_ > 0) {
+      in_flight_.push_back(shared_line(protocol::dropped(dropped_pending_, dropped_total_)));
+      dropped_pending_ = 0;
+    }
+    while (!queue_.empty() && in_flight_.size() < kMaxBatch) {
+      in_flight_.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (in_flight_.empty()) {
+      writing_ = false;
+      if (closing_) close();
+      return;
+    }
+    writing_ = true;
+    buffers_.clear();
+    for (const auto& line : in_flight_) buffers_.push_back(asio::buffer(*line));
+    asio::async_write(socket_, buffers_,
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        if (self->closed_) return;
+                        if (ec) return self->close();
+                        self->write();
+                      });
+  }
+
+  std::weak_ptr<ServerHub> hub_;
+  StreamSocket socket_;
+  asio::steady_timer timer_;  // authentication deadline, then linger deadline
+  std::string peer_;
+  PeerAddress address_;
+  bool needs_auth_;
+  bool authenticated_;
+  std::uint64_t id_;
+  protocol::Filter filter_;
+  int strikes_ = 0;
+
+  std::array<char, 4096> chunk_{};
+  std::string pending_;      // received bytes not yet forming a whole line
+  std::size_t scanned_ = 0;  // bytes of pending_ already searched for '\n'
+
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  std::vector<std::shared_ptr<const std::string>> in_flight_;
+  std::vector<asio::const_buffer> buffers_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::uint64_t dropped_pending_ = 0;
+  std::uint64_t dropped_total_ = 0;
+};
+
+}  // namespace
+
+void ServerHub::admit(StreamSocket socket, std::string peer, PeerAddress address,
+                        bool needs_auth) {
+  const std::uint64_t id = next_id++;
+  auto session = std::make_shared<Session>(weak_from_this(), std::move(socket), std::move(peer),
+                                           address, needs_auth, id);
+  if (sessions.size() >= static_cast<std::size_t>(config.max_clients)) {
+    if (limiter.allow()) {
+      log::notice("refused client ", session->peer(), ": already ", sessions.size(),
+                  " clients (publish.max_clients)");
+    }
+    // Not registered: it only says why and goes.
+    session->close_after(protocol::error("too many clients (publish.max_clients is " +
+                                         std::to_string(config.max_clients) + ")"));
+    return;
+  }
+  if (limiter.allow()) log::info("client ", session->peer(), " connected");
+  sessions.emplace(id, session);
+  session->start(hello_line);
+}
+
+void ServerHub::accept_tcp(const std::shared_ptr<TcpListener>& listener) {
+  listener->acceptor.async_accept([hub = weak_from_this(), listener](error_code ec,
+                                                                     tcp::socket socket) {
+    const auto self = hub.lock();
+    if (!self || ec == asio::error::operation_aborted || !listener->acceptor.is_open()) return;
+    if (ec) {
+      // Out of descriptors or memory: wait a little instead of spinning.
+      if (self->limiter.allow()) log::warning("accepting a TCP client failed: ", ec.message());
+      listener->retry.expires_after(std::chrono::milliseconds(200));
+      listener->retry.async_wait([hub, listener](error_code timer_ec) {
+        if (const auto h = hub.lock(); h && !timer_ec) h->accept_tcp(listener);
+      });
+      return;
+    }
+    error_code endpoint_ec;
+    const auto remote = socket.remote_endpoint(endpoint_ec);
+    if (!endpoint_ec) {
+      const std::string peer = "tcp " + remote.address().to_string() + ":" +
+                               std::to_string(remote.port());
+      const PeerAddress address = peer_address(remote.address());
+      if (!allowed(self->config.tcp.allowed_networks, address)) {
+        if (self->limiter.allow()) {
+          log::notice("refused client ", peer, ": not in publish.tcp.allowed_networks");
+        }
+        socket.close(endpoint_ec);
+      } else {
+        socket.set_option(tcp::no_delay(true), endpoint_ec);
+        socket.set_option(asio::socket_base::keep_alive(true), endpoint_ec);
+        socket.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), endpoint_ec);
+        self->admit(StreamSocket(std::move(socket)), peer, address,
+                    !self->config.tcp.token.empty());
+      }
+    }
+    self->accept_tcp(listener);
+  });
+}
+
+void ServerHub::accept_unix(const std::shared_ptr<UnixListener>& listener) {
+  listener->acceptor.async_accept([hub = weak_from_this(), listener](error_code ec,
+                                                                     local::socket socket) {
+    const auto self = hub.lock();
+    if (!self || ec == asio::error::operation_aborted || !listener->acceptor.is_open()) return;
+    if (ec) {
+      if (self->limiter.allow()) log::warning("accepting a Unix client failed: ", ec.message());
+      listener->retry.expires_after(std::chrono::milliseconds(200));
+      listener->retry.async_wait([hub, listener](error_code timer_ec) {
+        if (const auto h = hub.lock(); h && !timer_ec) h->accept_unix(listener);
+      });
+      return;
+    }
+    std::string peer = "unix";
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      peer += " pid " + std::to_string(cred.pid) + " uid " + std::to_string(cred.uid);
+    }
+    error_code option_ec;
+    socket.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), option_ec);
+    // The socket file's permissions decide who may connect; no token here.
+    self->admit(StreamSocket(std::move(socket)), peer, PeerAddress{}, false);
+    self->accept_unix(listener);
+  });
+}
+
+// ---- Server ------------------------------------------------------------------------
+
+Server::Server(asio::io_context& io) : hub_(std::make_shared<ServerHub>(io)) {}
+
+Server::~Server() { close(); }
+
+std::unique_ptr<Listeners> Server::open_listeners(asio::io_context& io,
+                                                  const PublishConfig& config, bool want_tcp,
+                                                  bool want_unix) {
+  auto listeners = std::make_unique<Listeners>();
+  if (want_tcp && config.tcp.enabled) listeners->tcp = open_tcp(io, config.tcp);
+  if (want_unix && config.unix_socket.enabled) {
+    listeners->unix_socket = open_unix(io, config.unix_socket);
+  }
+  return listeners;
+}
+
+void Server::apply(const PublishConfig& config, std::unique_ptr<Listeners> fresh) {
+  ServerHub& hub = *hub_;
+  hub.config = config;
+  hub.closed = false;
+  auto replace_tcp = [&](std::shared_ptr<TcpListener> next) {
+    if (hub.tcp_listener) {
+      error_code ec;
+      hub.tcp_listener->acceptor.close(ec);
+      hub.tcp_listener->retry.cancel();
+    }
+    hub.tcp_listener = std::move(next);
+    if (hub.tcp_listener) {
+      log::notice("listening on TCP ", hub.tcp_listener->address);
+      hub.accept_tcp(hub.tcp_listener);
+    }
+  };
+  auto replace_unix = [&](std::shared_ptr<UnixListener> next) {
+    if (hub.unix_listener) {
+      error_code ec;
+      hub.unix_listener->acceptor.close(ec);
+      hub.unix_listener->retry.cancel();
+    }
+    hub.unix_listener = std::move(next);
+    if (hub.unix_listener) {
+      log::notice("listening on Unix socket ", hub.unix_listener->path);
+      hub.accept_unix(hub.unix_listener);
+    }
+  };
+  if (fresh && fresh->tcp) {
+    replace_tcp(std::move(fresh->tcp));
+  } else if (!config.tcp.enabled) {
+    replace_tcp(nullptr);
+  } else if (hub.tcp_listener &&
+             (hub.tcp_listener->bind != config.tcp.bind || hub.tcp_listener->port != config.tcp.port)) {
+    // Same port, other address: the new one cannot be bound next to the old
+    // one, so switch in place, and go back to the old one if that fails.
+    TcpConfig previous = config.tcp;
+    previous.bind = hub.tcp_listener->bind;
+    previous.port = hub.tcp_listener->port;
+    replace_tcp(nullptr);
+    try {
+      replace_tcp(open_tcp(hub.io, config.tcp));
+    } catch (const std::exception& e) {
+      log::error(e.what(), "; staying on ", previous.bind, ":", previous.port);
+      try {
+        replace_tcp(open_tcp(hub.io, previous));
+      } catch (const std::exception& again) {
+        log::error(again.what(), "; TCP clients cannot connect until the next reload");
+      }
+    }
+  }
+  if (fresh && fresh->unix_socket) {
+    replace_unix(std::move(fresh->unix_socket));
+  } else if (!config.unix_socket.enabled) {
+    replace_unix(nullptr);
+  } else if (hub.unix_listener &&
+             ::chmod(hub.unix_listener->path.c_str(),
+                     static_cast<mode_t>(config.unix_socket.mode)) != 0) {
+    log::warning("cannot set the permissions of ", hub.unix_listener->path, ": ",
+                 std::strerror(errno));
+  }
+  for (const auto& session : hub.snapshot()) {
+    if (!allowed(config.tcp.allowed_networks, session->address())) {
+      log::notice("disconnecting client ", session->peer(),
+                  ": no longer in publish.tcp.allowed_networks");
+      session->close_after(protocol::error("this address is no longer allowed"));
+    }
+  }
+}
+
+void Server::set_hello(const protocol::HelloInfo& hello) {
+  auto line = shared_line(protocol::hello(hello));
+  hub_->class_names = hello.model.classes;
+  if (hub_->hello_line && *hub_->hello_line == *line) return;
+  const bool changed = hub_->hello_line != nullptr;
+  hub_->hello_line = line;
+  if (changed) broadcast(line);
+}
+
+void Server::publish(const std::shared_ptr<const PublishedFrame>& frame) {
+  // Clients with the same filter share one serialization too.
+  std::vector<std::pair<protocol::Filter, std::shared_ptr<const std::string>>> filtered;
+  for (const auto& session : hub_->snapshot()) {
+    if (!session->authenticated()) continue;
+    const protocol::Filter& filter = session->filter();
+    if (!filter.active()) {
+      session->send(frame->line);
+      continue;
+    }
+    auto it = std::find_if(filtered.begin(), filtered.end(),
+                           [&](const auto& entry) { return entry.first == filter; });
+    if (it == filtered.end()) {
+      filtered.emplace_back(filter, shared_line(protocol::detections(frame->frame, &filter)));
+      it = std::prev(filtered.end());
+    }
+    session->send(it->second);
+  }
+}
+
+void Server::broadcast(const std::shared_ptr<const std::string>& line) {
+  for (const auto& session : hub_->snapshot()) {
+    if (session->authenticated()) session->send(line);
+  }
+}
+
+std::size_t Server::client_count() const { return hub_->sessions.size(); }
+
+std::optional<std::string> Server::tcp_address() const {
+  if (!hub_->tcp_listener) return std::nullopt;
+  return hub_->tcp_listener->address;
+}
+
+void Server::close() {
+  ServerHub& hub = *hub_;
+  if (hub.closed) return;
+  hub.closed = true;
+  error_code ec;
+  if (hub.tcp_listener) {
+    hub.tcp_listener->acceptor.close(ec);
+    hub.tcp_listener->retry.cancel();
+    hub.tcp_listener.reset();
+  }
+  if (hub.unix_listener) {
+    hub.unix_listener->acceptor.close(ec);
+    hub.unix_listener->retry.cancel();
+    hub.unix_listener.reset();  // removes the socket file once no handler holds it
+  }
+  for (const auto& session : hub.snapshot()) session->close();
+  hub.sessions.clear();
+}
+
+}  // namespace lookout

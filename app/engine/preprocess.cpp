@@ -1,0 +1,343 @@
+#include "engine/preprocess.hpp"
+
+#include <libyuv.h>
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+#include <string>
+
+namespace lookout::engine {
+
+namespace {
+
+// v / 255 exactly as ultralytics computes it (float32 division), as a table so
+// the per-pixel loop is a load instead of a division.
+const std::array<float, 256>& unit_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int i = 0; i < 256; ++i) t[static_cast<std::size_t>(i)] = static_cast<float>(i) / 255.0f;
+    return t;
+  }();
+  return table;
+}
+
+// Luma as PIL's convert("L") computes it (ITU-R 601-2, fixed point).
+inline std::uint8_t luma(std::uint8_t r, std::uint8_t g, std::uint8_t b) {
+  return static_cast<std::uint8_t>((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+}
+
+void check(int status, const char* what) {
+  if (status != 0) throw std::invalid_argument(std::string("preprocess: libyuv ") + what + " failed");
+}
+
+int as_int(std::size_t v) { return static_cast<int>(v); }
+
+std::uint8_t* grow(std::vector<std::uint8_t>& buffer, std::size_t bytes) {
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
+}  // namespace
+
+namespace {
+
+// Fills the letterbox's padding in every channel: the bands above and below,
+// then left and right of each image row.
+void fill_padding(const Letterbox& box, int channels, int pad_value, float* dst) {
+  const float pad = unit_table()[static_cast<std::size_t>(pad_value)];
+  const std::size_t in_w = static_cast<std::size_t>(box.input_width);
+  const std::size_t in_h = static_cast<std::size_t>(box.input_height);
+  const std::size_t plane = in_w * in_h;
+  const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
+  const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
+  const std::size_t left = static_cast<std::size_t>(box.left);
+  const std::size_t top = static_cast<std::size_t>(box.top);
+  for (int c = 0; c < channels; ++c) {
+    float* p = dst + static_cast<std::size_t>(c) * plane;
+    std::fill(p, p + top * in_w, pad);
+    std::fill(p + (top + sh) * in_w, p + plane, pad);
+    for (std::size_t y = top; y < top + sh; ++y) {
+      std::fill(p + y * in_w, p + y * in_w + left, pad);
+      std::fill(p + y * in_w + left + sw, p + (y + 1) * in_w, pad);
+    }
+  }
+}
+
+// Three 8-bit planes (R, G, B) of the scaled size into the float input.
+void planes_to_planar(const std::uint8_t* const rgb[3], std::size_t stride, const Letterbox& box,
+                      int channels, int pad_value, float* dst) {
+  fill_padding(box, channels, pad_value, dst);
+  const auto& unit = unit_table();
+  const std::size_t in_w = static_cast<std::size_t>(box.input_width);
+  const std::size_t plane = in_w * static_cast<std::size_t>(box.input_height);
+  const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
+  const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
+  const std::size_t offset = static_cast<std::size_t>(box.top) * in_w + static_cast<std::size_t>(box.left);
+  for (std::size_t y = 0; y < sh; ++y) {
+    float* out = dst + offset + y * in_w;
+    if (channels == 3) {
+      for (int c = 0; c < 3; ++c) {
+        const std::uint8_t* s = rgb[c] + y * stride;
+        float* o = out + static_cast<std::size_t>(c) * plane;
+        for (std::size_t x = 0; x < sw; ++x) o[x] = unit[s[x]];
+      }
+    } else {
+      const std::uint8_t* r = rgb[0] + y * stride;
+      const std::uint8_t* g = rgb[1] + y * stride;
+      const std::uint8_t* b = rgb[2] + y * stride;
+      for (std::size_t x = 0; x < sw; ++x) out[x] = unit[luma(r[x], g[x], b[x])];
+    }
+  }
+}
+
+}  // namespace
+
+void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel,
+                    bool bgr, const Letterbox& box, int channels, int pad_value, float* dst) {
+  fill_padding(box, channels, pad_value, dst);
+  const auto& unit = unit_table();
+  const std::size_t in_w = static_cast<std::size_t>(box.input_width);
+  const std::size_t plane = in_w * static_cast<std::size_t>(box.input_height);
+  const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
+  const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
+  const std::size_t left = static_cast<std::size_t>(box.left);
+  const std::size_t top = static_cast<std::size_t>(box.top);
+  const std::size_t ir = bgr ? 2 : 0;
+  const std::size_t ib = bgr ? 0 : 2;
+  for (std::size_t y = 0; y < sh; ++y) {
+    const std::uint8_t* s = src + y * src_stride;
+    float* r = dst + (top + y) * in_w + left;
+    if (channels == 3 && bytes_per_pixel == 3) {
+      float* g = r + plane;
+      float* b = g + plane;
+      for (std::size_t x = 0; x < sw; ++x) {
+        r[x] = unit[s[3 * x + ir]];
+        g[x] = unit[s[3 * x + 1]];
+        b[x] = unit[s[3 * x + ib]];
+      }
+    } else if (channels == 3) {  // grey to RGB
+      float* g = r + plane;
+      float* b = g + plane;
+      for (std::size_t x = 0; x < sw; ++x) r[x] = g[x] = b[x] = unit[s[x]];
+    } else if (bytes_per_pixel == 3) {  // RGB to grey
+      for (std::size_t x = 0; x < sw; ++x) {
+        r[x] = unit[luma(s[3 * x + ir], s[3 * x + 1], s[3 * x + ib])];
+      }
+    } else {
+      for (std::size_t x = 0; x < sw; ++x) r[x] = unit[s[x]];
+    }
+  }
+}
+
+Preprocessor::Preprocessor() = default;
+
+Preprocessor::~Preprocessor() {
+  if (jpeg_ != nullptr) tjDestroy(static_cast<tjhandle>(jpeg_));
+}
+
+const Frame& Preprocessor::decode(const Frame& frame) {
+  if (frame.format != PixelFormat::MJPEG) return frame;
+  const Plane& in = frame.planes[0];
+  if (in.data == nullptr || in.size == 0) throw std::invalid_argument("JPEG frame is empty");
+  if (jpeg_ == nullptr) {
+    jpeg_ = tjInitDecompress();
+    if (jpeg_ == nullptr) throw std::runtime_error("turbojpeg: cannot create a decompressor");
+  }
+  auto* handle = static_cast<tjhandle>(jpeg_);
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(handle, in.data, static_cast<unsigned long>(in.size), &width, &height,
+                          &subsampling, &colorspace) != 0) {
+    throw std::invalid_argument(std::string("not a readable JPEG: ") + tjGetErrorStr2(handle));
+  }
+  if ((frame.width != 0 && frame.width != width) ||
+      (frame.height != 0 && frame.height != height)) {
+    throw std::invalid_argument("JPEG is " + std::to_string(width) + "x" +
+                                std::to_string(height) + " but the frame says " +
+                                std::to_string(frame.width) + "x" + std::to_string(frame.height));
+  }
+  const std::size_t stride = static_cast<std::size_t>(width) * 3;
+  std::uint8_t* out = grow(decoded_, stride * static_cast<std::size_t>(height));
+  // Default flags: accurate integer DCT and fancy upsampling, like libjpeg's
+  // defaults that OpenCV's and PIL's readers use.
+  if (tjDecompress2(handle, in.data, static_cast<unsigned long>(in.size), out, width,
+                    static_cast<int>(stride), height, TJPF_RGB, 0) != 0 &&
+      tjGetErrorCode(handle) == TJERR_FATAL) {
+    throw std::invalid_argument(std::string("corrupt JPEG: ") + tjGetErrorStr2(handle));
+  }
+  decoded_frame_.format = PixelFormat::RGB24;
+  decoded_frame_.width = width;
+  decoded_frame_.height = height;
+  decoded_frame_.planes = {};
+  decoded_frame_.planes[0] = {out, stride, stride * static_cast<std::size_t>(height)};
+  decoded_frame_.sequence = frame.sequence;
+  decoded_frame_.capture_time = frame.capture_time;
+  decoded_frame_.capture_steady = frame.capture_steady;
+  return decoded_frame_;
+}
+
+void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, int pad_value,
+                       float* dst) {
+  if (frame.width != box.frame_width || frame.height != box.frame_height) {
+    throw std::invalid_argument("frame is " + std::to_string(frame.width) + "x" +
+                                std::to_string(frame.height) + ", letterbox expects " +
+                                std::to_string(box.frame_width) + "x" +
+                                std::to_string(box.frame_height));
+  }
+  if (frame.format == PixelFormat::MJPEG) {
+    throw std::invalid_argument("MJPEG frames must be decoded before preprocessing");
+  }
+  if (const std::string problem = validate_layout(frame); !problem.empty()) {
+    throw std::invalid_argument(std::string(to_string(frame.format)) + " frame: " + problem);
+  }
+  const int w = frame.width;
+  const int h = frame.height;
+  const int sw = box.scaled_width;
+  const int sh = box.scaled_height;
+  const bool resize = sw != w || sh != h;
+  const auto usw = static_cast<std::size_t>(sw);
+  const auto ush = static_cast<std::size_t>(sh);
+  const Plane* p = frame.planes.data();
+
+  switch (frame.format) {
+    case PixelFormat::RGB24:
+    case PixelFormat::BGR24: {
+      if (!resize) {
+        pack_to_planar(p[0].data, p[0].stride, 3, frame.format == PixelFormat::BGR24, box,
+                       channels, pad_value, dst);
+        return;
+      }
+      // libyuv scales packed 3-byte pixels only through ARGB, with coarser
+      // weights and, when enlarging, corner-aligned sampling; its plane
+      // scaler samples exactly as OpenCV's INTER_LINEAR (pixel centres,
+      // rounded), which is what ultralytics' letterbox uses. So split the
+      // channels once (the copy scaling needs) and scale each plane.
+      const std::size_t full = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+      const std::size_t scaled = usw * ush;
+      std::uint8_t* split = grow(yuv_, 3 * full);
+      std::uint8_t* out = grow(rgb_, 3 * scaled);
+      libyuv::SplitRGBPlane(p[0].data, as_int(p[0].stride), split, w, split + full, w,
+                            split + 2 * full, w, w, h);
+      for (int c = 0; c < 3; ++c) {
+        libyuv::ScalePlane(split + static_cast<std::size_t>(c) * full, w, w, h,
+                           out + static_cast<std::size_t>(c) * scaled, sw, sw, sh,
+                           libyuv::kFilterBilinear);
+      }
+      const bool bgr = frame.format == PixelFormat::BGR24;
+      const std::uint8_t* planes[3] = {out + (bgr ? 2 : 0) * scaled, out + scaled,
+                                       out + (bgr ? 0 : 2) * scaled};
+      planes_to_planar(planes, usw, box, channels, pad_value, dst);
+      return;
+    }
+    case PixelFormat::GRAY8: {
+      const std::uint8_t* src = p[0].data;
+      std::size_t stride = p[0].stride;
+      if (resize) {
+        std::uint8_t* out = grow(rgb_, usw * ush);
+        libyuv::ScalePlane(src, as_int(stride), w, h, out, sw, sw, sh, libyuv::kFilterBilinear);
+        src = out;
+        stride = usw;
+      }
+      pack_to_planar(src, stride, 1, false, box, channels, pad_value, dst);
+      return;
+    }
+    case PixelFormat::I420: {
+      const std::uint8_t* y = p[0].data;
+      const std::uint8_t* u = p[1].data;
+      const std::uint8_t* v = p[2].data;
+      int ys = as_int(p[0].stride), us = as_int(p[1].stride), vs = as_int(p[2].stride);
+      if (resize) {
+        const int cw = (sw + 1) / 2, ch = (sh + 1) / 2;
+        const std::size_t luma_bytes = usw * ush;
+        const std::size_t chroma_bytes = static_cast<std::size_t>(cw) * static_cast<std::size_t>(ch);
+        std::uint8_t* out = grow(yuv_, luma_bytes + 2 * chroma_bytes);
+        check(libyuv::I420Scale(y, ys, u, us, v, vs, w, h, out, sw, out + luma_bytes, cw,
+                                out + luma_bytes + chroma_bytes, cw, sw, sh,
+                                libyuv::kFilterBilinear),
+              "I420Scale");
+        y = out;
+        u = out + luma_bytes;
+        v = u + chroma_bytes;
+        ys = sw;
+        us = vs = cw;
+      }
+      std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
+      // libyuv's "RAW" is R, G, B in memory.
+      check(libyuv::I420ToRAW(y, ys, u, us, v, vs, rgb, sw * 3, sw, sh), "I420ToRAW");
+      pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+      return;
+    }
+    case PixelFormat::NV12: {
+      const std::uint8_t* y = p[0].data;
+      const std::uint8_t* uv = p[1].data;
+      int ys = as_int(p[0].stride), uvs = as_int(p[1].stride);
+      if (!resize) {
+        std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
+        check(libyuv::NV12ToRAW(y, ys, uv, uvs, rgb, sw * 3, sw, sh), "NV12ToRAW");
+        pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+        return;
+      }
+      // libyuv's interleaved-UV scaler samples differently from its plane
+      // scaler; de-interleave the (quarter-size) chroma and scale as I420.
+      const int cw = (w + 1) / 2, ch = (h + 1) / 2;
+      const std::size_t chroma = static_cast<std::size_t>(cw) * static_cast<std::size_t>(ch);
+      const int scw = (sw + 1) / 2, sch = (sh + 1) / 2;
+      const std::size_t scaled_chroma =
+          static_cast<std::size_t>(scw) * static_cast<std::size_t>(sch);
+      std::uint8_t* buf = grow(yuv_, 2 * chroma + usw * ush + 2 * scaled_chroma);
+      std::uint8_t* u = buf;
+      std::uint8_t* v = u + chroma;
+      libyuv::SplitUVPlane(uv, uvs, u, cw, v, cw, cw, ch);
+      std::uint8_t* sy = v + chroma;
+      std::uint8_t* su = sy + usw * ush;
+      std::uint8_t* sv = su + scaled_chroma;
+      check(libyuv::I420Scale(y, ys, u, cw, v, cw, w, h, sy, sw, su, scw, sv, scw, sw, sh,
+                              libyuv::kFilterBilinear),
+            "I420Scale");
+      std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
+      check(libyuv::I420ToRAW(sy, sw, su, scw, sv, scw, rgb, sw * 3, sw, sh), "I420ToRAW");
+      pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+      return;
+    }
+    case PixelFormat::YUYV: {
+      // libyuv cannot scale packed 4:2:2, so unpack it to planar I422 first
+      // (the one copy this format needs), scale that, then convert.
+      const int cw = (w + 1) / 2;
+      const std::size_t luma_bytes = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+      const std::size_t chroma_bytes = static_cast<std::size_t>(cw) * static_cast<std::size_t>(h);
+      const int scw = (sw + 1) / 2;
+      const std::size_t scaled_bytes =
+          resize ? usw * ush + 2 * static_cast<std::size_t>(scw) * ush : 0;
+      std::uint8_t* planes = grow(yuv_, luma_bytes + 2 * chroma_bytes + scaled_bytes);
+      std::uint8_t* y = planes;
+      std::uint8_t* u = y + luma_bytes;
+      std::uint8_t* v = u + chroma_bytes;
+      check(libyuv::YUY2ToI422(p[0].data, as_int(p[0].stride), y, w, u, cw, v, cw, w, h),
+            "YUY2ToI422");
+      int ys = w, cs = cw;
+      if (resize) {
+        std::uint8_t* sy = v + chroma_bytes;
+        std::uint8_t* su = sy + usw * ush;
+        std::uint8_t* sv = su + static_cast<std::size_t>(scw) * ush;
+        check(libyuv::I422Scale(y, ys, u, cs, v, cs, w, h, sy, sw, su, scw, sv, scw, sw, sh,
+                                libyuv::kFilterBilinear),
+              "I422Scale");
+        y = sy;
+        u = su;
+        v = sv;
+        ys = sw;
+        cs = scw;
+      }
+      std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
+      check(libyuv::I422ToRAW(y, ys, u, cs, v, cs, rgb, sw * 3, sw, sh), "I422ToRAW");
+      pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+      return;
+    }
+    case PixelFormat::MJPEG:
+      break;
+  }
+  throw std::invalid_argument("unsupported pixel format " + std::string(to_string(frame.format)));
+}
+
+}  // namespace lookout::engine

@@ -1,0 +1,38 @@
+#include "common/pacer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+namespace lookout {
+
+Pacer::Pacer(double fps) {
+  if (fps > 0 && std::isfinite(fps)) {
+    period_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(1.0 / fps));
+  }
+  reset();
+}
+
+void Pacer::reset() {
+  next_due_ = std::chrono::steady_clock::now();
+}
+
+bool Pacer::wait(std::chrono::milliseconds timeout) const {
+  if (!paced()) return true;
+  const auto now = std::chrono::steady_clock::now();
+  if (next_due_ <= now) return true;
+  if (next_due_ - now > timeout) {
+    std::this_thread::sleep_for(timeout);
+    return false;
+  }
+  std::this_thread::sleep_until(next_due_);
+  return true;
+}
+
+void Pacer::delivered() {
+  if (!paced()) return;
+  next_due_ = std::max(next_due_ + period_, std::chrono::steady_clock::now());
+}
+
+}  // namespace lookout

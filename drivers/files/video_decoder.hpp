@@ -1,0 +1,71 @@
+// VideoDecoder: frames of a video file through FFmpeg (libavformat +
+// libavcodec from Debian). Built only with LOOKOUT_WITH_FFMPEG.
+//
+// Output: YUV 4:2:0 (limited range, even size) and NV12 are published without
+// a copy as I420/NV12 frames that hold a reference to FFmpeg's frame buffer;
+// every other layout (full-range "yuvj" from MJPEG, 4:2:2, RGB, odd sizes) is
+// converted to RGB24 with swscale.
+//
+// Ownership: owns the demuxer, decoder and scaler contexts; frames it returns
+// keep their own reference to the decoded picture. Threads: one caller.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/frame.hpp"
+
+struct AVFormatContext;
+struct AVCodecContext;
+struct AVFrame;
+struct AVPacket;
+struct SwsContext;
+
+namespace lookout {
+
+class VideoDecoder {
+ public:
+  // Opens the file and its best video stream. Throws SourceError naming the
+  // file when it cannot be opened or holds no decodable video.
+  explicit VideoDecoder(const std::filesystem::path& path);
+  ~VideoDecoder();
+  VideoDecoder(const VideoDecoder&) = delete;
+  VideoDecoder& operator=(const VideoDecoder&) = delete;
+
+  struct Result {
+    enum class Kind { Frame, End, Error } kind = Kind::End;
+    std::shared_ptr<Frame> frame;  // Kind::Frame: sequence and times unset
+    std::string error;             // Kind::Error
+  };
+  // Decodes the next picture. Corrupt packets are skipped (counted).
+  Result next();
+
+  int width() const { return width_; }
+  int height() const { return height_; }
+  double frame_rate() const { return frame_rate_; }  // as stored; 0 if unknown
+  // The pixel format frames will most likely have (from the stream header).
+  PixelFormat likely_format() const { return likely_format_; }
+  std::uint64_t skipped_packets() const { return skipped_packets_; }
+
+ private:
+  std::shared_ptr<Frame> publish(AVFrame* decoded);
+  void release();
+  std::string describe(int error) const;
+
+  std::filesystem::path path_;
+  AVFormatContext* format_ = nullptr;
+  AVCodecContext* codec_ = nullptr;
+  AVPacket* packet_ = nullptr;
+  AVFrame* decoded_ = nullptr;
+  SwsContext* scaler_ = nullptr;
+  int stream_ = -1;
+  bool draining_ = false;
+  int width_ = 0;
+  int height_ = 0;
+  double frame_rate_ = 0;
+  PixelFormat likely_format_ = PixelFormat::RGB24;
+  std::uint64_t skipped_packets_ = 0;
+};
+
+}  // namespace lookout

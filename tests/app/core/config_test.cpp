@@ -1,0 +1,365 @@
+// The YAML configuration: defaults, path resolution and every kind of error
+// (each naming file, line, column and key). Real files in a temporary
+// directory; the model file only has to exist here (loading it is the
+// daemon's job, tested in tests/app/daemon).
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "core/config.hpp"
+#include "support/paths.hpp"
+
+namespace fs = std::filesystem;
+using lookout::Config;
+using lookout::ConfigError;
+
+namespace {
+
+// A directory with a config file and a (dummy) model next to it.
+struct Dir {
+  fs::path path;
+  Dir() {
+    char name[] = "/tmp/lookout-config-XXXXXX";
+    REQUIRE(mkdtemp(name) != nullptr);
+    path = name;
+    std::ofstream(path / "model.torchscript") << "not loaded by these tests";
+  }
+  ~Dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name) << text;
+    return path / name;
+  }
+};
+
+// Parses `text` (written to a file, as users do) and returns its problems.
+std::vector<std::string> problems_of(const std::string& text) {
+  Dir dir;
+  const auto file = dir.write("bad.yaml", text);
+  try {
+    lookout::load_config_file(file.string());
+  } catch (const ConfigError& e) {
+    std::vector<std::string> out;
+    // Make messages independent of the temporary directory's name.
+    for (std::string p : e.problems()) {
+      const std::string prefix = file.string();
+      if (p.rfind(prefix, 0) == 0) p = "bad.yaml" + p.substr(prefix.size());
+      out.push_back(p);
+    }
+    return out;
+  }
+  return {};
+}
+
+std::string only_problem(const std::string& text) {
+  const auto problems = problems_of(text);
+  REQUIRE(problems.size() == 1);
+  return problems[0];
+}
+
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(const char* n, const std::string& value) : name(n) {
+    if (const char* v = std::getenv(n)) old = v;
+    setenv(n, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old) {
+      setenv(name.c_str(), old->c_str(), 1);
+    } else {
+      unsetenv(name.c_str());
+    }
+  }
+};
+
+const char* kModel = "model:\n  path: model.torchscript\n";
+
+}  // namespace
+
+TEST_CASE("the embedded default is the example file, and it documents exactly the defaults") {
+  std::ifstream in(lookout::test::source_dir() / "app" / "config" / "lookout.yaml");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string example = text.str();
+  CHECK(lookout::default_config_text() == example);
+  // Every key of the example is set to its default: an empty file must give
+  // the same configuration, so the comments cannot drift from the code.
+  const Config from_example = lookout::parse_config(example, "x.yaml", "");
+  const Config from_empty = lookout::parse_config("", "x.yaml", "");
+  CHECK(lookout::describe(from_example) == lookout::describe(from_empty));
+  const Config embedded = lookout::load_default_config();
+  CHECK(embedded.origin == "<embedded default>");
+  CHECK(embedded.source.type == "synthetic");
+  CHECK(embedded.publish.tcp.port == 7878);
+  CHECK(embedded.publish.tcp.bind == "0.0.0.0");
+  CHECK(fs::path(embedded.model.path).filename() == "shapes.torchscript");
+  CHECK(fs::path(embedded.model.path).is_absolute());
+  CHECK_FALSE(embedded.camera.empty());  // the host name
+}
+
+TEST_CASE("a full configuration is read into every field") {
+  Dir dir;
+  fs::create_directory(dir.path / "clips");
+  const auto file = dir.write("lookout.yaml", R"(
+camera: porch
+source:
+  type: files
+  path: clips
+  width: 0
+  height: 0
+  fps: 0
+  loop: false
+  format: MJPEG
+  frame_timeout_ms: 1000
+  backoff_initial_ms: 100
+  backoff_max_ms: 2000
+model:
+  path: model.torchscript
+  input: [320, 256]
+  conf: 0.4
+  iou: 0.5
+  max_detections: 20
+  agnostic_nms: yes
+  classes: [circle, star]
+  class_conf: {star: 0.7}
+  threads: 2
+  backend: xnnpack
+  pin_cores: [2, 3]
+publish:
+  max_clients: 5
+  send_queue: 16
+  stats_interval_s: 2.5
+  tcp:
+    bind: "::"
+    port: 9000
+    allowed_networks: [192.168.1.0/24, "fd00::/8"]
+    token: hunter22
+  unix:
+    path: sock/l.sock
+    mode: "0600"
+logging:
+  level: debug
+  summary_interval_s: 0
+)");
+  const Config c = lookout::load_config_file(file.string());
+  CHECK(c.origin == file.string());
+  CHECK(c.camera == "porch");
+  CHECK(c.source.type == "files");
+  CHECK(c.source.path == (dir.path / "clips").string());
+  CHECK(c.source.width == 0);
+  CHECK(c.source.fps == 0);
+  CHECK_FALSE(c.source.loop);
+  CHECK(c.source.format == "MJPEG");
+  CHECK(c.source.frame_timeout == std::chrono::milliseconds(1000));
+  CHECK(c.source.backoff_max == std::chrono::milliseconds(2000));
+  CHECK(c.model.path == (dir.path / "model.torchscript").string());
+  CHECK(c.model.input_width == 320);
+  CHECK(c.model.input_height == 256);
+  CHECK(c.model.conf == doctest::Approx(0.4));
+  CHECK(c.model.agnostic_nms);
+  CHECK(c.model.classes == std::vector<std::string>{"circle", "star"});
+  CHECK(c.model.class_conf.at("star") == doctest::Approx(0.7));
+  CHECK(c.model.threads == 2);
+  CHECK(c.model.backend == "xnnpack");
+  CHECK(c.model.pin_cores == std::vector<int>{2, 3});
+  CHECK(c.publish.max_clients == 5);
+  CHECK(c.publish.send_queue == 16);
+  CHECK(c.publish.stats_interval_s == doctest::Approx(2.5));
+  CHECK(c.publish.tcp.bind == "::");
+  CHECK(c.publish.tcp.port == 9000);
+  REQUIRE(c.publish.tcp.allowed_networks.size() == 2);
+  CHECK(c.publish.tcp.allowed_networks[0].to_string() == "192.168.1.0/24");
+  CHECK(c.publish.tcp.allowed_networks[1].to_string() == "fd00::/8");
+  CHECK(c.publish.tcp.token == "hunter22");
+  CHECK(c.publish.unix_socket.mode == 0600);
+  CHECK(c.logging.level == "debug");
+  CHECK(c.logging.summary_interval_s == 0);
+  // The token never appears in the dump that goes to logs.
+  CHECK(lookout::describe(c).find("hunter22") == std::string::npos);
+}
+
+TEST_CASE("model paths: absolute, next to the config file, then the model directories") {
+  Dir dir;
+  Dir models;
+  std::ofstream(models.path / "other.torchscript") << "x";
+  {
+    // Relative to the config file's directory, not the working directory.
+    const auto file = dir.write("a.yaml", kModel);
+    CHECK(lookout::load_config_file(file.string()).model.path ==
+          (dir.path / "model.torchscript").string());
+  }
+  {
+    // A bare name not next to the file is searched for, $LOOKOUT_MODEL_DIR first.
+    ScopedEnv env("LOOKOUT_MODEL_DIR", models.path.string());
+    const auto file = dir.write("b.yaml", "model:\n  path: other.torchscript\n");
+    CHECK(lookout::load_config_file(file.string()).model.path ==
+          (models.path / "other.torchscript").string());
+    CHECK(lookout::model_search_path().front() == models.path.string());
+  }
+  {
+    const auto file = dir.write("c.yaml", "model:\n  path: " +
+                                              (models.path / "other.torchscript").string() + "\n");
+    CHECK(lookout::load_config_file(file.string()).model.path ==
+          (models.path / "other.torchscript").string());
+  }
+  {
+    // A path with a directory part is not searched for.
+    const std::string p = only_problem("model:\n  path: sub/other.torchscript\n");
+    CHECK(p.rfind("bad.yaml:2:9: model.path: model file not found (looked for ", 0) == 0);
+  }
+}
+
+TEST_CASE("a relative Unix socket path goes into the runtime directory") {
+  Dir dir;
+  const auto file = dir.write("u.yaml", kModel);
+  {
+    ScopedEnv env("RUNTIME_DIRECTORY", "/run/lookout");
+    CHECK(lookout::load_config_file(file.string()).publish.unix_socket.path ==
+          "/run/lookout/lookoutd.sock");
+  }
+  {
+    ScopedEnv env("RUNTIME_DIRECTORY", "");
+    ScopedEnv xdg("XDG_RUNTIME_DIR", "/run/user/1000");
+    CHECK(lookout::load_config_file(file.string()).publish.unix_socket.path ==
+          "/run/user/1000/lookoutd.sock");
+  }
+  const auto absolute = dir.write("v.yaml", std::string(kModel) + "publish:\n  unix:\n    path: /x/y.sock\n");
+  CHECK(lookout::load_config_file(absolute.string()).publish.unix_socket.path == "/x/y.sock");
+}
+
+TEST_CASE("every kind of bad configuration is reported with file, line, column and key") {
+  const std::string m = kModel;
+  // Unknown keys, with a suggestion when one is close.
+  CHECK(only_problem(m + "publish:\n  tcp:\n    prot: 80\n") ==
+        "bad.yaml:5:5: publish.tcp.prot: unknown key (did you mean 'port'?)");
+  CHECK(only_problem(m + "colour: red\n") == "bad.yaml:3:1: colour: unknown key");
+  CHECK(only_problem(m + "camera: a\ncamera: b\n") == "bad.yaml:4:1: camera: duplicate key");
+  // Wrong types.
+  CHECK(only_problem(m + "publish:\n  tcp:\n    port: http\n") ==
+        "bad.yaml:5:11: publish.tcp.port: expected an integer, got 'http'");
+  CHECK(only_problem(m + "source:\n  fps: [1]\n") ==
+        "bad.yaml:4:8: source.fps: expected a number, got a list");
+  CHECK(only_problem(m + "source: synthetic\n") ==
+        "bad.yaml:3:9: source: expected a mapping, got 'synthetic'");
+  CHECK(only_problem(m + "source:\n  loop: maybe\n") ==
+        "bad.yaml:4:9: source.loop: expected true or false, got 'maybe'");
+  CHECK(only_problem(m + "camera: {a: 1}\n") ==
+        "bad.yaml:3:9: camera: expected a string, got a mapping");
+  CHECK(only_problem(m + "model:\n") == "bad.yaml:3:1: model: duplicate key");
+  // Out of range.
+  CHECK(only_problem(m + "publish:\n  tcp:\n    port: 70000\n") ==
+        "bad.yaml:5:11: publish.tcp.port: must be between 0 and 65535, got 70000");
+  CHECK(only_problem("model:\n  path: model.torchscript\n  conf: 1.5\n") ==
+        "bad.yaml:3:9: model.conf: must be between 0 and 1, got 1.5");
+  CHECK(only_problem(m + "publish:\n  max_clients: 0\n") ==
+        "bad.yaml:4:16: publish.max_clients: must be between 1 and 1024, got 0");
+  CHECK(only_problem(m + "source:\n  fps: -1\n") ==
+        "bad.yaml:4:8: source.fps: must be between 0 and 1000, got -1");
+  // Values that are not one of the allowed ones.
+  CHECK(only_problem(m + "source:\n  type: webcam\n") ==
+        "bad.yaml:4:9: source.type: must be one of synthetic, files, v4l2, libcamera; got 'webcam'");
+  CHECK(only_problem(m + "logging:\n  level: loud\n") ==
+        "bad.yaml:4:10: logging.level: must be one of error, warning, notice, info, debug; got "
+        "'loud'");
+  CHECK(only_problem(m + "source:\n  format: RGB32\n") ==
+        "bad.yaml:4:11: source.format: must be auto or one of RGB24, BGR24, I420, NV12, YUYV, "
+        "GRAY8, MJPEG; got 'RGB32'");
+  CHECK(only_problem(m + "publish:\n  tcp:\n    allowed_networks: [10.0.0.0/33]\n") ==
+        "bad.yaml:5:24: publish.tcp.allowed_networks[0]: expected a network such as "
+        "192.168.0.0/16 or fd00::/8 (no host bits below the prefix), got '10.0.0.0/33'");
+  CHECK(only_problem(m + "publish:\n  tcp:\n    allowed_networks: []\n") ==
+        "bad.yaml:5:23: publish.tcp.allowed_networks: must list at least one network (to refuse "
+        "all TCP clients, set publish.tcp.enabled: false)");
+  CHECK(only_problem(m + "publish:\n  tcp:\n    bind: localhost\n") ==
+        "bad.yaml:5:11: publish.tcp.bind: must be an IPv4 or IPv6 address (0.0.0.0 = all IPv4 "
+        "interfaces), got 'localhost'");
+  CHECK(only_problem(m + "publish:\n  unix:\n    mode: \"0999\"\n") ==
+        "bad.yaml:5:11: publish.unix.mode: expected permission bits in octal such as \"0660\", "
+        "got '0999'");
+  CHECK(only_problem("model:\n  path: model.torchscript\n  input: [320]\n") ==
+        "bad.yaml:3:10: model.input: expected [width, height]");
+  CHECK(only_problem("model:\n  path: model.torchscript\n  input: [320, 0]\n") ==
+        "bad.yaml:3:10: model.input: width and height must both be 0 (model default) or both "
+        "positive");
+  CHECK(only_problem("model:\n  path: model.torchscript\n  classes: [star, star]\n") ==
+        "bad.yaml:3:19: model.classes[1]: class 'star' is listed twice");
+  CHECK(only_problem(m + "source:\n  type: v4l2\n  fps: 0\n") ==
+        "bad.yaml:5:8: source.fps: must be positive for a camera (0 is for synthetic and files)");
+  CHECK(only_problem(m + "source:\n  type: files\n") ==
+        "bad.yaml:4:3: source.path: required for source type files");
+  CHECK(only_problem(m + "source:\n  type: files\n  path: nowhere.mp4\n").find(
+            "bad.yaml:5:9: source.path: no such file or directory: ") == 0);
+  CHECK(only_problem(m + "source:\n  backoff_initial_ms: 5000\n  backoff_max_ms: 1000\n") ==
+        "bad.yaml:5:19: source.backoff_max_ms: must not be less than source.backoff_initial_ms");
+  CHECK(only_problem(m + "publish:\n  tcp:\n    enabled: false\n  unix:\n    enabled: false\n") ==
+        "bad.yaml:4:3: publish: publish.tcp and publish.unix are both disabled: clients could "
+        "not connect");
+  // A missing model.
+  CHECK(only_problem("model:\n  path: missing.torchscript\n")
+            .rfind("bad.yaml:2:9: model.path: model file not found (looked for ", 0) == 0);
+  // Not YAML, or not a mapping.
+  CHECK(only_problem("camera: [unclosed\n").rfind("bad.yaml:2:1: not valid YAML: ", 0) == 0);
+  CHECK(only_problem("- a\n- b\n") ==
+        "bad.yaml:1:1: expected a mapping of keys (camera, source, model, ...), got a list");
+}
+
+TEST_CASE("all problems of a file are reported at once") {
+  const auto problems = problems_of(
+      "camera: x\nsource:\n  type: webcam\n  widht: 640\nmodel:\n  path: model.torchscript\n"
+      "  conf: high\n");
+  REQUIRE(problems.size() == 3);
+  CHECK(problems[0] == "bad.yaml:3:9: source.type: must be one of synthetic, files, v4l2, "
+                       "libcamera; got 'webcam'");
+  CHECK(problems[1] == "bad.yaml:4:3: source.widht: unknown key (did you mean 'width'?)");
+  CHECK(problems[2] == "bad.yaml:7:9: model.conf: expected a number, got 'high'");
+}
+
+TEST_CASE("an unreadable file is an error naming it") {
+  try {
+    lookout::load_config_file("/nonexistent/lookout.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) ==
+          "/nonexistent/lookout.yaml: cannot read the configuration file: No such file or "
+          "directory");
+  }
+}
+
+TEST_CASE("networks parse in CIDR form and match IPv4, IPv6 and mapped addresses") {
+  using lookout::Network;
+  CHECK_FALSE(Network::parse("10.0.0.1/8"));  // host bits set: a typo, not a network
+  CHECK_FALSE(Network::parse("10.0.0.0/"));
+  CHECK_FALSE(Network::parse("10.0.0.0/x"));
+  CHECK_FALSE(Network::parse("::1/129"));
+  CHECK_FALSE(Network::parse("example.com/8"));
+  const auto lan = Network::parse("192.168.0.0/16");
+  REQUIRE(lan);
+  const std::uint8_t inside[4] = {192, 168, 7, 9};
+  const std::uint8_t outside[4] = {192, 169, 0, 1};
+  CHECK(lan->contains(inside, false));
+  CHECK_FALSE(lan->contains(outside, false));
+  // An IPv4 client on a dual-stack socket shows up as ::ffff:192.168.7.9.
+  const std::uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 7, 9};
+  CHECK(lan->contains(mapped, true));
+  const auto host = Network::parse("127.0.0.1");
+  REQUIRE(host);
+  CHECK(host->to_string() == "127.0.0.1/32");
+  const auto ula = Network::parse("fc00::/7");
+  REQUIRE(ula);
+  const std::uint8_t fd[16] = {0xfd, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  CHECK(ula->contains(fd, true));
+  CHECK_FALSE(ula->contains(mapped, true));
+  const auto all = Network::parse("0.0.0.0/0");
+  REQUIRE(all);
+  CHECK(all->contains(outside, false));
+}

@@ -1,0 +1,237 @@
+// lookoutd's life cycle, against the real process: readiness and watchdog
+// through a stand-in for systemd's notify socket, SIGHUP reload (good and bad
+// files), clean shutdown, --check-config, and every kind of bad configuration
+// at start (each with its message and exit code 78).
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include "core/config.hpp"
+#include "harness.hpp"
+
+using namespace lookout::test;
+
+namespace {
+
+constexpr int kExitConfig = 78;
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("readiness, status and the watchdog are reported to systemd") {
+  TempDir dir;
+  const auto config = dir.write("lookout.yaml", DaemonConfig{}.yaml(dir));
+  Daemon d(dir, config, {{}, {"WATCHDOG_USEC=600000"}});
+  REQUIRE(d.wait_ready());
+  const auto& messages = d.notify().messages();
+  // The model is loaded (and warmed up) before READY=1.
+  REQUIRE_FALSE(messages.empty());
+  CHECK(messages.front().find("STATUS=Loading model") != std::string::npos);
+  CHECK(d.log().find(" ready: ") != std::string::npos);
+  // Fed from the pipeline while it makes progress.
+  CHECK(d.notify().wait_for("WATCHDOG=1"));
+  CHECK(d.notify().wait_for("WATCHDOG=1"));
+  d.signal(SIGTERM);
+  CHECK(d.notify().wait_for("STOPPING=1"));
+  CHECK(d.wait_exit() == 0);
+}
+
+TEST_CASE("SIGTERM and SIGINT stop the daemon cleanly") {
+  for (const int sig : {SIGTERM, SIGINT}) {
+    CAPTURE(sig);
+    RunningDaemon d{DaemonConfig{}};
+    Client tcp = d.tcp_client();
+    Client local = d.unix_client();
+    REQUIRE(tcp.next_of("detections"));
+    REQUIRE(std::filesystem::exists(d.socket_path()));
+    d.daemon->signal(sig);
+    CHECK(d.daemon->notify().wait_for("STOPPING=1"));
+    CHECK(d.daemon->wait_exit() == 0);
+    // Clients see the end of the stream; the socket file is gone.
+    CHECK(tcp.closed_by_server());
+    CHECK(local.closed_by_server());
+    CHECK_FALSE(std::filesystem::exists(d.socket_path()));
+    const std::string log = d.daemon->log();
+    CHECK(log.find("stopping (SIG") != std::string::npos);
+    CHECK(log.find("stopped after") != std::string::npos);
+  }
+}
+
+TEST_CASE("SIGHUP reloads a good file and rejects a bad one, keeping the running one") {
+  DaemonConfig first;
+  first.camera = "cam-a";
+  RunningDaemon d(first);
+  Client c = d.unix_client();
+  auto hello = c.next();
+  REQUIRE(hello);
+  CHECK((*hello)["camera"] == "cam-a");
+
+  // A good file: new camera name, only stars reported, another socket path.
+  DaemonConfig second = first;
+  second.camera = "cam-b";
+  second.model_extra = "  classes: [star]\n";
+  second.unix_name = "other.sock";
+  d.dir.write("lookout.yaml", second.yaml(d.dir));
+  d.daemon->signal(SIGHUP);
+  CHECK(d.daemon->notify().wait_for("RELOADING=1"));
+  CHECK(d.daemon->notify().wait_for("READY=1"));
+  // Connected clients are greeted again, then see the new settings.
+  hello = c.next_of("hello");
+  REQUIRE(hello);
+  CHECK((*hello)["camera"] == "cam-b");
+  for (int i = 0; i < 10; ++i) {
+    const auto m = c.next_of("detections");
+    REQUIRE(m);
+    CHECK((*m)["camera"] == "cam-b");
+    for (const auto& det : (*m)["detections"]) CHECK(det["class"] == "star");
+  }
+  CHECK(std::filesystem::exists(d.socket_path("other.sock")));
+  CHECK_FALSE(std::filesystem::exists(d.socket_path("lookoutd.sock")));
+  Client moved = Client::unix_socket(d.socket_path("other.sock"));
+  REQUIRE(moved.next());
+
+  // A bad file: rejected with its message; the running configuration stays.
+  const std::string bad = replace(second.yaml(d.dir), "camera: cam-b", "camera: cam-c\nsauce: {}");
+  d.dir.write("lookout.yaml", bad);
+  d.daemon->signal(SIGHUP);
+  CHECK(d.daemon->notify().wait_for("RELOADING=1"));
+  const auto status = d.daemon->notify().wait_for("READY=1");
+  REQUIRE(status);
+  CHECK(status->find("last reload rejected") != std::string::npos);
+  const std::string log = d.daemon->log();
+  CHECK(log.find(d.config_path.string() + ":2:1: sauce: unknown key") != std::string::npos);
+  CHECK(log.find("configuration rejected; the running one stays") != std::string::npos);
+  for (int i = 0; i < 5; ++i) {
+    const auto m = c.next_of("detections");
+    REQUIRE(m);
+    CHECK((*m)["camera"] == "cam-b");
+  }
+
+  // A file naming a class the model does not have is rejected too.
+  d.dir.write("lookout.yaml",
+              replace(second.yaml(d.dir), "classes: [star]", "classes: [unicorn]"));
+  d.daemon->signal(SIGHUP);
+  CHECK(d.daemon->notify().wait_for("RELOADING=1"));
+  CHECK(d.daemon->notify().wait_for("READY=1"));
+  CHECK(d.daemon->log().find("model.classes: 'unicorn' is not a class of model") !=
+        std::string::npos);
+  const auto m = c.next_of("detections");
+  REQUIRE(m);
+  CHECK((*m)["camera"] == "cam-b");
+  CHECK_FALSE(d.daemon->exited());
+}
+
+TEST_CASE("--check-config validates a file and its model without starting") {
+  TempDir dir;
+  const auto good = dir.write("good.yaml", DaemonConfig{}.yaml(dir));
+  RunResult r = run_lookoutd(dir, {"--check-config", good.string()});
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find(good.string() + ": OK") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "lookoutd.sock"));  // nothing started
+
+  const auto bad = dir.write("bad.yaml", replace(DaemonConfig{}.yaml(dir), "fps: 20", "fps: fast"));
+  r = run_lookoutd(dir, {"--check-config", bad.string()});
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find(bad.string() + ":6:8: source.fps: expected a number, got 'fast'") !=
+        std::string::npos);
+}
+
+TEST_CASE("--print-default-config prints the embedded default") {
+  TempDir dir;
+  const RunResult r = run_lookoutd(dir, {"--print-default-config"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.output == lookout::default_config_text());
+}
+
+TEST_CASE("every kind of bad configuration stops the start with its message") {
+  TempDir dir;
+  const std::string good = DaemonConfig{}.yaml(dir);
+  struct Case {
+    std::string name;
+    std::string yaml;
+    std::string message;  // what the log must contain after "FILE:"
+  };
+  const std::vector<Case> cases = {
+      {"unknown key", replace(good, "camera: test-cam", "camera: test-cam\nframerate: 5"),
+       "2:1: framerate: unknown key"},
+      {"wrong type", replace(good, "max_clients: 32", "max_clients: many"),
+       "12:16: publish.max_clients: expected an integer, got 'many'"},
+      {"out of range", replace(good, "send_queue: 64", "send_queue: 1"),
+       "13:15: publish.send_queue: must be between 4 and 4096, got 1"},
+      {"bad choice", replace(good, "type: synthetic", "type: ip-camera"),
+       "3:9: source.type: must be one of synthetic, files, v4l2, libcamera; got 'ip-camera'"},
+      {"bad network", replace(good, "- 127.0.0.0/8", "- 127.0.0.0/40"),
+       "20:9: publish.tcp.allowed_networks[0]: expected a network"},
+      {"missing model", replace(good, test_model().string(), "/nonexistent/m.torchscript"),
+       "8:9: model.path: model file not found (looked for /nonexistent/m.torchscript)"},
+      {"not YAML", replace(good, "camera: test-cam", "camera: [test-cam"),
+       "2:7: not valid YAML: end of sequence flow not found"},
+      {"class the model lacks", replace(good, "threads: 1", "threads: 1\n  classes: [dog]"),
+       "11:12: model.classes: 'dog' is not a class of model"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    const auto file = dir.write(c.name + ".yaml", c.yaml);
+    const RunResult r = run_lookoutd(dir, {"--config", file.string()});
+    INFO(r.output);
+    CHECK(r.exit_code == kExitConfig);
+    CHECK(r.output.find(file.string() + ":" + c.message) != std::string::npos);
+  }
+  // A missing file, and a model file that is not a model.
+  RunResult r = run_lookoutd(dir, {"--config", (dir / "absent.yaml").string()});
+  CHECK(r.exit_code == kExitConfig);
+  CHECK(r.output.find("absent.yaml: cannot read the configuration file: No such file or "
+                      "directory") != std::string::npos);
+  const auto junk = dir.write("junk.torchscript", "this is not a TorchScript archive");
+  const auto file = dir.write("junk.yaml", replace(good, test_model().string(), junk.string()));
+  r = run_lookoutd(dir, {"--config", file.string()});
+  CHECK(r.exit_code == kExitConfig);
+  CHECK(r.output.find(junk.string()) != std::string::npos);
+}
+
+TEST_CASE("an address in use is a runtime failure (exit 1), not a config error") {
+  RunningDaemon running{DaemonConfig{}};
+  TempDir dir;
+  DaemonConfig config;
+  config.unix_name = "second.sock";
+  const auto file = dir.write("lookout.yaml", replace(config.yaml(dir), "port: 0",
+                                                      "port: " + std::to_string(running.port)));
+  const RunResult r = run_lookoutd(dir, {"--config", file.string()});
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("cannot listen on TCP 127.0.0.1:" + std::to_string(running.port) +
+                      ": Address already in use") != std::string::npos);
+}
+
+TEST_CASE("a live Unix socket is not taken over; a stale one is replaced") {
+  RunningDaemon running{DaemonConfig{}};
+  {
+    TempDir dir;
+    const auto file = dir.write(
+        "lookout.yaml",
+        replace(DaemonConfig{}.yaml(dir), (dir / "lookoutd.sock").string(),
+                running.socket_path().string()));
+    const RunResult r = run_lookoutd(dir, {"--config", file.string()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("another process is listening on it") != std::string::npos);
+  }
+  // The running daemon still serves.
+  Client c = running.unix_client();
+  REQUIRE(c.next());
+  // A socket file left by a killed daemon is replaced at the next start.
+  running.daemon->signal(SIGKILL);
+  running.daemon->wait_exit();
+  REQUIRE(std::filesystem::exists(running.socket_path()));
+  TempDir other;  // for the new process's log and notify socket
+  Daemon again(other, running.config_path);
+  REQUIRE(again.wait_ready());
+  Client fresh = Client::unix_socket(running.socket_path());
+  REQUIRE(fresh.next());
+  struct stat st {};
+  REQUIRE(::stat(running.socket_path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0660);
+}

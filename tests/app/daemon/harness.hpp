@@ -1,0 +1,469 @@
+// Test harness for the real lookoutd: runs the binary as a child process with a
+// config file in a temporary directory, stands in for systemd's notify socket,
+// and talks to it over real TCP and Unix sockets.
+//
+// Timeouts here only keep a broken daemon from hanging the test run; they are
+// generous and never used to judge speed.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/paths.hpp"
+
+namespace lookout::test {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Hang guard for anything waiting on the daemon.
+inline constexpr auto kPatience = std::chrono::seconds(60);
+
+inline std::filesystem::path lookoutd_binary() { return LOOKOUTD_BINARY; }
+
+// The model the daemon tests run: the shipped one, unless $LOOKOUT_TEST_MODEL
+// names another.
+inline std::filesystem::path test_model() {
+  if (const char* m = std::getenv("LOOKOUT_TEST_MODEL"); m != nullptr && m[0] != '\0') return m;
+  return default_model();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    // Short, under /tmp: Unix socket paths must fit in 108 bytes.
+    char name[] = "/tmp/lookoutd-test-XXXXXX";
+    if (mkdtemp(name) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  std::filesystem::path write(const std::string& name, const std::string& text) const {
+    std::ofstream(path_ / name) << text;
+    return path_ / name;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The settings tests vary; yaml() writes a complete config around them.
+struct DaemonConfig {
+  std::string camera = "test-cam";
+  double fps = 20;
+  int width = 320;
+  int height = 240;
+  int max_clients = 32;
+  int send_queue = 64;
+  double stats_interval_s = 1;
+  std::string token;
+  std::vector<std::string> allowed_networks = {"127.0.0.0/8"};
+  std::string model_extra;  // more lines for the model section, each "  key: value\n"
+  std::string unix_name = "lookoutd.sock";
+
+  std::string yaml(const TempDir& dir) const {
+    std::ostringstream y;
+    y << "camera: " << camera << "\n"
+      << "source:\n  type: synthetic\n  width: " << width << "\n  height: " << height
+      << "\n  fps: " << fps << "\n"
+      << "model:\n  path: " << test_model().string() << "\n  input: [320, 256]\n  threads: 1\n"
+      << model_extra << "publish:\n  max_clients: " << max_clients
+      << "\n  send_queue: " << send_queue << "\n  stats_interval_s: " << stats_interval_s
+      << "\n  tcp:\n    bind: 127.0.0.1\n    port: 0\n    token: \"" << token
+      << "\"\n    allowed_networks:\n";
+    for (const auto& net : allowed_networks) y << "      - " << net << "\n";
+    y << "  unix:\n    path: " << (dir / unix_name).string() << "\n"
+      << "logging:\n  level: debug\n";
+    return y.str();
+  }
+};
+
+// A Unix datagram socket where the daemon's sd_notify messages arrive.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::filesystem::path path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      throw std::runtime_error("cannot bind the notify socket " + path_.string());
+    }
+  }
+  ~NotifySocket() { ::close(fd_); }
+  NotifySocket(const NotifySocket&) = delete;
+  NotifySocket& operator=(const NotifySocket&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+  // Waits for a message containing `needle` (e.g. "READY=1"); returns it.
+  std::optional<std::string> wait_for(const std::string& needle,
+                                      std::chrono::milliseconds patience = kPatience) {
+    const auto deadline = Clock::now() + patience;
+    for (;;) {
+      for (std::size_t i = seen_; i < messages_.size(); ++i) {
+        if (messages_[i].find(needle) != std::string::npos) {
+          seen_ = i + 1;
+          return messages_[i];
+        }
+      }
+      seen_ = messages_.size();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) messages_.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+  }
+  const std::vector<std::string>& messages() const { return messages_; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::vector<std::string> messages_;
+  std::size_t seen_ = 0;  // messages already matched or passed over
+};
+
+// lookoutd as a child process; killed if the test ends while it runs.
+class Daemon {
+ public:
+  struct Options {
+    std::vector<std::string> args;  // defaults to --config FILE
+    std::vector<std::string> env;   // extra NAME=value
+  };
+
+  Daemon(const TempDir& dir, const std::filesystem::path& config, Options options = {})
+      : log_path_(dir / "daemon.log"), notify_(dir / "notify.sock") {
+    std::vector<std::string> args = {lookoutd_binary().string()};
+    if (options.args.empty()) {
+      args.push_back("--config");
+      args.push_back(config.string());
+    } else {
+      args.insert(args.end(), options.args.begin(), options.args.end());
+    }
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && std::strncmp(*e, "WATCHDOG_", 9) != 0) {
+        env.emplace_back(*e);
+      }
+    }
+    env.push_back("NOTIFY_SOCKET=" + notify_.path().string());
+    env.insert(env.end(), options.env.begin(), options.env.end());
+    pid_ = spawn(args, env, log_path_);
+  }
+
+  ~Daemon() {
+    if (pid_ > 0 && !exit_status_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  pid_t pid() const { return pid_; }
+  NotifySocket& notify() { return notify_; }
+  std::string log() const { return read_file(log_path_); }
+
+  // Waits for READY=1; false if the daemon exited instead.
+  bool wait_ready() {
+    const auto deadline = Clock::now() + kPatience;
+    while (Clock::now() < deadline) {
+      if (notify_.wait_for("READY=1", 200ms)) return true;
+      if (exited()) return false;
+    }
+    return false;
+  }
+
+  // The TCP port from the "listening on TCP 127.0.0.1:PORT" log line (the
+  // configs use port 0, so parallel tests never collide).
+  int tcp_port() const {
+    const std::string text = log();
+    std::smatch m;
+    static const std::regex pattern(R"(listening on TCP [0-9.]+:([0-9]+))");
+    std::string::const_iterator from = text.begin();
+    int port = 0;
+    while (std::regex_search(from, text.end(), m, pattern)) {
+      port = std::stoi(m[1]);
+      from = m[0].second;
+    }
+    if (port == 0) throw std::runtime_error("no TCP port in the daemon's log:\n" + text);
+    return port;
+  }
+
+  void signal(int sig) const { ::kill(pid_, sig); }
+
+  bool exited() {
+    if (exit_status_) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_status_ = status;
+      return true;
+    }
+    return false;
+  }
+
+  // The exit code, or -signal; nullopt if it is still running after `patience`.
+  std::optional<int> wait_exit(std::chrono::milliseconds patience = kPatience) {
+    const auto deadline = Clock::now() + patience;
+    while (!exited()) {
+      if (Clock::now() > deadline) return std::nullopt;
+      std::this_thread::sleep_for(10ms);
+    }
+    return WIFEXITED(*exit_status_) ? WEXITSTATUS(*exit_status_) : -WTERMSIG(*exit_status_);
+  }
+
+  // Resident memory from /proc, in KiB.
+  long rss_kib() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+  }
+
+  static pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                     const std::filesystem::path& output) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      std::vector<char*> argv, envp;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+      argv.push_back(nullptr);
+      envp.push_back(nullptr);
+      ::execve(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+ private:
+  std::filesystem::path log_path_;
+  NotifySocket notify_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+};
+
+// Runs lookoutd to completion (for --check-config and bad configs).
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+inline RunResult run_lookoutd(const TempDir& dir, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {lookoutd_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
+  }
+  const auto out = dir / "run.log";
+  const pid_t pid = Daemon::spawn(argv, env, out);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  r.output = read_file(out);
+  return r;
+}
+
+// One client connection, reading JSON lines.
+class Client {
+ public:
+  enum class Event { Line, Timeout, Closed };
+
+  static Client tcp(int port, int receive_buffer = 0) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (receive_buffer > 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " +
+                               std::strerror(errno));
+    }
+    return Client(fd);
+  }
+
+  static Client unix_socket(const std::filesystem::path& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot connect to " + path.string() + ": " + std::strerror(errno));
+    }
+    return Client(fd);
+  }
+
+  Client(Client&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)),
+        closed_(other.closed_) {}
+  Client& operator=(Client&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    std::swap(buffer_, other.buffer_);
+    std::swap(closed_, other.closed_);
+    return *this;
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  int fd() const { return fd_; }
+
+  void send(const std::string& data) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) throw std::runtime_error(std::string("send failed: ") + std::strerror(errno));
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  void send_line(const json& j) { send(j.dump() + "\n"); }
+
+  // Reads the next line within `patience`.
+  Event next_line(std::string& line, std::chrono::milliseconds patience = kPatience) {
+    const auto deadline = Clock::now() + patience;
+    for (;;) {
+      if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
+        line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return Event::Line;
+      }
+      if (closed_) return Event::Closed;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return Event::Timeout;
+      if (!fill(left)) continue;
+    }
+  }
+
+  // The next message, or nullopt on timeout or disconnection.
+  std::optional<json> next(std::chrono::milliseconds patience = kPatience) {
+    std::string line;
+    if (next_line(line, patience) != Event::Line) return std::nullopt;
+    return json::parse(line);
+  }
+
+  // The next message of `type`, skipping others.
+  std::optional<json> next_of(const std::string& type,
+                              std::chrono::milliseconds patience = kPatience) {
+    const auto deadline = Clock::now() + patience;
+    while (Clock::now() < deadline) {
+      auto j = next(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+      if (!j) return std::nullopt;
+      if ((*j)["type"] == type) return j;
+    }
+    return std::nullopt;
+  }
+
+  // True when the server closes the connection within `patience` (whatever it
+  // sends before is discarded).
+  bool closed_by_server(std::chrono::milliseconds patience = kPatience) {
+    std::string line;
+    const auto deadline = Clock::now() + patience;
+    while (Clock::now() < deadline) {
+      const Event e = next_line(
+          line, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+      if (e == Event::Closed) return true;
+      if (e == Event::Timeout) return false;
+    }
+    return false;
+  }
+
+  // Bytes received and not yet returned as lines.
+  const std::string& pending() const { return buffer_; }
+  bool saw_eof() const { return closed_; }
+
+ private:
+  explicit Client(int fd) : fd_(fd) {}
+
+  // Reads what is available within `patience`; false on timeout.
+  bool fill(std::chrono::milliseconds patience) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(patience.count())) <= 0) return false;
+    char buf[65536];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      closed_ = true;
+    } else {
+      buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffer_;
+  bool closed_ = false;
+};
+
+// A daemon started from a DaemonConfig and ready to serve.
+struct RunningDaemon {
+  TempDir dir;
+  std::filesystem::path config_path;
+  std::unique_ptr<Daemon> daemon;
+  int port = 0;
+
+  explicit RunningDaemon(const DaemonConfig& config, Daemon::Options options = {}) {
+    config_path = dir.write("lookout.yaml", config.yaml(dir));
+    daemon = std::make_unique<Daemon>(dir, config_path, std::move(options));
+    if (!daemon->wait_ready()) {
+      throw std::runtime_error("lookoutd did not get ready; its log:\n" + daemon->log());
+    }
+    port = daemon->tcp_port();
+  }
+  std::filesystem::path socket_path(const std::string& name = "lookoutd.sock") const {
+    return dir / name;
+  }
+  Client tcp_client() const { return Client::tcp(port); }
+  Client unix_client() const { return Client::unix_socket(socket_path()); }
+};
+
+}  // namespace lookout::test

@@ -1,0 +1,135 @@
+// Protocol lookout/1 messages: what the server writes, what it accepts.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/protocol.hpp"
+
+using namespace lookout;
+using nlohmann::json;
+
+TEST_CASE("hello describes the protocol, camera, model and source on one line") {
+  protocol::HelloInfo info;
+  info.version = "1.2.3";
+  info.camera = "porch";
+  info.model = {"shapes", "detect", 320, 256, {"circle", "star"}};
+  info.source = {"synthetic", 640, 480, 10};
+  const std::string line = protocol::hello(info);
+  REQUIRE(line.back() == '\n');
+  CHECK(line.find('\n') == line.size() - 1);
+  CHECK(json::parse(line) == json::parse(R"({"type":"hello","protocol":"lookout/1","version":"1.2.3",
+    "camera":"porch","model":{"name":"shapes","task":"detect","input":[320,256],
+    "classes":["circle","star"]},"source":{"name":"synthetic","width":640,"height":480,"fps":10.0}})"));
+}
+
+TEST_CASE("detections carry seq, capture time, frame size, latency and rounded boxes") {
+  protocol::FrameDetections f;
+  f.seq = 42;
+  f.capture_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000123));
+  f.width = 640;
+  f.height = 480;
+  f.inference_ms = 12.3456;
+  f.total_ms = 20.001;
+  f.class_names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"circle", "square"});
+  f.camera = std::make_shared<const std::string>("porch");
+  f.detections = {{1, 0.87654f, 278.9f, 10.04f, 300.06f, 99.96f}, {0, 0.3f, 0, 0, 5, 5}};
+  const json j = json::parse(protocol::detections(f));
+  CHECK(j["type"] == "detections");
+  CHECK(j["seq"] == 42);
+  CHECK(j["camera"] == "porch");
+  CHECK(j["ts"] == 1700000000.123);
+  CHECK(j["frame"] == json::parse(R"({"width":640,"height":480})"));
+  CHECK(j["latency_ms"] == json::parse(R"({"inference":12.35,"total":20.0})"));
+  REQUIRE(j["detections"].size() == 2);
+  CHECK(j["detections"][0] ==
+        json::parse(R"({"class":"square","class_id":1,"score":0.877,"box":[278.9,10.0,300.1,100.0]})"));
+  // Short decimals on the wire, not 278.90000000000003.
+  CHECK(protocol::detections(f).find("278.9,") != std::string::npos);
+
+  protocol::Filter filter;
+  filter.classes = {"circle"};
+  const json only_circles = json::parse(protocol::detections(f, &filter));
+  REQUIRE(only_circles["detections"].size() == 1);
+  CHECK(only_circles["detections"][0]["class"] == "circle");
+  filter.classes.clear();
+  filter.min_score = 0.5f;
+  const json confident = json::parse(protocol::detections(f, &filter));
+  REQUIRE(confident["detections"].size() == 1);
+  CHECK(confident["detections"][0]["class"] == "square");
+  // Unknown ids (a model with fewer names than outputs) are named by number.
+  f.detections = {{7, 0.9f, 0, 0, 1, 1}};
+  CHECK(json::parse(protocol::detections(f))["detections"][0]["class"] == "7");
+}
+
+TEST_CASE("stats, errors, dropped, subscribed and pong") {
+  protocol::Stats s;
+  s.camera = "c";
+  s.uptime_s = 12.34;
+  s.captured = 100;
+  s.processed = 90;
+  s.skipped = 10;
+  s.captured_fps = 10.004;
+  s.processed_fps = 9;
+  s.inference_p50_ms = 30.5;
+  s.inference_p90_ms = 35;
+  s.clients = 3;
+  s.source_state = "running";
+  const json j = json::parse(protocol::stats(s));
+  CHECK(j["type"] == "stats");
+  CHECK(j["uptime_s"] == 12.3);
+  CHECK(j["frames"] == json::parse(R"({"captured":100,"processed":90,"skipped":10,"errors":0})"));
+  CHECK(j["fps"]["captured"] == 10.0);
+  CHECK(j["inference_ms"]["p50"] == 30.5);
+  CHECK(j["clients"] == 3);
+  CHECK(j["source"] == json::parse(R"({"state":"running","restarts":0})"));
+  s.source_error = "device gone";
+  CHECK(json::parse(protocol::stats(s))["source"]["error"] == "device gone");
+
+  CHECK(protocol::error("bad \"thing\"") == "{\"message\":\"bad \\\"thing\\\"\",\"type\":\"error\"}\n");
+  CHECK(json::parse(protocol::dropped(3, 10)) == json::parse(R"({"type":"dropped","count":3,"total":10})"));
+  protocol::Filter f;
+  f.classes = {"star"};
+  f.min_score = 0.5f;
+  CHECK(json::parse(protocol::subscribed(f)) ==
+        json::parse(R"({"type":"subscribed","classes":["star"],"min_score":0.5})"));
+  CHECK(json::parse(protocol::pong(std::string("7"))) == json::parse(R"({"type":"pong","id":"7"})"));
+  CHECK(json::parse(protocol::pong(std::nullopt)) == json::parse(R"({"type":"pong"})"));
+}
+
+TEST_CASE("client lines parse into messages or an error to send back") {
+  auto parsed = protocol::parse_client_line(R"({"type":"subscribe","classes":["star","star","cross"],"min_score":0.4,"future":1})");
+  auto* message = std::get_if<protocol::ClientMessage>(&parsed);
+  REQUIRE(message);
+  auto* sub = std::get_if<protocol::Subscribe>(message);
+  REQUIRE(sub);
+  CHECK(sub->filter.classes == std::vector<std::string>{"star", "cross"});
+  CHECK(sub->filter.min_score == doctest::Approx(0.4));
+
+  parsed = protocol::parse_client_line("{\"type\":\"auth\",\"token\":\"t\"}\r");  // CRLF clients
+  message = std::get_if<protocol::ClientMessage>(&parsed);
+  REQUIRE(message);
+  REQUIRE(std::get_if<protocol::Auth>(message));
+  CHECK(std::get<protocol::Auth>(*message).token == "t");
+
+  parsed = protocol::parse_client_line(R"({"type":"ping","id":5})");
+  message = std::get_if<protocol::ClientMessage>(&parsed);
+  REQUIRE(message);
+  CHECK(std::get<protocol::Ping>(*message).id == "5");
+
+  auto error_of = [](std::string_view line) {
+    auto p = protocol::parse_client_line(line);
+    const auto* e = std::get_if<std::string>(&p);
+    return e ? *e : std::string("(no error)");
+  };
+  CHECK(error_of("") == "not valid JSON");
+  CHECK(error_of("{\"type\":") == "not valid JSON");
+  CHECK(error_of("42") == "expected a JSON object with a \"type\"");
+  CHECK(error_of(R"({"type":3})") == "missing \"type\" (subscribe, auth or ping)");
+  CHECK(error_of(R"({"type":"auth"})") == "auth: \"token\" must be a string");
+  CHECK(error_of(R"({"type":"subscribe","classes":[1]})") == "subscribe: \"classes\" must be a list of names");
+  CHECK(error_of(R"({"type":"subscribe","min_score":-0.1})") == "subscribe: \"min_score\" must be between 0 and 1");
+  // A huge type name is not echoed back whole.
+  const std::string long_type = "{\"type\":\"" + std::string(1000, 'x') + "\"}";
+  CHECK(error_of(long_type).size() < 200);
+}

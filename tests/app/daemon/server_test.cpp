@@ -1,0 +1,385 @@
+// Publishing, tested against the real lookoutd process (real model, synthetic
+// source) with real TCP and Unix socket clients: hello, detections, stats,
+// subscribe filters, authentication, malformed input, over-long lines, a
+// refused address and the client limit. The slow client and 100 concurrent
+// clients are in server_load_test.cpp.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/version.hpp"
+#include "harness.hpp"
+
+using namespace lookout::test;
+
+namespace {
+
+const std::vector<std::string> kShapes = {"circle", "square", "triangle", "star", "cross"};
+
+// One daemon shared by the test cases that need nothing special.
+RunningDaemon& shared_daemon() {
+  static RunningDaemon daemon{DaemonConfig{}};
+  return daemon;
+}
+
+void check_detections_message(const json& m, const std::vector<std::string>& classes) {
+  CHECK(m["type"] == "detections");
+  CHECK(m["camera"] == "test-cam");
+  CHECK(m["seq"].is_number_unsigned());
+  // A capture time, in Unix seconds, of today (not a test of speed).
+  const double now = static_cast<double>(std::time(nullptr));
+  CHECK(m["ts"].get<double>() > now - 86400);
+  CHECK(m["ts"].get<double>() < now + 86400);
+  CHECK(m["frame"]["width"] == 320);
+  CHECK(m["frame"]["height"] == 240);
+  CHECK(m["latency_ms"]["inference"].get<double>() > 0);
+  CHECK(m["latency_ms"]["total"].get<double>() >= m["latency_ms"]["inference"].get<double>());
+  for (const auto& d : m["detections"]) {
+    const int id = d["class_id"];
+    REQUIRE(id >= 0);
+    REQUIRE(static_cast<std::size_t>(id) < classes.size());
+    CHECK(d["class"] == classes[static_cast<std::size_t>(id)]);
+    CHECK(d["score"].get<double>() >= 0.25);  // the default conf
+    CHECK(d["score"].get<double>() <= 1.0);
+    const auto& box = d["box"];
+    REQUIRE(box.size() == 4);
+    CHECK(box[0].get<double>() >= 0);
+    CHECK(box[1].get<double>() >= 0);
+    CHECK(box[0].get<double>() <= box[2].get<double>());
+    CHECK(box[1].get<double>() <= box[3].get<double>());
+    CHECK(box[2].get<double>() <= 320);
+    CHECK(box[3].get<double>() <= 240);
+  }
+}
+
+// Reads detections messages until `count` arrived; returns them by seq.
+std::map<std::uint64_t, json> collect(Client& c, std::size_t count) {
+  std::map<std::uint64_t, json> out;
+  while (out.size() < count) {
+    auto m = c.next_of("detections");
+    REQUIRE(m);
+    out[(*m)["seq"].get<std::uint64_t>()] = *m;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a TCP client gets hello, then detections of every processed frame") {
+  RunningDaemon& d = shared_daemon();
+  Client c = d.tcp_client();
+  const auto hello = c.next();
+  REQUIRE(hello);
+  CHECK((*hello)["type"] == "hello");
+  CHECK((*hello)["protocol"] == "lookout/1");
+  CHECK((*hello)["version"] == lookout::kVersion);
+  CHECK((*hello)["camera"] == "test-cam");
+  CHECK((*hello)["model"]["task"] == "detect");
+  CHECK((*hello)["model"]["input"] == json::array({320, 256}));
+  CHECK((*hello)["model"]["classes"] == kShapes);
+  CHECK((*hello)["source"]["width"] == 320);
+  CHECK((*hello)["source"]["height"] == 240);
+  CHECK((*hello)["source"]["fps"] == 20.0);
+
+  std::uint64_t last_seq = 0;
+  bool first = true;
+  std::size_t with_detections = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto m = c.next_of("detections");
+    REQUIRE(m);
+    check_detections_message(*m, kShapes);
+    const auto seq = (*m)["seq"].get<std::uint64_t>();
+    if (!first) CHECK(seq > last_seq);
+    first = false;
+    last_seq = seq;
+    if (!(*m)["detections"].empty()) ++with_detections;
+  }
+  // Synthetic scenes always hold shapes, and the model finds them.
+  CHECK(with_detections > 0);
+}
+
+TEST_CASE("a Unix socket client gets the same hello and the same frames") {
+  RunningDaemon& d = shared_daemon();
+  Client tcp = d.tcp_client();
+  Client local = d.unix_client();
+  const auto hello_tcp = tcp.next();
+  const auto hello_unix = local.next();
+  REQUIRE(hello_tcp);
+  REQUIRE(hello_unix);
+  CHECK(*hello_tcp == *hello_unix);
+  const auto a = collect(tcp, 10);
+  const auto b = collect(local, 10);
+  // Both saw the same frames, serialized once and shared.
+  std::size_t common = 0;
+  for (const auto& [seq, m] : a) {
+    if (b.count(seq)) {
+      CHECK(b.at(seq) == m);
+      ++common;
+    }
+  }
+  CHECK(common > 0);
+}
+
+TEST_CASE("stats report frame counts, rates, inference time, clients and uptime") {
+  RunningDaemon& d = shared_daemon();
+  Client c = d.tcp_client();
+  auto s = c.next_of("stats");
+  REQUIRE(s);
+  s = c.next_of("stats");  // the second covers a whole interval with this client connected
+  REQUIRE(s);
+  CHECK((*s)["camera"] == "test-cam");
+  CHECK((*s)["uptime_s"].get<double>() > 0);
+  const auto& frames = (*s)["frames"];
+  CHECK(frames["captured"].get<std::uint64_t>() > 0);
+  CHECK(frames["processed"].get<std::uint64_t>() > 0);
+  CHECK(frames["captured"].get<std::uint64_t>() >=
+        frames["processed"].get<std::uint64_t>() + frames["skipped"].get<std::uint64_t>() +
+            frames["errors"].get<std::uint64_t>());
+  CHECK((*s)["fps"]["captured"].get<double>() > 0);
+  CHECK((*s)["fps"]["processed"].get<double>() > 0);
+  CHECK((*s)["fps"].contains("skipped"));
+  CHECK((*s)["inference_ms"]["p50"].get<double>() > 0);
+  CHECK((*s)["inference_ms"]["p90"].get<double>() >= (*s)["inference_ms"]["p50"].get<double>());
+  CHECK((*s)["clients"].get<int>() >= 1);
+  CHECK((*s)["source"]["state"] == "running");
+}
+
+TEST_CASE("subscribe filters that client's stream and nobody else's") {
+  RunningDaemon& d = shared_daemon();
+  Client all = d.tcp_client();
+  Client some = d.tcp_client();
+  REQUIRE(all.next());
+  REQUIRE(some.next());
+
+  // Pick a class the model is finding right now.
+  std::string wanted;
+  while (wanted.empty()) {
+    const auto m = all.next_of("detections");
+    REQUIRE(m);
+    if (!(*m)["detections"].empty()) wanted = (*m)["detections"][0]["class"];
+  }
+  some.send_line({{"type", "subscribe"}, {"classes", {wanted}}, {"min_score", 0.5}});
+  auto ack = some.next_of("subscribed");
+  REQUIRE(ack);
+  CHECK((*ack)["classes"] == json::array({wanted}));
+  CHECK((*ack)["min_score"] == 0.5);
+
+  // From here on, for every frame both saw: filtered(all) == some.
+  const auto everything = collect(all, 30);
+  const auto filtered = collect(some, 30);
+  std::size_t common = 0;
+  std::size_t removed = 0;
+  for (const auto& [seq, m] : filtered) {
+    for (const auto& det : m["detections"]) {
+      CHECK(det["class"] == wanted);
+      CHECK(det["score"].get<double>() >= 0.5);
+    }
+    if (!everything.count(seq)) continue;
+    ++common;
+    json expected = json::array();
+    for (const auto& det : everything.at(seq)["detections"]) {
+      if (det["class"] == wanted && det["score"].get<double>() >= 0.5) {
+        expected.push_back(det);
+      } else {
+        ++removed;
+      }
+    }
+    CHECK(m["detections"] == expected);
+    CHECK(m["seq"] == everything.at(seq)["seq"]);
+  }
+  CHECK(common > 0);
+
+  // An unknown class is an error and leaves the filter as it was.
+  some.send_line({{"type", "subscribe"}, {"classes", {"unicorn"}}});
+  const auto error = some.next_of("error");
+  REQUIRE(error);
+  CHECK((*error)["message"].get<std::string>().find("unknown class \"unicorn\"") !=
+        std::string::npos);
+  for (int i = 0; i < 5; ++i) {
+    const auto m = some.next_of("detections");
+    REQUIRE(m);
+    for (const auto& det : (*m)["detections"]) CHECK(det["class"] == wanted);
+  }
+
+  // An empty subscribe resets the filter: everything again.
+  some.send_line({{"type", "subscribe"}});
+  ack = some.next_of("subscribed");
+  REQUIRE(ack);
+  CHECK((*ack)["classes"].empty());
+  CHECK((*ack)["min_score"] == 0);
+  const auto again_all = collect(all, 10);
+  const auto again_some = collect(some, 10);
+  for (const auto& [seq, m] : again_some) {
+    if (again_all.count(seq)) CHECK(again_all.at(seq) == m);
+  }
+}
+
+TEST_CASE("ping is answered with pong and its id") {
+  RunningDaemon& d = shared_daemon();
+  Client c = d.unix_client();
+  c.send_line({{"type", "ping"}, {"id", "abc"}});
+  const auto pong = c.next_of("pong");
+  REQUIRE(pong);
+  CHECK((*pong)["id"] == "abc");
+}
+
+TEST_CASE("malformed messages get errors; repeated garbage disconnects only that client") {
+  RunningDaemon& d = shared_daemon();
+  Client bystander = d.unix_client();
+  Client bad = d.tcp_client();
+  REQUIRE(bad.next());
+  REQUIRE(bystander.next());
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"hello?", "not valid JSON"},
+      {"[1,2,3]", "expected a JSON object with a \"type\""},
+      {R"({"kind":"subscribe"})", "missing \"type\" (subscribe, auth or ping)"},
+      {R"({"type":"dance"})", "unknown message type \"dance\" (expected subscribe, auth or ping)"},
+      {R"({"type":"subscribe","min_score":"high"})", "subscribe: \"min_score\" must be a number"},
+      {R"({"type":"subscribe","classes":"star"})",
+       "subscribe: \"classes\" must be a list of names"},
+      {R"({"type":"subscribe","min_score":2})", "subscribe: \"min_score\" must be between 0 and 1"},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    bad.send(cases[i].first + "\n");
+    const auto e = bad.next_of("error");
+    REQUIRE(e);
+    CHECK((*e)["message"] == cases[i].second);
+    if (i % 3 == 2) {
+      // A good message in between: strikes count bad messages in a row.
+      bad.send_line({{"type", "ping"}});
+      REQUIRE(bad.next_of("pong"));
+    }
+  }
+  // Blank lines are ignored, not errors.
+  bad.send("\n\r\n  \n");
+  bad.send_line({{"type", "ping"}, {"id", "still here"}});
+  const auto pong = bad.next_of("pong");
+  REQUIRE(pong);
+  CHECK((*pong)["id"] == "still here");
+
+  const auto before = bystander.next_of("detections");
+  REQUIRE(before);
+  for (int i = 0; i < 5; ++i) bad.send("garbage " + std::to_string(i) + "\n");
+  std::string last_error;
+  std::string line;
+  while (bad.next_line(line) == Client::Event::Line) {
+    const auto j = json::parse(line);
+    if (j["type"] == "error") last_error = j["message"];
+  }
+  CHECK(bad.saw_eof());
+  CHECK(last_error == "not valid JSON; disconnecting after 5 bad messages in a row");
+  // Nobody else noticed: the stream goes on.
+  const auto after = bystander.next_of("detections");
+  REQUIRE(after);
+  CHECK((*after)["seq"].get<std::uint64_t>() > (*before)["seq"].get<std::uint64_t>());
+}
+
+TEST_CASE("more than 64 KiB without a newline disconnects only that client") {
+  RunningDaemon& d = shared_daemon();
+  Client bystander = d.tcp_client();
+  Client flood = d.tcp_client();
+  REQUIRE(bystander.next());
+  REQUIRE(flood.next());
+  const auto before = bystander.next_of("detections");
+  REQUIRE(before);
+  // Exactly 64 KiB is still a line...
+  flood.send(std::string(65536, ' ') + "\n");
+  flood.send_line({{"type", "ping"}, {"id", "alive"}});
+  REQUIRE(flood.next_of("pong"));
+  // ...one byte more is not.
+  try {
+    flood.send(std::string(65537, 'x'));
+  } catch (const std::exception&) {
+    // The server may already have closed; what it sent is still readable.
+  }
+  const auto e = flood.next_of("error");
+  REQUIRE(e);
+  CHECK((*e)["message"] == "line longer than 65536 bytes; disconnecting");
+  CHECK(flood.closed_by_server());
+  const auto after = bystander.next_of("detections");
+  REQUIRE(after);
+  CHECK((*after)["seq"].get<std::uint64_t>() > (*before)["seq"].get<std::uint64_t>());
+}
+
+TEST_CASE("with a token, a TCP client gets nothing until it authenticates") {
+  DaemonConfig config;
+  config.token = "s3cret-token";
+  RunningDaemon d(config);
+
+  Client quiet = d.tcp_client();
+  std::string line;
+  // Nothing arrives unasked: no hello, no detections, no stats.
+  CHECK(quiet.next_line(line, 2500ms) == Client::Event::Timeout);
+  CHECK(quiet.pending().empty());
+  quiet.send_line({{"type", "subscribe"}});
+  auto e = quiet.next();
+  REQUIRE(e);
+  CHECK((*e)["type"] == "error");
+  CHECK((*e)["message"] ==
+        R"(authentication required: send {"type":"auth","token":"..."} first)");
+
+  Client wrong = d.tcp_client();
+  wrong.send_line({{"type", "auth"}, {"token", "guess"}});
+  e = wrong.next();
+  REQUIRE(e);
+  CHECK((*e)["message"] == "authentication failed");
+  CHECK(wrong.closed_by_server());
+
+  quiet.send_line({{"type", "auth"}, {"token", "s3cret-token"}});
+  const auto hello = quiet.next();
+  REQUIRE(hello);
+  CHECK((*hello)["type"] == "hello");
+  const auto m = quiet.next_of("detections");
+  REQUIRE(m);
+
+  // The Unix socket is guarded by its file permissions, not the token.
+  Client local = d.unix_client();
+  const auto local_hello = local.next();
+  REQUIRE(local_hello);
+  CHECK((*local_hello)["type"] == "hello");
+}
+
+TEST_CASE("clients from outside the allowed networks are refused; Unix clients are not") {
+  DaemonConfig config;
+  config.allowed_networks = {"10.0.0.0/8", "fd00::/8"};
+  RunningDaemon d(config);
+  Client outsider = d.tcp_client();
+  CHECK(outsider.closed_by_server());
+  CHECK(outsider.pending().empty());  // not even a hello
+  CHECK(d.daemon->log().find("refused client tcp 127.0.0.1:") != std::string::npos);
+  Client local = d.unix_client();
+  const auto hello = local.next();
+  REQUIRE(hello);
+  CHECK((*hello)["type"] == "hello");
+}
+
+TEST_CASE("beyond max_clients a client is told why and disconnected") {
+  DaemonConfig config;
+  config.max_clients = 2;
+  RunningDaemon d(config);
+  Client a = d.tcp_client();
+  Client b = d.unix_client();
+  REQUIRE(a.next());
+  REQUIRE(b.next());
+  {
+    Client c = d.tcp_client();
+    const auto e = c.next();
+    REQUIRE(e);
+    CHECK((*e)["type"] == "error");
+    CHECK((*e)["message"] == "too many clients (publish.max_clients is 2)");
+    CHECK(c.closed_by_server());
+  }
+  // A place frees up when a client leaves.
+  { Client gone = std::move(b); }
+  std::optional<json> hello;
+  for (int attempt = 0; attempt < 100 && !hello; ++attempt) {
+    Client c = d.tcp_client();
+    auto first = c.next();
+    REQUIRE(first);
+    if ((*first)["type"] == "hello") hello = first;
+    else std::this_thread::sleep_for(50ms);  // the daemon has not yet seen b go
+  }
+  CHECK(hello);
+}

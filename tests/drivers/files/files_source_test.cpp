@@ -1,0 +1,225 @@
+// The files source on real JPEG/PNG files written at test time.
+#include "files/files_source.hpp"
+
+#include <cstdlib>
+
+#include <doctest/doctest.h>
+
+#include "core/log.hpp"
+#include "files/image_decoder.hpp"
+#include "supervised_source.hpp"
+#include "testing/media.hpp"
+
+namespace lookout {
+namespace {
+
+using std::chrono::milliseconds;
+using test::TempDir;
+
+SourceConfig files_config(const std::filesystem::path& path, bool loop = false) {
+  SourceConfig c;
+  c.type = "files";
+  c.path = path.string();
+  c.fps = 0;
+  c.loop = loop;
+  return c;
+}
+
+FramePtr next_ok(FrameSource& source) {
+  auto r = source.next_frame(milliseconds(1000));
+  INFO("error: ", r.error);
+  REQUIRE(r.status == FrameResult::Status::Ok);
+  return r.frame;
+}
+
+const std::uint8_t* pixel(const Frame& f, int x, int y) {
+  return f.planes[0].data + static_cast<std::size_t>(y) * f.planes[0].stride +
+         static_cast<std::size_t>(x) * 3;
+}
+
+void check_near(const std::uint8_t* p, int r, int g, int b, int tolerance) {
+  CHECK(std::abs(p[0] - r) <= tolerance);
+  CHECK(std::abs(p[1] - g) <= tolerance);
+  CHECK(std::abs(p[2] - b) <= tolerance);
+}
+
+struct QuietLogs {
+  log::Level before = log::level();
+  QuietLogs() { log::set_level(log::Level::Error); }
+  ~QuietLogs() { log::set_level(before); }
+};
+
+TEST_CASE("one JPEG: decoded to RGB24 at its size, once, delivered until stop or end") {
+  TempDir dir;
+  const int w = 65, h = 48;  // odd width: RGB24 doesn't care
+  test::write_jpeg(dir / "photo.jpeg", test::quadrants(w, h), w, h);
+
+  SUBCASE("without loop: one frame, then the end") {
+    FilesSource source(files_config(dir / "photo.jpeg"));
+    source.start();
+    CHECK(source.info().width == w);
+    CHECK(source.info().height == h);
+    const auto f = next_ok(source);
+    CHECK(f->format == PixelFormat::RGB24);
+    CHECK(f->width == w);
+    CHECK(f->height == h);
+    CHECK(validate_layout(*f).empty());
+    check_near(pixel(*f, 5, 5), 220, 30, 30, 12);      // red quadrant
+    check_near(pixel(*f, 60, 5), 30, 200, 40, 12);     // green
+    check_near(pixel(*f, 5, 40), 40, 50, 210, 12);     // blue
+    check_near(pixel(*f, 60, 40), 128, 128, 128, 12);  // grey
+    CHECK(source.next_frame(milliseconds(0)).status == FrameResult::Status::EndOfStream);
+  }
+  SUBCASE("with loop: the same decoded pixels, new numbers") {
+    FilesSource source(files_config(dir / "photo.jpeg", true));
+    source.start();
+    const auto a = next_ok(source), b = next_ok(source), c = next_ok(source);
+    CHECK(a->sequence == 0);
+    CHECK(b->sequence == 1);
+    CHECK(c->sequence == 2);
+    CHECK(a->planes[0].data == c->planes[0].data);  // decoded once, shared
+    CHECK(b->capture_steady >= a->capture_steady);
+  }
+}
+
+#if LOOKOUT_WITH_FFMPEG
+TEST_CASE("PNG: lossless RGB, and grey and RGBA converted to RGB") {
+  TempDir dir;
+  const auto rgb = test::quadrants(32, 20);
+  test::write_png(dir / "rgb.png", rgb, 32, 20, 3);
+  FilesSource source(files_config(dir / "rgb.png"));
+  source.start();
+  const auto f = next_ok(source);
+  REQUIRE(f->planes[0].stride == 32 * 3);
+  CHECK(std::equal(rgb.begin(), rgb.end(), f->planes[0].data));
+
+  std::vector<std::uint8_t> grey(16 * 8);
+  for (std::size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<std::uint8_t>(i);
+  test::write_png(dir / "grey.png", grey, 16, 8, 1);
+  const auto g = decode_image(dir / "grey.png");
+  CHECK(g->format == PixelFormat::RGB24);
+  check_near(pixel(*g, 3, 2), 35, 35, 35, 0);
+
+  std::vector<std::uint8_t> rgba(4 * 4 * 4, 255);
+  for (std::size_t i = 0; i < rgba.size(); i += 4) rgba[i + 1] = 0;  // magenta, opaque
+  test::write_png(dir / "rgba.png", rgba, 4, 4, 4);
+  const auto a = decode_image(dir / "rgba.png");
+  check_near(pixel(*a, 1, 1), 255, 0, 255, 0);
+}
+
+TEST_CASE("a directory: images in name order, others skipped, loop or end") {
+  QuietLogs quiet;
+  TempDir dir;
+  // Sizes tell the frames apart.
+  test::write_png(dir / "b.png", test::quadrants(20, 10), 20, 10);
+  test::write_jpeg(dir / "a.jpg", test::quadrants(10, 10), 10, 10);
+  test::write_png(dir / "c_no_extension", test::quadrants(30, 10), 30, 10);  // sniffed, not named
+  test::write_bytes(dir / "notes.txt", "not an image");
+  test::write_bytes(dir / "broken.jpg", std::string("\xFF\xD8\xFF\xE0garbage", 11));
+  std::filesystem::create_directory(dir / "subdir");
+
+  SUBCASE("without loop") {
+    FilesSource source(files_config(dir.path()));
+    source.start();
+    CHECK(source.info().width == 10);  // the first image
+    std::vector<int> widths;
+    for (;;) {
+      auto r = source.next_frame(milliseconds(1000));
+      if (r.status == FrameResult::Status::EndOfStream) break;
+      REQUIRE(r.status == FrameResult::Status::Ok);
+      CHECK(r.frame->sequence == widths.size());
+      widths.push_back(r.frame->width);
+    }
+    CHECK(widths == std::vector<int>{10, 20, 30});  // a.jpg, b.png, (broken.jpg skipped), c
+  }
+  SUBCASE("with loop") {
+    FilesSource source(files_config(dir.path(), true));
+    source.start();
+    std::vector<int> widths;
+    for (int i = 0; i < 7; ++i) widths.push_back(next_ok(source)->width);
+    CHECK(widths == std::vector<int>{10, 20, 30, 10, 20, 30, 10});
+  }
+}
+
+#endif  // LOOKOUT_WITH_FFMPEG
+
+TEST_CASE("clear errors naming the path") {
+  QuietLogs quiet;
+  TempDir dir;
+  {
+    FilesSource source(files_config(dir / "missing"));
+    CHECK_THROWS_WITH_AS(
+        source.start(), doctest::Contains(((dir / "missing").string() + " does not exist").c_str()),
+        SourceError);
+  }
+  {
+    FilesSource source(files_config(dir.path()));
+    CHECK_THROWS_WITH_AS(source.start(), doctest::Contains("no JPEG or PNG images in"),
+                         SourceError);
+  }
+  {
+    test::write_bytes(dir / "bad.png", std::string("\x89PNG\r\n\x1a\nthis is not a png", 25));
+    FilesSource source(files_config(dir / "bad.png"));
+    CHECK_THROWS_WITH_AS(source.start(), doctest::Contains((dir / "bad.png").string().c_str()),
+                         SourceError);
+  }
+  {
+    std::filesystem::create_directory(dir / "only_broken");
+    test::write_bytes(dir / "only_broken" / "x.jpg", std::string("\xFF\xD8\xFF\xE0zz", 6));
+    FilesSource source(files_config(dir / "only_broken"));
+    CHECK_THROWS_WITH_AS(source.start(), doctest::Contains("no decodable images"), SourceError);
+  }
+  {
+    test::write_bytes(dir / "notes.txt", "hello");
+    FilesSource source(files_config(dir / "notes.txt"));
+    CHECK_THROWS_WITH_AS(source.start(), doctest::Contains((dir / "notes.txt").string().c_str()),
+                         SourceError);
+  }
+  CHECK_THROWS_WITH_AS(FilesSource(SourceConfig{}), doctest::Contains("no path"), SourceError);
+}
+
+TEST_CASE("a directory that disappears and comes back: supervised recovery") {
+  QuietLogs quiet;
+  TempDir root;
+  const auto dir = root / "frames";
+  const auto parked = root / "parked";
+  std::filesystem::create_directory(dir);
+  for (int i = 0; i < 3; ++i) {
+    test::write_jpeg(dir / ("f" + std::to_string(i) + ".jpg"), test::quadrants(16, 16), 16, 16);
+  }
+  SupervisorOptions options;
+  options.frame_timeout = milliseconds(200);
+  options.backoff_initial = milliseconds(1);
+  options.backoff_max = milliseconds(16);
+  SupervisedSource source(std::make_unique<FilesSource>(files_config(dir, true)), options);
+  source.start();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const auto pump_until = [&](auto done) {
+    while (std::chrono::steady_clock::now() < give_up) {
+      auto r = source.next_frame(milliseconds(5));
+      REQUIRE(r.status != FrameResult::Status::Error);
+      if (done(r)) return r;
+    }
+    FAIL("condition not reached");
+    return FrameResult{};
+  };
+  const auto ok = [](const FrameResult& r) { return r.status == FrameResult::Status::Ok; };
+  pump_until(ok);
+  CHECK(source.health().state == SourceHealth::State::Running);
+
+  std::filesystem::rename(dir, parked);  // the disk went away
+  pump_until([&](const FrameResult&) { return source.health().consecutive_failures >= 3; });
+  auto h = source.health();
+  CHECK(h.state == SourceHealth::State::Restarting);
+  CHECK(h.last_error.find("does not exist") != std::string::npos);
+
+  std::filesystem::rename(parked, dir);  // and came back
+  const auto r = pump_until(ok);
+  h = source.health();
+  CHECK(h.state == SourceHealth::State::Running);
+  CHECK(h.restarts >= 1);
+  CHECK(r.frame->sequence >= 1);  // numbering continued
+}
+
+}  // namespace
+}  // namespace lookout
