@@ -45,12 +45,12 @@ struct SourceHealth {
     Finished,    // a finite source reached its end
   };
   State state = State::Stopped;
-  std::string name;                    // the inner source's info().name
-  std::uint64_t frames = 0;            // frames delivered since start()
-  std::uint64_t failures = 0;          // failures and stalls since start()
-  std::uint64_t restarts = 0;          // successful restarts after a failure
+  std::string name;                        // the inner source's info().name
+  std::uint64_t frames = 0;                // frames delivered since start()
+  std::uint64_t failures = 0;              // failures and stalls since start()
+  std::uint64_t restarts = 0;              // successful restarts after a failure
   std::uint64_t consecutive_failures = 0;  // since the last good frame
-  std::string last_error;              // most recent failure, empty if none
+  std::string last_error;                  // most recent failure, empty if none
   std::chrono::system_clock::time_point last_error_time{};
   std::chrono::milliseconds retry_in{0};  // Restarting: time to the next attempt
   std::chrono::milliseconds backoff{0};   // delay chosen after the last failure
@@ -94,8 +94,8 @@ class SupervisedSource final : public FrameSource {
  private:
   using Clock = std::chrono::steady_clock;
 
-  void attempt_now(bool is_restart);  // synchronous attempt (start())
-  void launch_attempt();              // asynchronous attempt (restarts)
+  void attempt_now(bool is_restart);              // synchronous attempt (start())
+  void launch_attempt();                          // asynchronous attempt (restarts)
   bool poll_attempt(Clock::time_point deadline);  // true when it finished
   void on_started(bool is_restart);
   void on_failure(const std::string& why);

@@ -3,7 +3,7 @@
 #
 # Usage: scripts/make-sysroot.sh [options] [DIR]
 #
-#   DIR  where the sysroot goes (default: <repo>/build/sysroot-arm64, which is
+#   DIR  where the sysroot goes (default: <repo>/build-aarch64/sysroot, which is
 #        what toolchains/aarch64-linux-gnu.cmake looks for by default).
 #
 # Options:
@@ -29,10 +29,13 @@
 # packages below and their dependencies (no maintainer scripts run, no emulation
 # needed), then makes the tree relocatable (absolute symlinks -> relative), sets
 # up merged-/usr and the BLAS/LAPACK alternatives (which extract mode does not
-# run) and writes DIR/.lookout-sysroot.stamp (hash of package list, suite,
-# mirrors, script version) plus DIR/.lookout-sysroot.manifest (package versions).
-# A second run with the same inputs is a no-op. The tree is built in DIR.tmp and
-# renamed at the end, so an interrupted run never leaves a half-built DIR.
+# run), and writes DIR/.lookout-sysroot.stamp (hash of package list, suites,
+# path excludes, script version) plus DIR/.lookout-sysroot.manifest (name,
+# version, arch of every package in the tree). A second run with the same inputs
+# is a no-op. The tree is built in DIR.tmp and renamed at the end, so an
+# interrupted run never leaves a half-built DIR. The .debs of the last build stay
+# in DIR.debs (exactly that set; scripts/make-deb.sh reads them); DIR.lock
+# serialises concurrent runs.
 # Needs root (mmdebstrap root mode): run it with sudo if you are not root.
 # Host packages: mmdebstrap (scripts/install-deps.sh --cross).
 set -euo pipefail
@@ -151,10 +154,9 @@ if [ "$security_mirror" != none ]; then
 fi
 
 # ---- paths, stamp -----------------------------------------------------------
-[ -n "$dir" ] || dir="$repo_root/build/sysroot-arm64"
+[ -n "$dir" ] || dir="$repo_root/build-aarch64/sysroot"
+dir=$(realpath -m -- "$dir")
 case "$dir" in /) die "refusing to use / as the sysroot" ;; esac
-mkdir -p "$(dirname "$dir")"
-dir="$(cd "$(dirname "$dir")" && pwd -P)/$(basename "$dir")"
 tmp="$dir.tmp"
 old="$dir.old"
 [ -n "$deb_cache" ] || deb_cache="$dir.debs"
@@ -182,21 +184,27 @@ fi
 
 start=$(date +%s.%N)
 elapsed() { awk -v s="${1:-$start}" -v e="${2:-$(date +%s.%N)}" 'BEGIN { printf "%.1f", e - s }'; }
-
-# One run at a time per DIR (two cmake configures may call us concurrently).
-command -v flock >/dev/null || die "flock not found (util-linux)"
-exec 9>"$dir.lock"
-flock -n 9 || { note "waiting for another run on $dir to finish..."; flock 9; }
-
-if [ "$force" = 0 ] && is_up_to_date; then
+up_to_date_exit() {
   echo "$prog: $dir is up to date (${#packages[@]} packages, $(elapsed)s)"
   exit 0
-fi
+}
+if [ "$force" = 0 ] && is_up_to_date; then up_to_date_exit; fi
 
 # ---- build ------------------------------------------------------------------
-[ "$(id -u)" -eq 0 ] || die "needs root for mmdebstrap (try: sudo $0 ${*:-})"
+[ "$(id -u)" -eq 0 ] || die "needs root for mmdebstrap (try: sudo $0 $*)"
 command -v mmdebstrap >/dev/null || die "mmdebstrap not found; run scripts/install-deps.sh --cross"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
+command -v flock >/dev/null || die "flock not found (util-linux)"
+
+# One run at a time per DIR (two configures may call us at once); whoever
+# waited re-checks, the other run may just have made the same tree.
+mkdir -p "$(dirname "$dir")"
+exec 9>"$dir.lock"
+if ! flock -n 9; then
+  note "waiting for another run on $dir to finish..."
+  flock 9
+  if [ "$force" = 0 ] && is_up_to_date; then up_to_date_exit; fi
+fi
 
 safe_rm() {  # never cross into mounts, never remove anything but our dirs
   local d

@@ -2,26 +2,30 @@
 # Pi 4 (Cortex-A72) or Pi 5 (Cortex-A76), with Debian's cross compiler
 # (g++-aarch64-linux-gnu) against an arm64 sysroot made by scripts/make-sysroot.sh.
 #
-#   scripts/make-sysroot.sh                        # -> build/sysroot-arm64
-#   cmake -S . -B build-pi -G Ninja \
+#   scripts/make-sysroot.sh build-aarch64/sysroot
+#   cmake --preset pi [-DLOOKOUT_PI_CPU=cortex-a76]      # or, by hand:
+#   cmake -S . -B build-aarch64 -G Ninja \
 #         -DCMAKE_TOOLCHAIN_FILE=toolchains/aarch64-linux-gnu.cmake \
 #         [-DLOOKOUT_PI_CPU=cortex-a76] [-DLOOKOUT_SYSROOT=/abs/path/to/sysroot]
-#   cmake --build build-pi && ctest --test-dir build-pi   # tests run under qemu
+#   cmake --build build-aarch64 && ctest --test-dir build-aarch64   # tests run under qemu
 #
 # Cache variables:
-#   LOOKOUT_SYSROOT   the arm64 sysroot (default: <repo>/build/sysroot-arm64, or
+#   LOOKOUT_SYSROOT   the arm64 sysroot (default: <repo>/build-aarch64/sysroot, or
 #                     $ENV{LOOKOUT_SYSROOT}); a relative path is taken relative
-#                     to the repository root.
+#                     to the repository root. Fixed per build directory
+#                     (cached find results point into it).
 #   LOOKOUT_PI_CPU    cortex-a72 (Pi 4, default) or cortex-a76 (Pi 5): sets
-#                     -mcpu= and the CPU qemu emulates for tests. Fixed per build
-#                     directory (use one build dir per CPU).
+#                     -mcpu= (kept in CMAKE_C_FLAGS/CMAKE_CXX_FLAGS) and the CPU
+#                     qemu emulates for tests. Can be changed in an existing
+#                     build dir (everything recompiles). An a76 build does not
+#                     run on a Pi 4 (nor under qemu -cpu cortex-a72: SIGILL).
 #   LOOKOUT_QEMU      qemu-aarch64 used as CMAKE_CROSSCOMPILING_EMULATOR (found on
 #                     PATH; tests cannot run without it, building still works).
 #
 # The emulator is "qemu-aarch64 -cpu <LOOKOUT_PI_CPU> -L <sysroot>": the default
 # qemu CPU ("max") advertises SVE, which sends oneDNN inside libtorch down a much
 # slower path than a real Pi takes. To run a binary by hand:
-#   QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=build/sysroot-arm64 qemu-aarch64 build-pi/app/lookoutd ...
+#   QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=build-aarch64/sysroot qemu-aarch64 build-aarch64/app/lookoutd ...
 
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
@@ -39,7 +43,7 @@ if(NOT LOOKOUT_SYSROOT)
   if(NOT "$ENV{LOOKOUT_SYSROOT}" STREQUAL "")
     set(LOOKOUT_SYSROOT "$ENV{LOOKOUT_SYSROOT}")
   else()
-    set(LOOKOUT_SYSROOT "${_lookout_repo}/build/sysroot-arm64")
+    set(LOOKOUT_SYSROOT "${_lookout_repo}/build-aarch64/sysroot")
   endif()
 endif()
 get_filename_component(LOOKOUT_SYSROOT "${LOOKOUT_SYSROOT}" ABSOLUTE BASE_DIR "${_lookout_repo}")
@@ -68,20 +72,25 @@ set_property(CACHE LOOKOUT_PI_CPU PROPERTY STRINGS cortex-a72 cortex-a76)
 if(NOT LOOKOUT_PI_CPU MATCHES "^cortex-a7[26]$")
   message(FATAL_ERROR "LOOKOUT_PI_CPU='${LOOKOUT_PI_CPU}': use cortex-a72 (Pi 4) or cortex-a76 (Pi 5)")
 endif()
-# -mcpu goes into CMAKE_<LANG>_FLAGS_INIT, which only seeds the cache on the
-# first configure: refuse a later change instead of silently ignoring it.
-if(DEFINED CACHE{_LOOKOUT_PI_CPU_CONFIGURED} AND NOT _LOOKOUT_PI_CPU_CONFIGURED STREQUAL LOOKOUT_PI_CPU)
-  message(FATAL_ERROR
-    "This build dir was configured for LOOKOUT_PI_CPU=${_LOOKOUT_PI_CPU_CONFIGURED}; "
-    "use a separate build dir (or --fresh) for ${LOOKOUT_PI_CPU}.")
-endif()
-set(_LOOKOUT_PI_CPU_CONFIGURED "${LOOKOUT_PI_CPU}" CACHE INTERNAL "")
-
 list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES LOOKOUT_SYSROOT LOOKOUT_PI_CPU)
 list(REMOVE_DUPLICATES CMAKE_TRY_COMPILE_PLATFORM_VARIABLES)
 
 set(CMAKE_C_FLAGS_INIT "-mcpu=${LOOKOUT_PI_CPU}")
 set(CMAKE_CXX_FLAGS_INIT "-mcpu=${LOOKOUT_PI_CPU}")
+# _INIT only seeds CMAKE_<LANG>_FLAGS on the first configure (and not at all if
+# it is given with -D): keep exactly one -mcpu=<LOOKOUT_PI_CPU> in the cached
+# flags, so that changing LOOKOUT_PI_CPU in an existing build dir rebuilds
+# everything for the new core (ninja sees the changed command lines).
+foreach(_lookout_lang C CXX)
+  if(DEFINED CACHE{CMAKE_${_lookout_lang}_FLAGS})
+    set(_lookout_flags "$CACHE{CMAKE_${_lookout_lang}_FLAGS}")
+    string(REGEX REPLACE "(^| )-mcpu=[^ ]*" "" _lookout_new "${_lookout_flags}")
+    string(STRIP "${_lookout_new} -mcpu=${LOOKOUT_PI_CPU}" _lookout_new)
+    if(NOT _lookout_new STREQUAL _lookout_flags)
+      set_property(CACHE CMAKE_${_lookout_lang}_FLAGS PROPERTY VALUE "${_lookout_new}")
+    endif()
+  endif()
+endforeach()
 
 # ---- finding things: only in the sysroot, programs only on the host ---------
 set(CMAKE_SYSROOT "${LOOKOUT_SYSROOT}")

@@ -45,7 +45,8 @@ std::shared_ptr<Frame> read_jpeg(const std::string& path, std::vector<std::uint8
   TjHandle tj(tjInitDecompress());
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(tj.handle, bytes.data(), static_cast<unsigned long>(bytes.size()),
-                          &width, &height, &subsampling, &colorspace) != 0) {
+                          &width, &height, &subsampling, &colorspace) != 0 ||
+      width <= 0 || height <= 0) {
     throw ImageError(path + ": not a readable JPEG (" + tjGetErrorStr2(tj.handle) + ")");
   }
   auto frame = Frame::allocate(PixelFormat::MJPEG, width, height, bytes.size());

@@ -7,10 +7,11 @@
 // the connection or --count detections messages arrived.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace lookout::cli {
 

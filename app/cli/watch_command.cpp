@@ -1,6 +1,8 @@
-#include "cli/watch.hpp"
-
-#include <sys/stat.h>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <sstream>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -8,12 +10,10 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <cmath>
-#include <cstdio>
-#include <ctime>
-#include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <sys/stat.h>
+
+#include "cli/watch.hpp"
 
 namespace lookout::cli {
 
@@ -45,7 +45,8 @@ std::string text(const json& j, const char* key) {
 // "12:00:01.234" in local time.
 std::string clock_time(double unix_seconds) {
   const auto whole = static_cast<std::time_t>(unix_seconds);
-  const int ms = static_cast<int>(std::lround((unix_seconds - static_cast<double>(whole)) * 1000)) % 1000;
+  const int ms =
+      static_cast<int>(std::lround((unix_seconds - static_cast<double>(whole)) * 1000)) % 1000;
   std::tm tm{};
   localtime_r(&whole, &tm);
   char buf[32];
@@ -73,7 +74,8 @@ bool parse_target(const std::string& given, Target& out, std::string& problem) {
   std::string t = given;
   if (t.empty()) {
     struct stat st {};
-    t = ::stat(kDefaultSocket, &st) == 0 ? kDefaultSocket : std::string("127.0.0.1:") + kDefaultPort;
+    t = ::stat(kDefaultSocket, &st) == 0 ? kDefaultSocket
+                                         : std::string("127.0.0.1:") + kDefaultPort;
   }
   if (t.find('/') != std::string::npos) {
     out.unix_socket = true;
@@ -149,8 +151,8 @@ int stream(Socket& socket, const WatchArgs& args, const std::string& where, std:
       out << format_message(message) << "\n";
     }
     out.flush();
-    if (message.is_object() && text(message, "type") == "detections" &&
-        args.count > 0 && ++detections >= args.count) {
+    if (message.is_object() && text(message, "type") == "detections" && args.count > 0 &&
+        ++detections >= args.count) {
       return 0;
     }
   }
@@ -198,10 +200,10 @@ std::string format_message(const json& m) {
     const json& inference = m.value("inference_ms", json::object());
     const json& source = m.value("source", json::object());
     out << "-- stats: captured " << fixed(number(fps, "captured"), 1) << " fps, processed "
-        << fixed(number(fps, "processed"), 1) << " fps, skipped " << fixed(number(fps, "skipped"), 1)
-        << " fps; inference p50 " << fixed(number(inference, "p50"), 1) << " ms; "
-        << text(m, "clients") << " clients; up " << duration(number(m, "uptime_s"))
-        << "; source " << text(source, "state");
+        << fixed(number(fps, "processed"), 1) << " fps, skipped "
+        << fixed(number(fps, "skipped"), 1) << " fps; inference p50 "
+        << fixed(number(inference, "p50"), 1) << " ms; " << text(m, "clients") << " clients; up "
+        << duration(number(m, "uptime_s")) << "; source " << text(source, "state");
     if (source.contains("error")) out << " (" << text(source, "error") << ")";
   } else if (type == "dropped") {
     out << "!! " << text(m, "count") << " messages dropped (" << text(m, "total")
@@ -211,8 +213,8 @@ std::string format_message(const json& m) {
     for (const auto& c : m.value("classes", json::array())) {
       classes += (classes.empty() ? "" : ", ") + (c.is_string() ? c.get<std::string>() : c.dump());
     }
-    out << "-- subscribed: " << (classes.empty() ? "all classes" : classes) << ", score >= "
-        << fixed(number(m, "min_score"), 2);
+    out << "-- subscribed: " << (classes.empty() ? "all classes" : classes)
+        << ", score >= " << fixed(number(m, "min_score"), 2);
   } else if (type == "error") {
     out << "!! error: " << text(m, "message");
   } else {

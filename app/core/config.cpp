@@ -1,8 +1,6 @@
 #include "core/config.hpp"
 
-#include <arpa/inet.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,9 +11,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+
+#include <arpa/inet.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "core/default_config.hpp"
 #include "core/frame.hpp"
@@ -175,13 +176,15 @@ class MapReader {
   MapReader(Context& ctx, const Value& value) : ctx_(ctx), prefix_(value.key) {
     if (!value.present || value.node.IsNull()) return;  // all defaults
     if (!value.node.IsMap()) {
-      ctx_.add(value.mark, display(prefix_), "expected a mapping, got " + describe_node(value.node));
+      ctx_.add(value.mark, display(prefix_),
+               "expected a mapping, got " + describe_node(value.node));
       return;
     }
     for (const auto& entry : value.node) {
       const YAML::Node& key = entry.first;
       if (!key.IsScalar()) {
-        ctx_.add(key.Mark(), display(prefix_), "keys must be plain names, got " + describe_node(key));
+        ctx_.add(key.Mark(), display(prefix_),
+                 "keys must be plain names, got " + describe_node(key));
         continue;
       }
       const std::string name = key.Scalar();
@@ -287,8 +290,9 @@ bool read_int(Context& ctx, const Value& v, Int min, Int max, Int& out) {
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec == std::errc::result_out_of_range ||
       (ec == std::errc() && end == s.data() + s.size() && (value < min || value > max))) {
-    ctx.add(v.mark, v.key,
-            "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
+    ctx.add(
+        v.mark, v.key,
+        "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
     return false;
   }
   if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
@@ -416,13 +420,13 @@ void read_source(Context& ctx, const Value& value, SourceConfig& src) {
   const bool camera = src.type == "v4l2" || src.type == "libcamera";
   for (const char* side : {"width", "height"}) {
     int& out = std::string(side) == "width" ? src.width : src.height;
-    if (auto v = map.get(side); v && read_int(ctx, *v, 0, 16384, out) && out == 0 &&
-                                src.type != "files") {
+    if (auto v = map.get(side);
+        v && read_int(ctx, *v, 0, 16384, out) && out == 0 && src.type != "files") {
       ctx.add(v->mark, v->key, "must be positive for source type " + src.type);
     }
   }
-  if (auto v = map.get("fps"); v && read_double(ctx, *v, 0, 1000, src.fps) && src.fps == 0 &&
-                               camera) {
+  if (auto v = map.get("fps");
+      v && read_double(ctx, *v, 0, 1000, src.fps) && src.fps == 0 && camera) {
     ctx.add(v->mark, v->key, "must be positive for a camera (0 is for synthetic and files)");
   }
   if (auto v = map.get("format"); v && read_string(ctx, *v, src.format) && src.format != "auto" &&
@@ -491,7 +495,8 @@ void read_model(Context& ctx, const Value& value, ModelConfig& model) {
       ctx.add(v->mark, v->key, "expected [width, height]");
     } else if (sides.size() == 2) {
       if ((sides[0] == 0) != (sides[1] == 0)) {
-        ctx.add(v->mark, v->key, "width and height must both be 0 (model default) or both positive");
+        ctx.add(v->mark, v->key,
+                "width and height must both be 0 (model default) or both positive");
       } else {
         model.input_width = sides[0];
         model.input_height = sides[1];
@@ -522,8 +527,8 @@ void read_model(Context& ctx, const Value& value, ModelConfig& model) {
   if (auto v = map.get("class_conf")) {
     model.class_conf_location = ctx.at(v->mark, v->key);
     if (!v->node.IsNull() && !v->node.IsMap()) {
-      ctx.add(v->mark, v->key, "expected a mapping of class name to score, got " +
-                                   describe_node(v->node));
+      ctx.add(v->mark, v->key,
+              "expected a mapping of class name to score, got " + describe_node(v->node));
     } else if (v->node.IsMap()) {
       for (const auto& entry : v->node) {
         const std::string name = entry.first.IsScalar() ? entry.first.Scalar() : "";
@@ -566,8 +571,8 @@ void read_tcp(Context& ctx, const Value& value, TcpConfig& tcp) {
     if (inet_pton(AF_INET, tcp.bind.c_str(), buf) != 1 &&
         inet_pton(AF_INET6, tcp.bind.c_str(), buf) != 1) {
       ctx.add(v->mark, v->key,
-              "must be an IPv4 or IPv6 address (0.0.0.0 = all IPv4 interfaces), got '" +
-                  tcp.bind + "'");
+              "must be an IPv4 or IPv6 address (0.0.0.0 = all IPv4 interfaces), got '" + tcp.bind +
+                  "'");
     }
   }
   if (auto v = map.get("port")) read_int(ctx, *v, 0, 65535, tcp.port);
@@ -586,7 +591,8 @@ void read_tcp(Context& ctx, const Value& value, TcpConfig& tcp) {
       } else {
         ctx.add(item.mark, item.key,
                 "expected a network such as 192.168.0.0/16 or fd00::/8 (no host bits below the "
-                "prefix), got '" + text + "'");
+                "prefix), got '" +
+                    text + "'");
       }
     });
     if (networks.node.IsNull() || (networks.node.IsSequence() && networks.node.size() == 0)) {
@@ -675,10 +681,11 @@ std::vector<std::string> model_search_path() {
   return dirs;
 }
 
-std::string_view default_config_text() { return kDefaultConfigYaml; }
+std::string_view default_config_text() {
+  return kDefaultConfigYaml;
+}
 
-Config parse_config(std::string_view text, const std::string& origin,
-                    const std::string& base_dir) {
+Config parse_config(std::string_view text, const std::string& origin, const std::string& base_dir) {
   Context ctx;
   ctx.file = origin;
   ctx.base_dir = base_dir;
@@ -694,13 +701,13 @@ Config parse_config(std::string_view text, const std::string& origin,
   config.origin = origin;
   const Value top{root, YAML::Mark(), "", true};
   if (root.IsDefined() && !root.IsNull() && !root.IsMap()) {
-    ctx.add(root.Mark(), "", "expected a mapping of keys (camera, source, model, ...), got " +
-                                 describe_node(root));
+    ctx.add(root.Mark(), "",
+            "expected a mapping of keys (camera, source, model, ...), got " + describe_node(root));
     throw ConfigError(ctx.problems);
   }
   MapReader map(ctx, top);
-  if (auto v = map.get("camera"); v && read_string(ctx, *v, config.camera) &&
-                                  config.camera.size() > 128) {
+  if (auto v = map.get("camera");
+      v && read_string(ctx, *v, config.camera) && config.camera.size() > 128) {
     ctx.add(v->mark, v->key, "must be at most 128 characters");
   }
   if (config.camera.empty()) config.camera = host_name();
@@ -726,7 +733,9 @@ Config load_config_file(const std::string& path) {
   return parse_config(text.str(), path, dir.string());
 }
 
-Config load_default_config() { return parse_config(default_config_text(), kEmbeddedOrigin, ""); }
+Config load_default_config() {
+  return parse_config(default_config_text(), kEmbeddedOrigin, "");
+}
 
 std::string describe(const Config& c) {
   using nlohmann::json;

@@ -70,9 +70,9 @@ struct ModelConfig {
   float iou = 0.45f;
   int max_detections = 100;
   bool agnostic_nms = false;
-  std::vector<std::string> classes;          // names to report; empty = all
-  std::map<std::string, float> class_conf;   // per-class minimum score
-  int threads = 0;                           // intra-op threads, 0 = auto
+  std::vector<std::string> classes;         // names to report; empty = all
+  std::map<std::string, float> class_conf;  // per-class minimum score
+  int threads = 0;                          // intra-op threads, 0 = auto
   std::string backend = "auto";
   std::vector<int> pin_cores;
   // Where `classes` and `class_conf` were written, for errors found once the
@@ -125,8 +125,7 @@ inline constexpr const char* kEmbeddedOrigin = "<embedded default>";
 // Parses and validates `text`. `origin` names it in errors; relative paths in
 // it are resolved against `base_dir` (empty = the model search path only).
 // Throws ConfigError listing every problem.
-Config parse_config(std::string_view text, const std::string& origin,
-                    const std::string& base_dir);
+Config parse_config(std::string_view text, const std::string& origin, const std::string& base_dir);
 
 // Reads and validates a file. Throws ConfigError (also for an unreadable file).
 Config load_config_file(const std::string& path);

@@ -1,9 +1,11 @@
 #include "daemon/daemon.hpp"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
+
+#include <boost/asio/post.hpp>
 
 #include "core/log.hpp"
 #include "core/version.hpp"
@@ -17,6 +19,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+constexpr std::chrono::seconds kStopGuard{5};
+
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
@@ -25,9 +29,14 @@ double rate(std::uint64_t now, std::uint64_t before, double seconds) {
   return seconds > 0 && now >= before ? static_cast<double>(now - before) / seconds : 0.0;
 }
 
-bool same_engine(const ModelConfig& a, const ModelConfig& b) {
-  return a.path == b.path && a.input_width == b.input_width && a.input_height == b.input_height &&
-         a.threads == b.threads && a.backend == b.backend && a.pin_cores == b.pin_cores;
+// Whether a reload needs a new engine (the frame size counts: it decides the
+// input size of models that adapt to it).
+bool same_engine(const EngineOptions& a, const EngineOptions& b) {
+  return a.model_path == b.model_path && a.input_width == b.input_width &&
+         a.input_height == b.input_height && a.frame_width == b.frame_width &&
+         a.frame_height == b.frame_height && a.threads == b.threads &&
+         a.inter_op_threads == b.inter_op_threads && a.backend == b.backend &&
+         a.pin_cores == b.pin_cores;
 }
 
 bool same_source(const SourceConfig& a, const SourceConfig& b) {
@@ -132,9 +141,8 @@ Daemon::Daemon(Config config, std::string config_path)
             auto published = std::make_shared<PublishedFrame>();
             published->line = std::make_shared<const std::string>(protocol::detections(frame));
             published->frame = std::move(frame);
-            asio::post(io_, [this, p = std::shared_ptr<const PublishedFrame>(std::move(published))] {
-              server_.publish(p);
-            });
+            asio::post(io_, [this, p = std::shared_ptr<const PublishedFrame>(
+                                       std::move(published))] { server_.publish(p); });
           },
           [this](const protocol::SourceDescription&) {
             // Capture thread: the real frame size is known; greet clients anew.
@@ -198,6 +206,15 @@ void Daemon::shutdown(const char* why) {
   if (stopping_.exchange(true)) return;
   systemd::notify("STOPPING=1\nSTATUS=Stopping");
   log::notice("stopping (", why, ")");
+  // Stopping waits for the capture and inference threads; a camera driver
+  // wedged in a system call would keep us here forever. Give up after a while
+  // (the next start removes the stale socket file).
+  std::thread([] {
+    std::this_thread::sleep_for(kStopGuard);
+    log::error("still stopping after ", kStopGuard.count(),
+               " s: a frame source or the model is stuck; exiting");
+    std::_Exit(1);
+  }).detach();
   boost::system::error_code ec;
   signals_.cancel(ec);
   stats_timer_.cancel();
@@ -217,8 +234,9 @@ void Daemon::shutdown(const char* why) {
 void Daemon::request_reload() {
   if (stopping_) return;
   if (config_path_.empty()) {
-    log::warning("SIGHUP ignored: running the embedded default configuration, there is no file "
-                 "to re-read (start with --config FILE)");
+    log::warning(
+        "SIGHUP ignored: running the embedded default configuration, there is no file "
+        "to re-read (start with --config FILE)");
     return;
   }
   if (reload_busy_) {
@@ -234,9 +252,8 @@ void Daemon::request_reload() {
     std::lock_guard lock(config_mutex_);
     current = config_;
   }
-  reload_thread_ = std::thread([this, current = std::move(current)]() mutable {
-    reload_worker(std::move(current));
-  });
+  reload_thread_ = std::thread(
+      [this, current = std::move(current)]() mutable { reload_worker(std::move(current)); });
 }
 
 void Daemon::reload_worker(Config current) {
@@ -244,7 +261,7 @@ void Daemon::reload_worker(Config current) {
     Config next = load_config_file(config_path_);
     std::unique_ptr<Engine> engine;
     ModelInfo info;
-    if (!same_engine(next.model, current.model)) {
+    if (!same_engine(engine_options(next), engine_options(current))) {
       engine = Engine::load(engine_options(next));
       info = engine->info();
       log::notice("model ", next.model.path, " ready: ", describe_model(info));
@@ -259,8 +276,7 @@ void Daemon::reload_worker(Config current) {
     // next to the old one; the server switches that one over in place.
     const TcpConfig& old_tcp = current.publish.tcp;
     const TcpConfig& new_tcp = next.publish.tcp;
-    const bool tcp_new_port =
-        new_tcp.enabled && (!old_tcp.enabled || new_tcp.port != old_tcp.port);
+    const bool tcp_new_port = new_tcp.enabled && (!old_tcp.enabled || new_tcp.port != old_tcp.port);
     const bool unix_new = next.publish.unix_socket.enabled &&
                           (!current.publish.unix_socket.enabled ||
                            next.publish.unix_socket.path != current.publish.unix_socket.path);
@@ -282,14 +298,12 @@ void Daemon::reload_worker(Config current) {
     });
   } catch (const ConfigError& e) {
     for (const auto& problem : e.problems()) log::error(problem);
-    asio::post(io_, [this] {
-      reload_finished(false, "configuration rejected; the running one stays");
-    });
+    asio::post(io_,
+               [this] { reload_finished(false, "configuration rejected; the running one stays"); });
   } catch (const std::exception& e) {
     log::error(e.what());
-    asio::post(io_, [this] {
-      reload_finished(false, "configuration rejected; the running one stays");
-    });
+    asio::post(io_,
+               [this] { reload_finished(false, "configuration rejected; the running one stays"); });
   }
 }
 
@@ -339,8 +353,8 @@ void Daemon::schedule_stats() {
     std::lock_guard lock(config_mutex_);
     interval = config_.publish.stats_interval_s;
   }
-  stats_timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(interval)));
+  stats_timer_.expires_after(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(interval)));
   stats_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     send_stats();

@@ -31,7 +31,9 @@ double percentile(std::vector<double> values, double p) {
 }
 
 // Logs the first few failures of a kind, then every power of two.
-bool worth_logging(std::uint64_t count) { return count <= 3 || (count & (count - 1)) == 0; }
+bool worth_logging(std::uint64_t count) {
+  return count <= 3 || (count & (count - 1)) == 0;
+}
 
 }  // namespace
 
@@ -40,11 +42,14 @@ Pipeline::Pipeline(ResultSink on_result, SourceSink on_source)
   inference_ms_.reserve(kTimingWindow);
 }
 
-Pipeline::~Pipeline() { stop(); }
+Pipeline::~Pipeline() {
+  stop();
+}
 
 void Pipeline::start(std::unique_ptr<SupervisedSource> source, std::unique_ptr<Engine> engine,
                      PipelineSettings settings, protocol::SourceDescription expected) {
-  if (!source || !engine) throw std::invalid_argument("pipeline: a source and an engine are needed");
+  if (!source || !engine)
+    throw std::invalid_argument("pipeline: a source and an engine are needed");
   std::lock_guard control(control_mutex_);
   stop_capture();
   stop_inference();
@@ -136,7 +141,9 @@ void Pipeline::stop_inference() {
   if (inference_thread_.joinable()) inference_thread_.join();
 }
 
-void Pipeline::beat(std::atomic<std::int64_t>& heartbeat) { heartbeat = now_ns(); }
+void Pipeline::beat(std::atomic<std::int64_t>& heartbeat) {
+  heartbeat = now_ns();
+}
 
 void Pipeline::capture_loop() {
   SupervisedSource& source = *source_;
@@ -227,15 +234,15 @@ void Pipeline::inference_loop() {
     } catch (const std::exception& e) {
       // A bad frame (corrupt JPEG, odd layout) is skipped, never fatal.
       const std::uint64_t n = ++errors_;
-      if (worth_logging(n)) log::warning("frame ", captured->seq, " not processed (", n, " so far): ", e.what());
+      if (worth_logging(n))
+        log::warning("frame ", captured->seq, " not processed (", n, " so far): ", e.what());
       continue;
     }
     protocol::FrameDetections out;
     out.seq = captured->seq;
     // Sources stamp the capture instant; fall back to when we received it.
-    out.capture_time = frame.capture_time.time_since_epoch().count() != 0
-                           ? frame.capture_time
-                           : captured->received_wall;
+    out.capture_time = frame.capture_time.time_since_epoch().count() != 0 ? frame.capture_time
+                                                                          : captured->received_wall;
     const Clock::time_point captured_at = frame.capture_steady.time_since_epoch().count() != 0 &&
                                                   frame.capture_steady <= captured->received_steady
                                               ? frame.capture_steady

@@ -134,7 +134,7 @@ class Pipeline {
   std::atomic<std::uint64_t> processed_{0};
   std::atomic<std::uint64_t> skipped_{0};
   std::atomic<std::uint64_t> errors_{0};
-  std::atomic<std::int64_t> capture_beat_{0};    // steady clock, nanoseconds
+  std::atomic<std::int64_t> capture_beat_{0};  // steady clock, nanoseconds
   std::atomic<std::int64_t> inference_beat_{0};
 
   mutable std::mutex timing_mutex_;

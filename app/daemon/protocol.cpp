@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+
 #include <nlohmann/json.hpp>
 
 namespace lookout::protocol {
@@ -65,18 +66,17 @@ std::string detections(const FrameDetections& frame, const Filter* filter) {
     std::string name = class_name(frame, d.class_id);
     if (filter != nullptr) {
       if (d.score < filter->min_score) continue;
-      if (!filter->classes.empty() &&
-          std::find(filter->classes.begin(), filter->classes.end(), name) ==
-              filter->classes.end()) {
+      if (!filter->classes.empty() && std::find(filter->classes.begin(), filter->classes.end(),
+                                                name) == filter->classes.end()) {
         continue;
       }
     }
-    list.push_back({{"class", std::move(name)},
-                    {"class_id", d.class_id},
-                    {"score", round_to(d.score, 0.001)},
-                    {"box",
-                     {round_to(d.x1, 0.1), round_to(d.y1, 0.1), round_to(d.x2, 0.1),
-                      round_to(d.y2, 0.1)}}});
+    list.push_back(
+        {{"class", std::move(name)},
+         {"class_id", d.class_id},
+         {"score", round_to(d.score, 0.001)},
+         {"box",
+          {round_to(d.x1, 0.1), round_to(d.y1, 0.1), round_to(d.x2, 0.1), round_to(d.y2, 0.1)}}});
   }
   json j = {
       {"type", "detections"},
@@ -149,7 +149,8 @@ std::variant<ClientMessage, std::string> parse_client_line(std::string_view text
   if (kind == "subscribe") {
     Subscribe sub;
     if (const auto classes = j.find("classes"); classes != j.end() && !classes->is_null()) {
-      if (!classes->is_array()) return std::string("subscribe: \"classes\" must be a list of names");
+      if (!classes->is_array())
+        return std::string("subscribe: \"classes\" must be a list of names");
       for (const auto& c : *classes) {
         if (!c.is_string()) return std::string("subscribe: \"classes\" must be a list of names");
         const auto& name = c.get_ref<const std::string&>();

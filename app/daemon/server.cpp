@@ -1,13 +1,18 @@
 #include "daemon/server.hpp"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <stdexcept>
+#include <variant>
+#include <vector>
+
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -15,12 +20,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <chrono>
-#include <deque>
-#include <map>
-#include <stdexcept>
-#include <variant>
-#include <vector>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "core/log.hpp"
 
@@ -97,9 +98,8 @@ struct PeerAddress {
 
 bool allowed(const std::vector<Network>& networks, const PeerAddress& peer) {
   if (!peer.tcp) return true;
-  return std::any_of(networks.begin(), networks.end(), [&](const Network& net) {
-    return net.contains(peer.bytes.data(), peer.v6);
-  });
+  return std::any_of(networks.begin(), networks.end(),
+                     [&](const Network& net) { return net.contains(peer.bytes.data(), peer.v6); });
 }
 
 PeerAddress peer_address(const asio::ip::address& address) {
@@ -163,10 +163,9 @@ std::shared_ptr<TcpListener> open_tcp(asio::io_context& io, const TcpConfig& con
   auto listener = std::make_shared<TcpListener>(io);
   listener->bind = config.bind;
   listener->port = config.port;
-  const std::string wanted = (config.bind.find(':') != std::string::npos
-                                  ? "[" + config.bind + "]"
-                                  : config.bind) +
-                             ":" + std::to_string(config.port);
+  const std::string wanted =
+      (config.bind.find(':') != std::string::npos ? "[" + config.bind + "]" : config.bind) + ":" +
+      std::to_string(config.port);
   try {
     const tcp::endpoint endpoint(asio::ip::make_address(config.bind),
                                  static_cast<unsigned short>(config.port));
@@ -180,8 +179,8 @@ std::shared_ptr<TcpListener> open_tcp(asio::io_context& io, const TcpConfig& con
     listener->acceptor.listen(asio::socket_base::max_listen_connections);
     const auto actual = listener->acceptor.local_endpoint();
     const std::string host = actual.address().to_string();
-    listener->address = (actual.address().is_v6() ? "[" + host + "]" : host) + ":" +
-                        std::to_string(actual.port());
+    listener->address =
+        (actual.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(actual.port());
   } catch (const boost::system::system_error& e) {
     throw std::runtime_error("cannot listen on TCP " + wanted + ": " + e.code().message());
   }
@@ -265,8 +264,8 @@ namespace {
 // (they hold shared_ptrs) and, once admitted, in the hub's session map.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::weak_ptr<ServerHub> hub, StreamSocket socket, std::string peer,
-          PeerAddress address, bool needs_auth, std::uint64_t id)
+  Session(std::weak_ptr<ServerHub> hub, StreamSocket socket, std::string peer, PeerAddress address,
+          bool needs_auth, std::uint64_t id)
       : hub_(std::move(hub)),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
@@ -341,10 +340,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read() {
-    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](
-                                                      error_code ec, std::size_t n) {
-      self->on_read(ec, n);
-    });
+    socket_.async_read_some(
+        asio::buffer(chunk_),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(error_code ec, std::size_t n) {
@@ -392,8 +390,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void strike(const std::string& message) {
     if (++strikes_ >= kMaxStrikes) {
       log::info("client ", peer_, " sent ", strikes_, " bad messages in a row; disconnecting");
-      close_after(protocol::error(message + "; disconnecting after " +
-                                  std::to_string(kMaxStrikes) + " bad messages in a row"));
+      close_after(protocol::error(message + "; disconnecting after " + std::to_string(kMaxStrikes) +
+                                  " bad messages in a row"));
     } else {
       send(shared_line(protocol::error(message)));
     }
@@ -458,12 +456,11 @@ class Session : public std::enable_shared_from_this<Session> {
     writing_ = true;
     buffers_.clear();
     for (const auto& line : in_flight_) buffers_.push_back(asio::buffer(*line));
-    asio::async_write(socket_, buffers_,
-                      [self = shared_from_this()](error_code ec, std::size_t) {
-                        if (self->closed_) return;
-                        if (ec) return self->close();
-                        self->write();
-                      });
+    asio::async_write(socket_, buffers_, [self = shared_from_this()](error_code ec, std::size_t) {
+      if (self->closed_) return;
+      if (ec) return self->close();
+      self->write();
+    });
   }
 
   std::weak_ptr<ServerHub> hub_;
@@ -493,8 +490,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void ServerHub::admit(StreamSocket socket, std::string peer, PeerAddress address,
-                        bool needs_auth) {
+void ServerHub::admit(StreamSocket socket, std::string peer, PeerAddress address, bool needs_auth) {
   const std::uint64_t id = next_id++;
   auto session = std::make_shared<Session>(weak_from_this(), std::move(socket), std::move(peer),
                                            address, needs_auth, id);
@@ -514,78 +510,79 @@ void ServerHub::admit(StreamSocket socket, std::string peer, PeerAddress address
 }
 
 void ServerHub::accept_tcp(const std::shared_ptr<TcpListener>& listener) {
-  listener->acceptor.async_accept([hub = weak_from_this(), listener](error_code ec,
-                                                                     tcp::socket socket) {
-    const auto self = hub.lock();
-    if (!self || ec == asio::error::operation_aborted || !listener->acceptor.is_open()) return;
-    if (ec) {
-      // Out of descriptors or memory: wait a little instead of spinning.
-      if (self->limiter.allow()) log::warning("accepting a TCP client failed: ", ec.message());
-      listener->retry.expires_after(std::chrono::milliseconds(200));
-      listener->retry.async_wait([hub, listener](error_code timer_ec) {
-        if (const auto h = hub.lock(); h && !timer_ec) h->accept_tcp(listener);
-      });
-      return;
-    }
-    error_code endpoint_ec;
-    const auto remote = socket.remote_endpoint(endpoint_ec);
-    if (!endpoint_ec) {
-      const std::string peer = "tcp " + remote.address().to_string() + ":" +
-                               std::to_string(remote.port());
-      const PeerAddress address = peer_address(remote.address());
-      if (!allowed(self->config.tcp.allowed_networks, address)) {
-        if (self->limiter.allow()) {
-          log::notice("refused client ", peer, ": not in publish.tcp.allowed_networks");
+  listener->acceptor.async_accept(
+      [hub = weak_from_this(), listener](error_code ec, tcp::socket socket) {
+        const auto self = hub.lock();
+        if (!self || ec == asio::error::operation_aborted || !listener->acceptor.is_open()) return;
+        if (ec) {
+          // Out of descriptors or memory: wait a little instead of spinning.
+          if (self->limiter.allow()) log::warning("accepting a TCP client failed: ", ec.message());
+          listener->retry.expires_after(std::chrono::milliseconds(200));
+          listener->retry.async_wait([hub, listener](error_code timer_ec) {
+            if (const auto h = hub.lock(); h && !timer_ec) h->accept_tcp(listener);
+          });
+          return;
         }
-        socket.close(endpoint_ec);
-      } else {
-        socket.set_option(tcp::no_delay(true), endpoint_ec);
-        socket.set_option(asio::socket_base::keep_alive(true), endpoint_ec);
-        socket.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), endpoint_ec);
-        self->admit(StreamSocket(std::move(socket)), peer, address,
-                    !self->config.tcp.token.empty());
-      }
-    }
-    self->accept_tcp(listener);
-  });
+        error_code endpoint_ec;
+        const auto remote = socket.remote_endpoint(endpoint_ec);
+        if (!endpoint_ec) {
+          const std::string peer =
+              "tcp " + remote.address().to_string() + ":" + std::to_string(remote.port());
+          const PeerAddress address = peer_address(remote.address());
+          if (!allowed(self->config.tcp.allowed_networks, address)) {
+            if (self->limiter.allow()) {
+              log::notice("refused client ", peer, ": not in publish.tcp.allowed_networks");
+            }
+            socket.close(endpoint_ec);
+          } else {
+            socket.set_option(tcp::no_delay(true), endpoint_ec);
+            socket.set_option(asio::socket_base::keep_alive(true), endpoint_ec);
+            socket.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), endpoint_ec);
+            self->admit(StreamSocket(std::move(socket)), peer, address,
+                        !self->config.tcp.token.empty());
+          }
+        }
+        self->accept_tcp(listener);
+      });
 }
 
 void ServerHub::accept_unix(const std::shared_ptr<UnixListener>& listener) {
-  listener->acceptor.async_accept([hub = weak_from_this(), listener](error_code ec,
-                                                                     local::socket socket) {
-    const auto self = hub.lock();
-    if (!self || ec == asio::error::operation_aborted || !listener->acceptor.is_open()) return;
-    if (ec) {
-      if (self->limiter.allow()) log::warning("accepting a Unix client failed: ", ec.message());
-      listener->retry.expires_after(std::chrono::milliseconds(200));
-      listener->retry.async_wait([hub, listener](error_code timer_ec) {
-        if (const auto h = hub.lock(); h && !timer_ec) h->accept_unix(listener);
+  listener->acceptor.async_accept(
+      [hub = weak_from_this(), listener](error_code ec, local::socket socket) {
+        const auto self = hub.lock();
+        if (!self || ec == asio::error::operation_aborted || !listener->acceptor.is_open()) return;
+        if (ec) {
+          if (self->limiter.allow()) log::warning("accepting a Unix client failed: ", ec.message());
+          listener->retry.expires_after(std::chrono::milliseconds(200));
+          listener->retry.async_wait([hub, listener](error_code timer_ec) {
+            if (const auto h = hub.lock(); h && !timer_ec) h->accept_unix(listener);
+          });
+          return;
+        }
+        std::string peer = "unix";
+        struct ucred cred {};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+          peer += " pid " + std::to_string(cred.pid) + " uid " + std::to_string(cred.uid);
+        }
+        error_code option_ec;
+        socket.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), option_ec);
+        // The socket file's permissions decide who may connect; no token here.
+        self->admit(StreamSocket(std::move(socket)), peer, PeerAddress{}, false);
+        self->accept_unix(listener);
       });
-      return;
-    }
-    std::string peer = "unix";
-    struct ucred cred {};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-      peer += " pid " + std::to_string(cred.pid) + " uid " + std::to_string(cred.uid);
-    }
-    error_code option_ec;
-    socket.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), option_ec);
-    // The socket file's permissions decide who may connect; no token here.
-    self->admit(StreamSocket(std::move(socket)), peer, PeerAddress{}, false);
-    self->accept_unix(listener);
-  });
 }
 
 // ---- Server ------------------------------------------------------------------------
 
 Server::Server(asio::io_context& io) : hub_(std::make_shared<ServerHub>(io)) {}
 
-Server::~Server() { close(); }
+Server::~Server() {
+  close();
+}
 
-std::unique_ptr<Listeners> Server::open_listeners(asio::io_context& io,
-                                                  const PublishConfig& config, bool want_tcp,
-                                                  bool want_unix) {
+std::unique_ptr<Listeners> Server::open_listeners(asio::io_context& io, const PublishConfig& config,
+                                                  bool want_tcp, bool want_unix) {
   auto listeners = std::make_unique<Listeners>();
   if (want_tcp && config.tcp.enabled) listeners->tcp = open_tcp(io, config.tcp);
   if (want_unix && config.unix_socket.enabled) {
@@ -626,8 +623,8 @@ void Server::apply(const PublishConfig& config, std::unique_ptr<Listeners> fresh
     replace_tcp(std::move(fresh->tcp));
   } else if (!config.tcp.enabled) {
     replace_tcp(nullptr);
-  } else if (hub.tcp_listener &&
-             (hub.tcp_listener->bind != config.tcp.bind || hub.tcp_listener->port != config.tcp.port)) {
+  } else if (hub.tcp_listener && (hub.tcp_listener->bind != config.tcp.bind ||
+                                  hub.tcp_listener->port != config.tcp.port)) {
     // Same port, other address: the new one cannot be bound next to the old
     // one, so switch in place, and go back to the old one if that fails.
     TcpConfig previous = config.tcp;
@@ -649,9 +646,8 @@ void Server::apply(const PublishConfig& config, std::unique_ptr<Listeners> fresh
     replace_unix(std::move(fresh->unix_socket));
   } else if (!config.unix_socket.enabled) {
     replace_unix(nullptr);
-  } else if (hub.unix_listener &&
-             ::chmod(hub.unix_listener->path.c_str(),
-                     static_cast<mode_t>(config.unix_socket.mode)) != 0) {
+  } else if (hub.unix_listener && ::chmod(hub.unix_listener->path.c_str(),
+                                          static_cast<mode_t>(config.unix_socket.mode)) != 0) {
     log::warning("cannot set the permissions of ", hub.unix_listener->path, ": ",
                  std::strerror(errno));
   }
@@ -699,7 +695,9 @@ void Server::broadcast(const std::shared_ptr<const std::string>& line) {
   }
 }
 
-std::size_t Server::client_count() const { return hub_->sessions.size(); }
+std::size_t Server::client_count() const {
+  return hub_->sessions.size();
+}
 
 std::optional<std::string> Server::tcp_address() const {
   if (!hub_->tcp_listener) return std::nullopt;

@@ -17,12 +17,13 @@
 // nothing it does can block the pipeline or grow memory.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <boost/asio/io_context.hpp>
 
 #include "core/config.hpp"
 #include "daemon/protocol.hpp"

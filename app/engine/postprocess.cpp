@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
-#include <numeric>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace lookout::engine {
 
@@ -15,35 +17,131 @@ bool better(const Candidate& a, const Candidate& b) {
   return a.score > b.score || (a.score == b.score && a.row < b.row);
 }
 
-// Greedy NMS over one group of boxes that may suppress each other, already in
-// `better` order. Appends the survivors to `kept`, at most `limit` of them.
-// Structure-of-arrays so the inner loop vectorises.
-void suppress_group(const Candidate* group, std::size_t n, float iou_threshold,
-                    std::size_t limit, std::vector<Candidate>& kept) {
-  std::vector<float> x1(n), y1(n), x2(n), y2(n), area(n);
-  std::vector<unsigned char> dead(n, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    x1[i] = group[i].x1;
-    y1[i] = group[i].y1;
-    x2[i] = group[i].x2;
-    y2[i] = group[i].y2;
-    area[i] = (x2[i] - x1[i]) * (y2[i] - y1[i]);
-  }
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < n && count < limit; ++i) {
-    if (dead[i]) continue;
-    kept.push_back(group[i]);
-    ++count;
-    const float ax1 = x1[i], ay1 = y1[i], ax2 = x2[i], ay2 = y2[i], aarea = area[i];
-    for (std::size_t j = i + 1; j < n; ++j) {
-      const float w = std::max(0.0f, std::min(ax2, x2[j]) - std::max(ax1, x1[j]));
-      const float h = std::max(0.0f, std::min(ay2, y2[j]) - std::max(ay1, y1[j]));
-      const float inter = w * h;
-      // As torchvision's nms: IoU > threshold suppresses (0/0 = NaN never does).
-      const float overlap = inter / (aarea + area[j] - inter);
-      dead[j] |= static_cast<unsigned char>(overlap > iou_threshold);
+// Greedy NMS, exactly as the textbook loop (and torchvision's nms) decides
+// it: in score order, a candidate survives unless a box kept before it (of
+// its class, unless agnostic) overlaps it with IoU > threshold; stop at
+// `limit` survivors. Instead of each kept box scanning all later candidates,
+// each candidate asks only the kept boxes of its class near it: kept boxes are
+// registered in the cells of a coarse grid (one per class) that they cover,
+// and a candidate looks in the cells it covers (or at all kept boxes of its
+// class, when that is fewer). Boxes that share no cell don't overlap, so the
+// outcome is the same; the work drops from O(candidates x kept) to about
+// O(candidates) for realistic boxes.
+class GridNms {
+ public:
+  // `order`: indices into `c`, best first.
+  GridNms(const std::vector<Candidate>& c, float threshold, bool agnostic)
+      : c_(c), threshold_(threshold), agnostic_(agnostic) {
+    float x0 = c_[0].x1, y0 = c_[0].y1, x1 = c_[0].x2, y1 = c_[0].y2;
+    int max_class = 0;
+    for (const Candidate& b : c_) {
+      x0 = std::min(x0, b.x1);
+      y0 = std::min(y0, b.y1);
+      x1 = std::max(x1, b.x2);
+      y1 = std::max(y1, b.y2);
+      max_class = std::max(max_class, b.class_id);
     }
+    origin_x_ = x0;
+    origin_y_ = y0;
+    // A square grid of at most kGrid x kGrid cells over the candidates' extent.
+    const float extent = std::max({x1 - x0, y1 - y0, 1.0f});
+    cell_ = extent / kGrid;
+    if (!(cell_ > 0) || !std::isfinite(cell_)) cell_ = 1.0f;
+    groups_.resize(agnostic ? 1 : static_cast<std::size_t>(max_class) + 1);
   }
+
+  std::vector<Candidate> run(const std::vector<std::uint32_t>& order, std::size_t limit) {
+    std::vector<Candidate> kept;
+    std::vector<std::uint32_t> seen;  // per kept box: the last candidate that looked at it
+    std::uint32_t stamp = 0;
+    for (std::uint32_t index : order) {
+      if (kept.size() >= limit) break;
+      const Candidate& cand = c_[index];
+      Group& group = groups_[agnostic_ ? 0 : static_cast<std::size_t>(std::max(cand.class_id, 0))];
+      int gx0, gy0, gx1, gy1;
+      cell_range(cand, gx0, gy0, gx1, gy1);
+      const std::size_t ncells = static_cast<std::size_t>(gx1 - gx0 + 1) * static_cast<std::size_t>(gy1 - gy0 + 1);
+      bool suppressed = false;
+      if (ncells >= group.members.size()) {
+        for (std::uint32_t k : group.members) {
+          if (overlaps(kept[k], cand)) {
+            suppressed = true;
+            break;
+          }
+        }
+      } else {
+        ++stamp;
+        for (int gy = gy0; gy <= gy1 && !suppressed; ++gy) {
+          for (int gx = gx0; gx <= gx1 && !suppressed; ++gx) {
+            for (std::uint32_t k : group.cells[static_cast<std::size_t>(gy) * kGrid + static_cast<std::size_t>(gx)]) {
+              if (seen[k] == stamp) continue;
+              seen[k] = stamp;
+              if (overlaps(kept[k], cand)) {
+                suppressed = true;
+                break;
+              }
+            }
+          }
+        }
+      }
+      if (suppressed) continue;
+      const auto id = static_cast<std::uint32_t>(kept.size());
+      kept.push_back(cand);
+      seen.push_back(0);
+      group.members.push_back(id);
+      if (group.cells.empty()) group.cells.resize(static_cast<std::size_t>(kGrid) * kGrid);
+      for (int gy = gy0; gy <= gy1; ++gy) {
+        for (int gx = gx0; gx <= gx1; ++gx) {
+          group.cells[static_cast<std::size_t>(gy) * kGrid + static_cast<std::size_t>(gx)].push_back(id);
+        }
+      }
+    }
+    return kept;
+  }
+
+ private:
+  static constexpr int kGrid = 16;
+
+  // Kept boxes of one class (or of all, when agnostic).
+  struct Group {
+    std::vector<std::uint32_t> members;
+    std::vector<std::vector<std::uint32_t>> cells;  // allocated with the first member
+  };
+
+  int cell_of(float v, float origin) const {
+    const float f = (v - origin) / cell_;
+    if (!(f >= 0)) return 0;  // also NaN
+    return std::min(kGrid - 1, static_cast<int>(f));
+  }
+  void cell_range(const Candidate& c, int& gx0, int& gy0, int& gx1, int& gy1) const {
+    gx0 = cell_of(std::min(c.x1, c.x2), origin_x_);
+    gx1 = cell_of(std::max(c.x1, c.x2), origin_x_);
+    gy0 = cell_of(std::min(c.y1, c.y2), origin_y_);
+    gy1 = cell_of(std::max(c.y1, c.y2), origin_y_);
+  }
+  // IoU > threshold, as torchvision computes it (0/0 = NaN never suppresses).
+  bool overlaps(const Candidate& k, const Candidate& c) const {
+    const float w = std::max(0.0f, std::min(k.x2, c.x2) - std::max(k.x1, c.x1));
+    const float h = std::max(0.0f, std::min(k.y2, c.y2) - std::max(k.y1, c.y1));
+    const float inter = w * h;
+    const float area_k = (k.x2 - k.x1) * (k.y2 - k.y1);
+    const float area_c = (c.x2 - c.x1) * (c.y2 - c.y1);
+    return inter / (area_k + area_c - inter) > threshold_;
+  }
+
+  const std::vector<Candidate>& c_;
+  float threshold_;
+  bool agnostic_;
+  float origin_x_ = 0, origin_y_ = 0, cell_ = 1;
+  std::vector<Group> groups_;
+};
+
+// Sort key: score descending, then row ascending (scores are >= 0, so their
+// IEEE bit patterns order like the values).
+std::uint64_t order_key(const Candidate& c) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &c.score, sizeof bits);
+  return (static_cast<std::uint64_t>(~bits) << 32) | static_cast<std::uint32_t>(c.row);
 }
 
 }  // namespace
@@ -76,17 +174,17 @@ void decode_rows(const float* data, std::size_t rows, std::size_t cols,
     const float* row = data + r * cols;
     const float obj = row[4];
     if (!(obj > prefilter)) continue;
-    // ultralytics multiplies every class score by objectness, then takes the
-    // first maximum; doing the same keeps ties identical.
+    // ultralytics multiplies every class score by objectness and takes the
+    // first maximum of the products. The largest raw score gives the largest
+    // product (obj > 0, rounding is monotonic); the first index whose product
+    // equals it is then the one torch picks, even in the rare case where
+    // rounding makes two different scores' products equal.
+    const float* cls = row + 5;
+    float top = cls[0];
+    for (std::size_t c = 1; c < nc; ++c) top = cls[c] > top ? cls[c] : top;
+    const float best_score = top * obj;
     std::size_t best = 0;
-    float best_score = row[5] * obj;
-    for (std::size_t c = 1; c < nc; ++c) {
-      const float s = row[5 + c] * obj;
-      if (s > best_score) {
-        best_score = s;
-        best = c;
-      }
-    }
+    while (cls[best] * obj != best_score && best + 1 < nc) ++best;
     if (!(best_score > threshold[best]) || !wanted[best]) continue;
     const float cx = row[0], cy = row[1], hw = row[2] / 2, hh = row[3] / 2;
     out.push_back({cx - hw, cy - hh, cx + hw, cy + hh, best_score, static_cast<int>(best),
@@ -96,32 +194,30 @@ void decode_rows(const float* data, std::size_t rows, std::size_t cols,
 
 std::vector<Candidate> non_max_suppression(std::vector<Candidate>& candidates, float iou_threshold,
                                            bool agnostic, int max_detections) {
-  std::vector<Candidate> kept;
-  if (candidates.empty() || max_detections <= 0) return kept;
-  const auto limit = static_cast<std::size_t>(max_detections);
+  if (candidates.empty() || max_detections <= 0) return {};
   if (candidates.size() > kMaxNms) {
     std::nth_element(candidates.begin(), candidates.begin() + kMaxNms, candidates.end(), better);
     candidates.resize(kMaxNms);
   }
-  if (agnostic) {
-    std::sort(candidates.begin(), candidates.end(), better);
-    suppress_group(candidates.data(), candidates.size(), iou_threshold, limit, kept);
-    return kept;
+  // Sorting 64-bit keys is several times faster than sorting the candidates.
+  std::vector<std::uint64_t> keys(candidates.size());
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    keys[i] = (order_key(candidates[i]) & ~std::uint64_t{0xFFFFFFFF}) | i;
   }
-  // Class-aware: boxes of different classes never suppress each other, so run
-  // each class alone (far fewer pairs), then merge the survivors by score.
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.class_id < b.class_id || (a.class_id == b.class_id && better(a, b));
-  });
-  for (std::size_t begin = 0; begin < candidates.size();) {
-    std::size_t end = begin;
-    while (end < candidates.size() && candidates[end].class_id == candidates[begin].class_id) ++end;
-    suppress_group(candidates.data() + begin, end - begin, iou_threshold, limit, kept);
-    begin = end;
+  // Ties in score keep row order: candidates are in row order here except
+  // after the max_nms cut, which is re-sorted by row first.
+  if (!std::is_sorted(candidates.begin(), candidates.end(),
+                      [](const Candidate& a, const Candidate& b) { return a.row < b.row; })) {
+    std::sort(candidates.begin(), candidates.end(),
+              [](const Candidate& a, const Candidate& b) { return a.row < b.row; });
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      keys[i] = (order_key(candidates[i]) & ~std::uint64_t{0xFFFFFFFF}) | i;
+    }
   }
-  std::sort(kept.begin(), kept.end(), better);
-  if (kept.size() > limit) kept.resize(limit);
-  return kept;
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::uint32_t> order(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) order[i] = static_cast<std::uint32_t>(keys[i]);
+  return GridNms(candidates, iou_threshold, agnostic).run(order, static_cast<std::size_t>(max_detections));
 }
 
 Detection to_frame(const Candidate& c, const Letterbox& box) {

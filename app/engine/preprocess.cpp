@@ -148,7 +148,8 @@ const Frame& Preprocessor::decode(const Frame& frame) {
   auto* handle = static_cast<tjhandle>(jpeg_);
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(handle, in.data, static_cast<unsigned long>(in.size), &width, &height,
-                          &subsampling, &colorspace) != 0) {
+                          &subsampling, &colorspace) != 0 ||
+      width <= 0 || height <= 0) {
     throw std::invalid_argument(std::string("not a readable JPEG: ") + tjGetErrorStr2(handle));
   }
   if ((frame.width != 0 && frame.width != width) ||

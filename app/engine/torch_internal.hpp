@@ -10,12 +10,20 @@
 
 namespace lookout::engine {
 
+// How the loaded module is rewritten for the backend.
+enum class Rewrite {
+  None,       // as stored
+  Freeze,     // torch::jit::freeze: weights become constants, Conv+BN folded
+  OneDnn,     // freeze + optimize_for_inference: every convolution on oneDNN
+  Xnnpack,    // optimizeForMobile: convolutions as XNNPACK ops, weights prepacked
+};
+
 class TorchModel {
  public:
   // Checks the file (exists, non-empty, a zip archive), loads it with its
-  // config.txt, puts it in eval mode and, when asked, rewrites it for XNNPACK.
+  // config.txt, puts it in eval mode and rewrites it as asked.
   // Throws ModelError naming the file and the reason.
-  TorchModel(const std::string& path, bool optimize_for_mobile);
+  TorchModel(const std::string& path, Rewrite rewrite);
   TorchModel(const TorchModel&) = delete;
   TorchModel& operator=(const TorchModel&) = delete;
 
@@ -23,11 +31,14 @@ class TorchModel {
   torch::jit::Module& module() { return module_; }
   const std::string& config_text() const { return config_text_; }
   const std::string& path() const { return path_; }
+  // aten::silu/sigmoid nodes replaced by lookout's faster ones.
+  int fast_activations() const { return fast_activations_; }
 
  private:
   std::string path_;
   torch::jit::Module module_;
   std::string config_text_;
+  int fast_activations_ = 0;
 };
 
 }  // namespace lookout::engine

@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/passes/xnnpack_rewrite.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/library.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "engine/activations.hpp"
 #include "engine/cpu_info.hpp"
 #include "engine/engine.hpp"
 #include "engine/letterbox.hpp"
@@ -106,29 +108,136 @@ void check_file(const std::string& path) {
   }
 }
 
+// ---- lookout::silu_ / silu / sigmoid ---------------------------------------
+// TorchScript operators running engine::silu / engine::sigmoid (see
+// activations.hpp for why), split over the intra-op threads. Tensors they
+// cannot walk as one dense float array (views, oneDNN layouts) go to aten.
+
+bool dense_float(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat && t.layout() == at::kStrided && t.device().is_cpu() &&
+         (t.is_contiguous() || t.is_contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+template <typename F>
+void for_chunks(std::int64_t n, F f) {
+  at::parallel_for(0, n, 1 << 15, [&](std::int64_t begin, std::int64_t end) {
+    f(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
+  });
+}
+
+at::Tensor& fast_silu_(at::Tensor& self) {
+  if (!dense_float(self)) return at::silu_(self);
+  float* p = self.data_ptr<float>();
+  for_chunks(self.numel(), [&](std::size_t at, std::size_t n) { engine::silu(p + at, p + at, n); });
+  return self;
+}
+
+at::Tensor fast_silu(const at::Tensor& self) {
+  if (!dense_float(self)) return at::silu(self);
+  at::Tensor out = at::empty_like(self);
+  const float* in = self.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for_chunks(self.numel(), [&](std::size_t at, std::size_t n) { engine::silu(in + at, o + at, n); });
+  return out;
+}
+
+at::Tensor fast_sigmoid(const at::Tensor& self) {
+  if (!dense_float(self)) return at::sigmoid(self);
+  at::Tensor out = at::empty_like(self);
+  const float* in = self.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for_chunks(self.numel(), [&](std::size_t at, std::size_t n) { engine::sigmoid(in + at, o + at, n); });
+  return out;
+}
+
+at::Tensor& fast_sigmoid_(at::Tensor& self) {
+  if (!dense_float(self)) return at::sigmoid_(self);
+  float* p = self.data_ptr<float>();
+  for_chunks(self.numel(), [&](std::size_t at, std::size_t n) { engine::sigmoid(p + at, p + at, n); });
+  return self;
+}
+
+TORCH_LIBRARY(lookout, m) {
+  m.def("silu_(Tensor(a!) self) -> Tensor(a!)", fast_silu_);
+  m.def("silu(Tensor self) -> Tensor", fast_silu);
+  m.def("sigmoid_(Tensor(a!) self) -> Tensor(a!)", fast_sigmoid_);
+  m.def("sigmoid(Tensor self) -> Tensor", fast_sigmoid);
+}
+
+// Replaces aten's silu/sigmoid nodes (in place and not) by lookout's, in a
+// frozen (inlined) graph. Returns how many were replaced.
+int use_fast_activations(torch::jit::Block* block) {
+  static const std::vector<std::pair<c10::Symbol, c10::Symbol>> kReplace = {
+      {c10::Symbol::fromQualString("aten::silu_"), c10::Symbol::fromQualString("lookout::silu_")},
+      {c10::Symbol::fromQualString("aten::silu"), c10::Symbol::fromQualString("lookout::silu")},
+      {c10::Symbol::fromQualString("aten::sigmoid_"),
+       c10::Symbol::fromQualString("lookout::sigmoid_")},
+      {c10::Symbol::fromQualString("aten::sigmoid"), c10::Symbol::fromQualString("lookout::sigmoid")},
+  };
+  int replaced = 0;
+  for (auto it = block->nodes().begin(); it != block->nodes().end();) {
+    torch::jit::Node* node = *it;
+    ++it;  // before `node` may be destroyed
+    for (torch::jit::Block* sub : node->blocks()) replaced += use_fast_activations(sub);
+    const auto match = std::find_if(kReplace.begin(), kReplace.end(),
+                                    [&](const auto& r) { return r.first == node->kind(); });
+    if (match == kReplace.end() || node->inputs().size() != 1 || node->outputs().size() != 1) {
+      continue;
+    }
+    torch::jit::Graph* graph = node->owningGraph();
+    torch::jit::WithInsertPoint guard(node);
+    torch::jit::Node* fast = graph->insertNode(graph->create(match->second, {node->input()}, 1));
+    fast->output()->setType(node->output()->type());
+    node->output()->replaceAllUsesWith(fast->output());
+    node->destroy();
+    ++replaced;
+  }
+  return replaced;
+}
+
 }  // namespace
 
 namespace engine {
 
-TorchModel::TorchModel(const std::string& path, bool optimize_for_mobile) : path_(path) {
+TorchModel::TorchModel(const std::string& path, Rewrite rewrite) : path_(path) {
   check_file(path);
   torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
   try {
     module_ = torch::jit::load(path, torch::kCPU, extra);
   } catch (const std::exception& e) {
-    throw ModelError(path + ": cannot load as TorchScript (truncated or corrupt file, or a torch.save() pickle rather than a TorchScript export): " +
+    throw ModelError(path +
+                     ": cannot load as TorchScript (truncated or corrupt file, or a torch.save() "
+                     "pickle rather than a TorchScript export): " +
                      short_error(e));
   }
   module_.eval();
   config_text_ = extra["config.txt"];
-  if (optimize_for_mobile) {
-    try {
-      // Freezes the module, folds Conv+BN, and rewrites convolutions and
-      // linears to XNNPACK ops with weights packed once, here.
-      module_ = torch::jit::optimizeForMobile(module_);
-    } catch (const std::exception& e) {
-      throw ModelError(path + ": XNNPACK rewrite (optimize_for_mobile) failed: " + short_error(e));
+  try {
+    switch (rewrite) {
+      case Rewrite::None:
+        break;
+      case Rewrite::Freeze:
+        module_ = torch::jit::freeze(module_);
+        break;
+      case Rewrite::OneDnn:
+        // Without this, libtorch picks the convolution path per call, and for
+        // one intra-op thread sends 1x1 convolutions to its own im2col + BLAS
+        // path (the "1 thread is 4-10x slower" cliff; see BENCHMARKS.md).
+        // Converted ops always run on oneDNN, with weights reordered once.
+        module_ = torch::jit::freeze(module_);
+        module_ = torch::jit::optimize_for_inference(module_);
+        break;
+      case Rewrite::Xnnpack:
+        // Freezes, folds Conv+BN, and rewrites convolutions and linears to
+        // XNNPACK ops with their weights packed once, here.
+        module_ = torch::jit::optimizeForMobile(module_);
+        break;
     }
+    if (rewrite != Rewrite::None && rewrite != Rewrite::OneDnn) {
+      fast_activations_ = use_fast_activations(module_.get_method("forward").graph()->block());
+    }
+  } catch (const std::exception& e) {
+    throw ModelError(path + ": rewriting the model for the backend failed: " + short_error(e));
   }
 }
 
@@ -225,7 +334,10 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   torch::jit::getExecutorMode() = false;
   apply_backend(backend);
 
-  model_ = std::make_unique<engine::TorchModel>(path, backend == "xnnpack");
+  const engine::Rewrite rewrite = backend == "xnnpack"  ? engine::Rewrite::Xnnpack
+                                 : backend == "onednn" ? engine::Rewrite::OneDnn
+                                                       : engine::Rewrite::Freeze;
+  model_ = std::make_unique<engine::TorchModel>(path, rewrite);
   config_ = engine::parse_model_config(model_->config_text(), path);
 
   info_.path = path;
@@ -287,6 +399,7 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
     log::debug("engine: warm-up ", ms_since(start), " ms");
   }
   prepared_thread_ = std::this_thread::get_id();
+  log::debug("engine: ", model_->fast_activations(), " activations on lookout's vectorised kernels");
   log::info("engine: loaded ", path, " (", info_.task, ", ", info_.class_names.size(),
             " classes, input ", info_.input_width, "x", info_.input_height,
             info_.dynamic ? " dynamic" : "", ", backend ", backend, ", ", threads, " threads)");

@@ -4,10 +4,11 @@
 // Exit codes: 0 stopped by SIGTERM/SIGINT; 1 a runtime failure (e.g. the TCP
 // port is in use); 78 (EX_CONFIG) a bad configuration or model, which the
 // systemd unit does not restart on (RestartPreventExitStatus=78).
-#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+
+#include <CLI/CLI.hpp>
 
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -54,8 +55,9 @@ int check(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"lookoutd: captures frames, detects objects and streams the detections to clients "
-               "(protocol lookout/1, JSON lines over TCP and a Unix socket)."};
+  CLI::App app{
+      "lookoutd: captures frames, detects objects and streams the detections to clients "
+      "(protocol lookout/1, JSON lines over TCP and a Unix socket)."};
   std::string config_path;
   std::string check_path;
   bool print_default = false;

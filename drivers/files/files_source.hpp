@@ -67,10 +67,10 @@ class FilesSource final : public FrameSource {
   FramePtr image_;                            // Mode::Image
   std::vector<std::filesystem::path> files_;  // Mode::Directory
   std::size_t next_index_ = 0;
-  std::shared_ptr<Frame> first_;              // decoded in start(), delivered first
+  std::shared_ptr<Frame> first_;  // decoded in start(), delivered first
   std::set<std::filesystem::path> warned_undecodable_;
   bool warned_skipped_ = false;
-  std::unique_ptr<VideoDecoder> video_;       // Mode::Video
+  std::unique_ptr<VideoDecoder> video_;  // Mode::Video
 };
 
 }  // namespace lookout

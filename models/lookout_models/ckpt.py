@@ -123,7 +123,11 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
                        metadata=None):
     if not isinstance(storage, torch.Tensor):
         raise CheckpointError(f"tensor rebuild got {type(storage).__name__} instead of a storage")
-    return torch.as_strided(storage, tuple(size), tuple(stride), int(storage_offset))
+    try:
+        return torch.as_strided(storage, tuple(size), tuple(stride), int(storage_offset))
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"tensor of size {tuple(size)} does not fit its storage "
+                              f"({storage.numel()} elements): {e}") from None
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride):

@@ -202,10 +202,12 @@ def load_model(path: str) -> LoadedModel:
         raise FileNotFoundError(f"model file not found: {path}")
     if path.endswith(".pt") and not path.endswith(".torchscript.pt"):
         from .ckpt import load_checkpoint
-        model = load_checkpoint(path).model.float().eval()
+        ck = load_checkpoint(path)
+        model = ck.model.float().eval()
         stride = int(model.stride.max())
-        cfg = {"shape": [1, 3, 640, 640], "stride": stride, "names": model.names, "task": "detect"}
-        return LoadedModel(model, cfg, list(model.names), (640, 640), stride, "detect", path)
+        size = int(ck.meta.get("train_settings", {}).get("imgsz", 640))  # lookout checkpoints: training size
+        cfg = {"shape": [1, 3, size, size], "stride": stride, "names": model.names, "task": "detect"}
+        return LoadedModel(model, cfg, list(model.names), (size, size), stride, "detect", path)
     extra = {"config.txt": ""}
     module = torch.jit.load(path, map_location="cpu", _extra_files=extra)
     module.eval()

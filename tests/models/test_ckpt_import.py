@@ -246,3 +246,40 @@ def test_yolov5n_pickle_uses_only_allowed_globals(yolov5n_pt):
     assert ("models.yolo", "Model") in names and ("torch", "HalfStorage") in names
     for mod, name in names:
         allowed_global(mod, name)  # raises if not allowed
+
+
+def _tensor_pickle(size, stride, offset=0):
+    """data.pkl bytes of one tensor over storage '0' (4 floats), written without torch.save."""
+    from collections import OrderedDict
+
+    class FakeStorage:
+        pass
+
+    class Rebuild:
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, (FakeStorage(), offset, size, stride, False, OrderedDict()))
+
+    class P(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, FakeStorage):
+                return ("storage", torch.FloatStorage, "0", "cpu", 4)
+            return None
+
+    buf = io.BytesIO()
+    P(buf, protocol=2).dump({"t": Rebuild()})
+    return buf.getvalue()
+
+
+def test_tensors_are_rebuilt_from_the_zip_and_bounds_checked(tmp_path):
+    raw = torch.tensor([1.0, 2.0, 3.0, 4.0]).numpy().tobytes()
+    ok = tmp_path / "ok.pt"
+    write_torch_zip(ok, _tensor_pickle((2, 2), (1, 2)), {"0": raw})
+    assert read_torch_zip(str(ok))["t"].tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    bad = tmp_path / "bad.pt"
+    write_torch_zip(bad, _tensor_pickle((100,), (1,)), {"0": raw})
+    with pytest.raises(CheckpointError, match=r"tensor of size \(100,\) does not fit its storage \(4 elements\)"):
+        read_torch_zip(str(bad))
+    missing = tmp_path / "missing.pt"
+    write_torch_zip(missing, _tensor_pickle((2,), (1,)))
+    with pytest.raises(CheckpointError, match="archive/data/0 is missing"):
+        read_torch_zip(str(missing))

@@ -2,7 +2,8 @@
 // (each naming file, line, column and key). Real files in a temporary
 // directory; the model file only has to exist here (loading it is the
 // daemon's job, tested in tests/app/daemon).
-#include <doctest/doctest.h>
+#include "core/config.hpp"
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -12,7 +13,8 @@
 #include <sstream>
 #include <string>
 
-#include "core/config.hpp"
+#include <doctest/doctest.h>
+
 #include "support/paths.hpp"
 
 namespace fs = std::filesystem;
@@ -207,8 +209,8 @@ TEST_CASE("model paths: absolute, next to the config file, then the model direct
     CHECK(lookout::model_search_path().front() == models.path.string());
   }
   {
-    const auto file = dir.write("c.yaml", "model:\n  path: " +
-                                              (models.path / "other.torchscript").string() + "\n");
+    const auto file = dir.write(
+        "c.yaml", "model:\n  path: " + (models.path / "other.torchscript").string() + "\n");
     CHECK(lookout::load_config_file(file.string()).model.path ==
           (models.path / "other.torchscript").string());
   }
@@ -233,7 +235,8 @@ TEST_CASE("a relative Unix socket path goes into the runtime directory") {
     CHECK(lookout::load_config_file(file.string()).publish.unix_socket.path ==
           "/run/user/1000/lookoutd.sock");
   }
-  const auto absolute = dir.write("v.yaml", std::string(kModel) + "publish:\n  unix:\n    path: /x/y.sock\n");
+  const auto absolute =
+      dir.write("v.yaml", std::string(kModel) + "publish:\n  unix:\n    path: /x/y.sock\n");
   CHECK(lookout::load_config_file(absolute.string()).publish.unix_socket.path == "/x/y.sock");
 }
 
@@ -266,8 +269,9 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
   CHECK(only_problem(m + "source:\n  fps: -1\n") ==
         "bad.yaml:4:8: source.fps: must be between 0 and 1000, got -1");
   // Values that are not one of the allowed ones.
-  CHECK(only_problem(m + "source:\n  type: webcam\n") ==
-        "bad.yaml:4:9: source.type: must be one of synthetic, files, v4l2, libcamera; got 'webcam'");
+  CHECK(
+      only_problem(m + "source:\n  type: webcam\n") ==
+      "bad.yaml:4:9: source.type: must be one of synthetic, files, v4l2, libcamera; got 'webcam'");
   CHECK(only_problem(m + "logging:\n  level: loud\n") ==
         "bad.yaml:4:10: logging.level: must be one of error, warning, notice, info, debug; got "
         "'loud'");
@@ -297,8 +301,8 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
         "bad.yaml:5:8: source.fps: must be positive for a camera (0 is for synthetic and files)");
   CHECK(only_problem(m + "source:\n  type: files\n") ==
         "bad.yaml:4:3: source.path: required for source type files");
-  CHECK(only_problem(m + "source:\n  type: files\n  path: nowhere.mp4\n").find(
-            "bad.yaml:5:9: source.path: no such file or directory: ") == 0);
+  CHECK(only_problem(m + "source:\n  type: files\n  path: nowhere.mp4\n")
+            .find("bad.yaml:5:9: source.path: no such file or directory: ") == 0);
   CHECK(only_problem(m + "source:\n  backoff_initial_ms: 5000\n  backoff_max_ms: 1000\n") ==
         "bad.yaml:5:19: source.backoff_max_ms: must not be less than source.backoff_initial_ms");
   CHECK(only_problem(m + "publish:\n  tcp:\n    enabled: false\n  unix:\n    enabled: false\n") ==
@@ -318,8 +322,9 @@ TEST_CASE("all problems of a file are reported at once") {
       "camera: x\nsource:\n  type: webcam\n  widht: 640\nmodel:\n  path: model.torchscript\n"
       "  conf: high\n");
   REQUIRE(problems.size() == 3);
-  CHECK(problems[0] == "bad.yaml:3:9: source.type: must be one of synthetic, files, v4l2, "
-                       "libcamera; got 'webcam'");
+  CHECK(problems[0] ==
+        "bad.yaml:3:9: source.type: must be one of synthetic, files, v4l2, "
+        "libcamera; got 'webcam'");
   CHECK(problems[1] == "bad.yaml:4:3: source.widht: unknown key (did you mean 'width'?)");
   CHECK(problems[2] == "bad.yaml:7:9: model.conf: expected a number, got 'high'");
 }

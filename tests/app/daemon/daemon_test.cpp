@@ -3,7 +3,6 @@
 // files), clean shutdown, --check-config, and every kind of bad configuration
 // at start (each with its message and exit code 78).
 #include <doctest/doctest.h>
-
 #include <sys/stat.h>
 
 #include "core/config.hpp"
@@ -71,12 +70,15 @@ TEST_CASE("SIGHUP reloads a good file and rejects a bad one, keeping the running
   REQUIRE(hello);
   CHECK((*hello)["camera"] == "cam-a");
 
-  // A good file: new camera name, only stars reported, another socket path.
+  // A good file: new camera name, model input size (a new engine), only
+  // stars reported, another socket path.
   DaemonConfig second = first;
   second.camera = "cam-b";
   second.model_extra = "  classes: [star]\n";
   second.unix_name = "other.sock";
-  d.dir.write("lookout.yaml", second.yaml(d.dir));
+  const std::string second_yaml =
+      replace(second.yaml(d.dir), "input: [320, 256]", "input: [256, 256]");
+  d.dir.write("lookout.yaml", second_yaml);
   d.daemon->signal(SIGHUP);
   CHECK(d.daemon->notify().wait_for("RELOADING=1"));
   CHECK(d.daemon->notify().wait_for("READY=1"));
@@ -84,6 +86,8 @@ TEST_CASE("SIGHUP reloads a good file and rejects a bad one, keeping the running
   hello = c.next_of("hello");
   REQUIRE(hello);
   CHECK((*hello)["camera"] == "cam-b");
+  // The engine fits a 4:3 frame into 256x192 (a stride-aligned part of 256x256).
+  CHECK((*hello)["model"]["input"] == json::array({256, 192}));
   for (int i = 0; i < 10; ++i) {
     const auto m = c.next_of("detections");
     REQUIRE(m);
@@ -96,7 +100,7 @@ TEST_CASE("SIGHUP reloads a good file and rejects a bad one, keeping the running
   REQUIRE(moved.next());
 
   // A bad file: rejected with its message; the running configuration stays.
-  const std::string bad = replace(second.yaml(d.dir), "camera: cam-b", "camera: cam-c\nsauce: {}");
+  const std::string bad = replace(second_yaml, "camera: cam-b", "camera: cam-c\nsauce: {}");
   d.dir.write("lookout.yaml", bad);
   d.daemon->signal(SIGHUP);
   CHECK(d.daemon->notify().wait_for("RELOADING=1"));
@@ -113,8 +117,7 @@ TEST_CASE("SIGHUP reloads a good file and rejects a bad one, keeping the running
   }
 
   // A file naming a class the model does not have is rejected too.
-  d.dir.write("lookout.yaml",
-              replace(second.yaml(d.dir), "classes: [star]", "classes: [unicorn]"));
+  d.dir.write("lookout.yaml", replace(second_yaml, "classes: [star]", "classes: [unicorn]"));
   d.daemon->signal(SIGHUP);
   CHECK(d.daemon->notify().wait_for("RELOADING=1"));
   CHECK(d.daemon->notify().wait_for("READY=1"));
@@ -211,10 +214,9 @@ TEST_CASE("a live Unix socket is not taken over; a stale one is replaced") {
   RunningDaemon running{DaemonConfig{}};
   {
     TempDir dir;
-    const auto file = dir.write(
-        "lookout.yaml",
-        replace(DaemonConfig{}.yaml(dir), (dir / "lookoutd.sock").string(),
-                running.socket_path().string()));
+    const auto file = dir.write("lookout.yaml",
+                                replace(DaemonConfig{}.yaml(dir), (dir / "lookoutd.sock").string(),
+                                        running.socket_path().string()));
     const RunResult r = run_lookoutd(dir, {"--config", file.string()});
     CHECK(r.exit_code == 1);
     CHECK(r.output.find("another process is listening on it") != std::string::npos);
@@ -234,4 +236,38 @@ TEST_CASE("a live Unix socket is not taken over; a stale one is replaced") {
   struct stat st {};
   REQUIRE(::stat(running.socket_path().c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0660);
+}
+
+TEST_CASE("a stalled pipeline starves the watchdog, and cannot keep the daemon from stopping") {
+  // A files source reading a FIFO that nobody writes: the capture thread
+  // blocks in the source's start, as with a wedged camera driver.
+  TempDir dir;
+  const auto fifo = dir / "stuck.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string yaml =
+      replace(DaemonConfig{}.yaml(dir), "type: synthetic", "type: files\n  path: " + fifo.string());
+  const auto config = dir.write("lookout.yaml", yaml);
+  Daemon d(dir, config, {{}, {"WATCHDOG_USEC=600000"}});
+  REQUIRE(d.wait_ready());
+  // Clients are still served meanwhile.
+  Client c = Client::unix_socket(dir / "lookoutd.sock");
+  REQUIRE(c.next());
+  const auto deadline = Clock::now() + kPatience;
+  while (d.log().find("pipeline stalled; not feeding the systemd watchdog") == std::string::npos) {
+    REQUIRE(Clock::now() < deadline);
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto fed = [&] {
+    std::size_t n = 0;
+    for (const auto& m : d.notify().messages()) n += m.find("WATCHDOG=1") != std::string::npos;
+    return n;
+  };
+  d.notify().wait_for("(nothing)", 2000ms);  // collect what arrives for a while
+  const std::size_t before = fed();
+  d.notify().wait_for("(nothing)", 2000ms);
+  CHECK(fed() == before);  // systemd would now kill and restart the service
+  // SIGTERM cannot join the stuck thread; the daemon still exits, with a failure.
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit() == 1);
+  CHECK(d.log().find("a frame source or the model is stuck; exiting") != std::string::npos);
 }

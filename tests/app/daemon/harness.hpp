@@ -6,14 +6,9 @@
 // generous and never used to judge speed.
 #pragma once
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,14 +16,19 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 #include "support/paths.hpp"
 
@@ -41,7 +41,9 @@ using Clock = std::chrono::steady_clock;
 // Hang guard for anything waiting on the daemon.
 inline constexpr auto kPatience = std::chrono::seconds(60);
 
-inline std::filesystem::path lookoutd_binary() { return LOOKOUTD_BINARY; }
+inline std::filesystem::path lookoutd_binary() {
+  return LOOKOUTD_BINARY;
+}
 
 // The model the daemon tests run: the shipped one, unless $LOOKOUT_TEST_MODEL
 // names another.
@@ -142,7 +144,8 @@ class NotifySocket {
         }
       }
       seen_ = messages_.size();
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) return std::nullopt;
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -216,16 +219,15 @@ class Daemon {
   // configs use port 0, so parallel tests never collide).
   int tcp_port() const {
     const std::string text = log();
-    std::smatch m;
-    static const std::regex pattern(R"(listening on TCP [0-9.]+:([0-9]+))");
-    std::string::const_iterator from = text.begin();
-    int port = 0;
-    while (std::regex_search(from, text.end(), m, pattern)) {
-      port = std::stoi(m[1]);
-      from = m[0].second;
+    const std::string marker = "listening on TCP ";
+    const auto at = text.rfind(marker);
+    if (at != std::string::npos) {
+      const auto line_end = text.find('\n', at);
+      const std::string address = text.substr(at + marker.size(), line_end - at - marker.size());
+      const auto colon = address.rfind(':');
+      if (colon != std::string::npos) return std::stoi(address.substr(colon + 1));
     }
-    if (port == 0) throw std::runtime_error("no TCP port in the daemon's log:\n" + text);
-    return port;
+    throw std::runtime_error("no TCP port in the daemon's log:\n" + text);
   }
 
   void signal(int sig) const { ::kill(pid_, sig); }
@@ -343,7 +345,8 @@ class Client {
   }
 
   Client(Client&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)),
+      : fd_(std::exchange(other.fd_, -1)),
+        buffer_(std::move(other.buffer_)),
         closed_(other.closed_) {}
   Client& operator=(Client&& other) noexcept {
     std::swap(fd_, other.fd_);
@@ -379,7 +382,8 @@ class Client {
         return Event::Line;
       }
       if (closed_) return Event::Closed;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) return Event::Timeout;
       if (!fill(left)) continue;
     }

@@ -2,12 +2,13 @@
 // newest frame wins when the source is faster than inference, the counters
 // add up, sequence numbers and counters continue when the engine or the
 // source is replaced, and liveness (what feeds the watchdog) follows the threads.
-#include <doctest/doctest.h>
+#include "daemon/pipeline.hpp"
 
 #include <condition_variable>
 #include <mutex>
 
-#include "daemon/pipeline.hpp"
+#include <doctest/doctest.h>
+
 #include "drivers/factory.hpp"
 #include "harness.hpp"
 
@@ -56,7 +57,8 @@ std::unique_ptr<Engine> load(int input) {
   return Engine::load(options);
 }
 
-std::unique_ptr<SupervisedSource> synthetic(int width, int height, double fps, std::uint64_t seed = 1) {
+std::unique_ptr<SupervisedSource> synthetic(int width, int height, double fps,
+                                            std::uint64_t seed = 1) {
   SourceConfig config;
   config.type = "synthetic";
   config.width = width;
@@ -113,7 +115,8 @@ TEST_CASE("with the source faster than inference the newest frame wins and the c
   CHECK(results.sources.front().name == "synthetic");
 }
 
-TEST_CASE("replacing the engine or the source keeps counting; a new engine does not restart the camera") {
+TEST_CASE(
+    "replacing the engine or the source keeps counting; a new engine does not restart the camera") {
   Results results;
   Pipeline pipeline(results.sink(), results.source_sink());
   auto engine = load(320);
@@ -134,7 +137,8 @@ TEST_CASE("replacing the engine or the source keeps counting; a new engine does 
   CHECK(pipeline.model_info().input_width == 256);
 
   // A new source at another size: clients learn the new size.
-  pipeline.replace(synthetic(640, 480, 30, 2), nullptr, s2, protocol::SourceDescription{"synthetic", 640, 480, 30});
+  pipeline.replace(synthetic(640, 480, 30, 2), nullptr, s2,
+                   protocol::SourceDescription{"synthetic", 640, 480, 30});
   const std::size_t mark2 = results.count();
   results.wait_for(mark2 + 5);
   pipeline.stop();

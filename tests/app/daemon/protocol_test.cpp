@@ -1,9 +1,8 @@
 // Protocol lookout/1 messages: what the server writes, what it accepts.
-#include <doctest/doctest.h>
-
-#include <nlohmann/json.hpp>
-
 #include "daemon/protocol.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 using namespace lookout;
 using nlohmann::json;
@@ -17,7 +16,8 @@ TEST_CASE("hello describes the protocol, camera, model and source on one line") 
   const std::string line = protocol::hello(info);
   REQUIRE(line.back() == '\n');
   CHECK(line.find('\n') == line.size() - 1);
-  CHECK(json::parse(line) == json::parse(R"({"type":"hello","protocol":"lookout/1","version":"1.2.3",
+  CHECK(json::parse(line) ==
+        json::parse(R"({"type":"hello","protocol":"lookout/1","version":"1.2.3",
     "camera":"porch","model":{"name":"shapes","task":"detect","input":[320,256],
     "classes":["circle","star"]},"source":{"name":"synthetic","width":640,"height":480,"fps":10.0}})"));
 }
@@ -43,7 +43,8 @@ TEST_CASE("detections carry seq, capture time, frame size, latency and rounded b
   CHECK(j["latency_ms"] == json::parse(R"({"inference":12.35,"total":20.0})"));
   REQUIRE(j["detections"].size() == 2);
   CHECK(j["detections"][0] ==
-        json::parse(R"({"class":"square","class_id":1,"score":0.877,"box":[278.9,10.0,300.1,100.0]})"));
+        json::parse(
+            R"({"class":"square","class_id":1,"score":0.877,"box":[278.9,10.0,300.1,100.0]})"));
   // Short decimals on the wire, not 278.90000000000003.
   CHECK(protocol::detections(f).find("278.9,") != std::string::npos);
 
@@ -86,19 +87,23 @@ TEST_CASE("stats, errors, dropped, subscribed and pong") {
   s.source_error = "device gone";
   CHECK(json::parse(protocol::stats(s))["source"]["error"] == "device gone");
 
-  CHECK(protocol::error("bad \"thing\"") == "{\"message\":\"bad \\\"thing\\\"\",\"type\":\"error\"}\n");
-  CHECK(json::parse(protocol::dropped(3, 10)) == json::parse(R"({"type":"dropped","count":3,"total":10})"));
+  CHECK(protocol::error("bad \"thing\"") ==
+        "{\"message\":\"bad \\\"thing\\\"\",\"type\":\"error\"}\n");
+  CHECK(json::parse(protocol::dropped(3, 10)) ==
+        json::parse(R"({"type":"dropped","count":3,"total":10})"));
   protocol::Filter f;
   f.classes = {"star"};
   f.min_score = 0.5f;
   CHECK(json::parse(protocol::subscribed(f)) ==
         json::parse(R"({"type":"subscribed","classes":["star"],"min_score":0.5})"));
-  CHECK(json::parse(protocol::pong(std::string("7"))) == json::parse(R"({"type":"pong","id":"7"})"));
+  CHECK(json::parse(protocol::pong(std::string("7"))) ==
+        json::parse(R"({"type":"pong","id":"7"})"));
   CHECK(json::parse(protocol::pong(std::nullopt)) == json::parse(R"({"type":"pong"})"));
 }
 
 TEST_CASE("client lines parse into messages or an error to send back") {
-  auto parsed = protocol::parse_client_line(R"({"type":"subscribe","classes":["star","star","cross"],"min_score":0.4,"future":1})");
+  auto parsed = protocol::parse_client_line(
+      R"({"type":"subscribe","classes":["star","star","cross"],"min_score":0.4,"future":1})");
   auto* message = std::get_if<protocol::ClientMessage>(&parsed);
   REQUIRE(message);
   auto* sub = std::get_if<protocol::Subscribe>(message);
@@ -127,8 +132,10 @@ TEST_CASE("client lines parse into messages or an error to send back") {
   CHECK(error_of("42") == "expected a JSON object with a \"type\"");
   CHECK(error_of(R"({"type":3})") == "missing \"type\" (subscribe, auth or ping)");
   CHECK(error_of(R"({"type":"auth"})") == "auth: \"token\" must be a string");
-  CHECK(error_of(R"({"type":"subscribe","classes":[1]})") == "subscribe: \"classes\" must be a list of names");
-  CHECK(error_of(R"({"type":"subscribe","min_score":-0.1})") == "subscribe: \"min_score\" must be between 0 and 1");
+  CHECK(error_of(R"({"type":"subscribe","classes":[1]})") ==
+        "subscribe: \"classes\" must be a list of names");
+  CHECK(error_of(R"({"type":"subscribe","min_score":-0.1})") ==
+        "subscribe: \"min_score\" must be between 0 and 1");
   // A huge type name is not echoed back whole.
   const std::string long_type = "{\"type\":\"" + std::string(1000, 'x') + "\"}";
   CHECK(error_of(long_type).size() < 200);

@@ -1,10 +1,10 @@
 // Publishing under load, against the real lookoutd: a client that stops
 // reading loses its oldest messages (and is told how many) without slowing
 // anyone else, and 100 clients at once all get the stream.
-#include <doctest/doctest.h>
-
 #include <map>
 #include <set>
+
+#include <doctest/doctest.h>
 
 #include "harness.hpp"
 

@@ -3,10 +3,10 @@
 // subscribe filters, authentication, malformed input, over-long lines, a
 // refused address and the client limit. The slow client and 100 concurrent
 // clients are in server_load_test.cpp.
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <set>
+
+#include <doctest/doctest.h>
 
 #include "core/version.hpp"
 #include "harness.hpp"
@@ -133,9 +133,9 @@ TEST_CASE("stats report frame counts, rates, inference time, clients and uptime"
   const auto& frames = (*s)["frames"];
   CHECK(frames["captured"].get<std::uint64_t>() > 0);
   CHECK(frames["processed"].get<std::uint64_t>() > 0);
-  CHECK(frames["captured"].get<std::uint64_t>() >=
-        frames["processed"].get<std::uint64_t>() + frames["skipped"].get<std::uint64_t>() +
-            frames["errors"].get<std::uint64_t>());
+  CHECK(frames["captured"].get<std::uint64_t>() >= frames["processed"].get<std::uint64_t>() +
+                                                       frames["skipped"].get<std::uint64_t>() +
+                                                       frames["errors"].get<std::uint64_t>());
   CHECK((*s)["fps"]["captured"].get<double>() > 0);
   CHECK((*s)["fps"]["processed"].get<double>() > 0);
   CHECK((*s)["fps"].contains("skipped"));
@@ -317,8 +317,7 @@ TEST_CASE("with a token, a TCP client gets nothing until it authenticates") {
   auto e = quiet.next();
   REQUIRE(e);
   CHECK((*e)["type"] == "error");
-  CHECK((*e)["message"] ==
-        R"(authentication required: send {"type":"auth","token":"..."} first)");
+  CHECK((*e)["message"] == R"(authentication required: send {"type":"auth","token":"..."} first)");
 
   Client wrong = d.tcp_client();
   wrong.send_line({{"type", "auth"}, {"token", "guess"}});
@@ -378,8 +377,10 @@ TEST_CASE("beyond max_clients a client is told why and disconnected") {
     Client c = d.tcp_client();
     auto first = c.next();
     REQUIRE(first);
-    if ((*first)["type"] == "hello") hello = first;
-    else std::this_thread::sleep_for(50ms);  // the daemon has not yet seen b go
+    if ((*first)["type"] == "hello")
+      hello = first;
+    else
+      std::this_thread::sleep_for(50ms);  // the daemon has not yet seen b go
   }
   CHECK(hello);
 }

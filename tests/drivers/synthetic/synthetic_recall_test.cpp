@@ -83,6 +83,8 @@ TEST_CASE("synthetic scenes through the shipped model: recall >= 0.9 at IoU 0.5"
   REQUIRE(engine->info().class_names.size() >= 5);
 
   Score total;
+  double detect_ms = 0;
+  int detects = 0;
   // Several scenes (seeds), several moments of each (objects move and turn).
   for (std::uint64_t seed = 1; seed <= 30; ++seed) {
     SourceConfig config;
@@ -99,13 +101,17 @@ TEST_CASE("synthetic scenes through the shipped model: recall >= 0.9 at IoU 0.5"
       if (i % 4 != 0) continue;  // frames 0, 4, 8: 0.4 s apart
       const auto result = engine->detect(*r.frame, DetectOptions{});
       score(r.frame->truth, result.detections, total);
+      detect_ms += result.times.total_ms();
+      ++detects;
     }
   }
   const double recall = static_cast<double>(total.found) / total.truths;
   const double precision =
       total.detections ? static_cast<double>(total.found) / total.detections : 0;
   MESSAGE("objects ", total.truths, ", found ", total.found, ", recall ", recall, ", precision ",
-          precision, ", false positives ", total.false_positives);
+          precision, ", false positives ", total.false_positives, "; model input ",
+          engine->info().input_width, "x", engine->info().input_height, ", ",
+          detect_ms / std::max(detects, 1), " ms per detect");
   CHECK(total.truths >= 200);
   CHECK(recall >= 0.9);
 }
