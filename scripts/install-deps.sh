@@ -30,12 +30,16 @@ packages=(
   python3 python3-torch python3-numpy python3-pil python3-pytest python3-yaml
   # test helpers: a plain TCP client, systemd-analyze for the unit file
   netcat-openbsd systemd file
+  # packaging checks in the test suite (dpkg-shlibdeps)
+  dpkg-dev
 )
 if [ "$want_cross" = 1 ]; then
-  packages+=(g++-aarch64-linux-gnu qemu-user mmdebstrap)
+  # qemu-user-static: its binfmt_misc entry lets aarch64 tests start aarch64
+  # child processes (lookoutd, the CLI) under qemu
+  packages+=(g++-aarch64-linux-gnu qemu-user qemu-user-static mmdebstrap)
 fi
 if [ "$want_image" = 1 ]; then
-  packages+=(qemu-system-arm qemu-user-static arch-test dosfstools mtools fdisk e2fsprogs dpkg-dev fakeroot)
+  packages+=(qemu-system-arm qemu-utils qemu-user-static arch-test dosfstools mtools fdisk e2fsprogs dpkg-dev fakeroot)
 fi
 
 missing=()

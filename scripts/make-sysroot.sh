@@ -26,16 +26,16 @@
 #   -h, --help          this help
 #
 # What it does: mmdebstrap --variant=extract --architectures=arm64 of the
-# packages below and their dependencies (no maintainer scripts run, no emulation
-# needed), then makes the tree relocatable (absolute symlinks -> relative), sets
-# up merged-/usr and the BLAS/LAPACK alternatives (which extract mode does not
-# run), and writes DIR/.lookout-sysroot.stamp (hash of package list, suites,
-# path excludes, script version) plus DIR/.lookout-sysroot.manifest (name,
-# version, arch of every package in the tree). A second run with the same inputs
-# is a no-op. The tree is built in DIR.tmp and renamed at the end, so an
-# interrupted run never leaves a half-built DIR. The .debs of the last build stay
-# in DIR.debs (exactly that set; scripts/make-deb.sh reads them); DIR.lock
-# serialises concurrent runs.
+# package list in this script and its dependencies (no maintainer scripts run,
+# no emulation needed), then makes the tree relocatable (absolute symlinks ->
+# relative), sets up merged-/usr and the BLAS/LAPACK alternatives (which
+# extract mode does not run), and writes DIR/.lookout-sysroot.stamp (hash of
+# package list, suites, path excludes, script version) plus
+# DIR/.lookout-sysroot.manifest (name, version, arch of every package in it).
+# A second run with the same inputs is a no-op. The tree is built in DIR.tmp
+# and renamed at the end, so an interrupted run never leaves a half-built DIR.
+# The .debs of the last build stay in DIR.debs (exactly that set;
+# scripts/make-deb.sh reads them); DIR.lock serialises concurrent runs.
 # Needs root (mmdebstrap root mode): run it with sudo if you are not root.
 # Host packages: mmdebstrap (scripts/install-deps.sh --cross).
 set -euo pipefail

@@ -22,9 +22,10 @@
 #   LOOKOUT_QEMU      qemu-aarch64 used as CMAKE_CROSSCOMPILING_EMULATOR (found on
 #                     PATH; tests cannot run without it, building still works).
 #
-# The emulator is "qemu-aarch64 -cpu <LOOKOUT_PI_CPU> -L <sysroot>": the default
-# qemu CPU ("max") advertises SVE, which sends oneDNN inside libtorch down a much
-# slower path than a real Pi takes. To run a binary by hand:
+# The emulator is "env QEMU_CPU=<LOOKOUT_PI_CPU> QEMU_LD_PREFIX=<sysroot>
+# qemu-aarch64": the default qemu CPU ("max") advertises SVE, which sends oneDNN
+# inside libtorch down another path than a real Pi takes (and makes instruction
+# counts meaningless for the Pi). To run a binary by hand:
 #   QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=build-aarch64/sysroot qemu-aarch64 build-aarch64/app/lookoutd ...
 
 set(CMAKE_SYSTEM_NAME Linux)
@@ -109,10 +110,17 @@ set(ENV{PKG_CONFIG_LIBDIR}
 set(ENV{PKG_CONFIG_PATH} "")
 
 # ---- running aarch64 binaries (ctest, try_run, doctest discovery) ------------
+# The Pi core and the sysroot go to qemu as environment variables (through
+# env), not as -cpu/-L: the guest inherits them, so aarch64 programs a test
+# starts (lookoutd, the lookout CLI), which the kernel hands to qemu through
+# binfmt_misc (qemu-user-static), run with the same CPU and sysroot. Without
+# binfmt_misc for aarch64 such child processes cannot start at all.
 find_program(LOOKOUT_QEMU NAMES qemu-aarch64 qemu-aarch64-static
              DOC "qemu-user for aarch64, the emulator for tests")
-if(LOOKOUT_QEMU)
-  set(CMAKE_CROSSCOMPILING_EMULATOR "${LOOKOUT_QEMU};-cpu;${LOOKOUT_PI_CPU};-L;${LOOKOUT_SYSROOT}")
+find_program(LOOKOUT_ENV NAMES env DOC "env(1), to pass QEMU_CPU/QEMU_LD_PREFIX")
+if(LOOKOUT_QEMU AND LOOKOUT_ENV)
+  set(CMAKE_CROSSCOMPILING_EMULATOR
+      "${LOOKOUT_ENV};QEMU_CPU=${LOOKOUT_PI_CPU};QEMU_LD_PREFIX=${LOOKOUT_SYSROOT};${LOOKOUT_QEMU}")
 else()
   message(WARNING "qemu-aarch64 not found (apt install qemu-user): aarch64 tests cannot run")
 endif()

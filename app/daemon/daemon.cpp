@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 #include <boost/asio/post.hpp>
 
@@ -156,6 +156,7 @@ Daemon::Daemon(Config config, std::string config_path)
       started_(Clock::now()) {
   apply_log_level(config_.logging);
   log::notice("lookoutd ", kVersion, " starting with ", config_.origin);
+  log::debug("configuration: ", describe(config_));
   systemd::notify("STATUS=Loading model " + config_.model.path);
   const auto load_start = Clock::now();
   auto engine = Engine::load(engine_options(config_));
@@ -287,6 +288,7 @@ void Daemon::reload_worker(Config current) {
       pipeline_.replace(std::move(source), std::move(engine), std::move(settings),
                         expected_source(next.source));
       apply_log_level(next.logging);
+      log::debug("configuration: ", describe(next));
       std::lock_guard lock(config_mutex_);
       config_ = next;
     }
@@ -386,6 +388,12 @@ void Daemon::send_stats() {
   s.source_error = now.stats.source.last_error;
   last_stats_ = now;
   server_.broadcast(std::make_shared<const std::string>(protocol::stats(s)));
+  // What `systemctl status lookoutd` shows.
+  char status[160];
+  std::snprintf(status, sizeof status,
+                "STATUS=Running: %.1f fps processed, inference %.1f ms, %zu clients, source %s",
+                s.processed_fps, s.inference_p50_ms, s.clients, s.source_state.c_str());
+  systemd::notify(status);
 
   double summary_interval = 0;
   {

@@ -1,5 +1,7 @@
 #include "daemon/pipeline.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
@@ -146,6 +148,7 @@ void Pipeline::beat(std::atomic<std::int64_t>& heartbeat) {
 }
 
 void Pipeline::capture_loop() {
+  pthread_setname_np(pthread_self(), "capture");  // for top -H, perf, gdb
   SupervisedSource& source = *source_;
   // Never throws for the camera's own failures: the supervisor retries them.
   source.start();
@@ -209,6 +212,7 @@ void Pipeline::capture_loop() {
 }
 
 void Pipeline::inference_loop() {
+  pthread_setname_np(pthread_self(), "inference");
   Engine& engine = *engine_;
   while (true) {
     beat(inference_beat_);

@@ -304,18 +304,21 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!writing_) write();
   }
 
-  // Sends `line` (after what is queued), then disconnects.
+  // Sends `line` (after what is queued), then disconnects gracefully: once
+  // it is written we send FIN and discard what the client still sends until
+  // it closes too (closing with unread input would send a reset, which can
+  // destroy the error message before the client reads it). A client that
+  // does not close is cut off after kLingerTimeout.
   void close_after(std::string line) {
     if (closed_ || closing_) return;
     queue_.push_back(shared_line(std::move(line)));
     closing_ = true;
-    error_code ec;
-    socket_.shutdown(asio::socket_base::shutdown_receive, ec);
     timer_.expires_after(kLingerTimeout);
     timer_.async_wait([self = shared_from_this()](error_code timer_ec) {
       if (!timer_ec) self->close();
     });
     if (!writing_) write();
+    read();  // to drain; a no-op when a read is already pending
   }
 
   void close() {
@@ -340,43 +343,51 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read() {
+    if (reading_ || closed_) return;
+    reading_ = true;
     socket_.async_read_some(
         asio::buffer(chunk_),
         [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(error_code ec, std::size_t n) {
-    if (closed_ || closing_) return;
+    reading_ = false;
+    if (closed_) return;
     if (ec) {
-      close();  // EOF or a reset: the client left
+      close();  // EOF or a reset: the client left (or finished leaving)
       return;
     }
-    // Catch-all: nothing a client sends may take the daemon down; an
-    // unexpected failure becomes a protocol error for this client only.
-    try {
-      pending_.append(chunk_.data(), n);
-      std::size_t start = 0;
-      for (;;) {
-        const std::size_t newline = pending_.find('\n', scanned_);
-        if (newline == std::string::npos) break;
-        if (newline - start > protocol::kMaxLineBytes) return too_long();
-        std::string_view line(pending_.data() + start, newline - start);
-        start = newline + 1;
-        scanned_ = start;
-        if (line.find_first_not_of(" \t\r") != std::string_view::npos) handle_line(line);
-        if (closing_ || closed_) return;
+    if (!closing_) {
+      // Catch-all: nothing a client sends may take the daemon down; an
+      // unexpected failure becomes a protocol error for this client only.
+      try {
+        take_lines(n);
+      } catch (const std::exception& e) {
+        log::warning("client ", peer_, ": ", e.what());
+        pending_.clear();
+        scanned_ = 0;
+        strike(std::string("internal error: ") + e.what());
       }
-      pending_.erase(0, start);
-      scanned_ = pending_.size();
-      if (pending_.size() > protocol::kMaxLineBytes) return too_long();
-    } catch (const std::exception& e) {
-      log::warning("client ", peer_, ": ", e.what());
-      pending_.clear();
-      scanned_ = 0;
-      strike(std::string("internal error: ") + e.what());
+    }
+    read();  // while closing: discards input until the client closes
+  }
+
+  void take_lines(std::size_t n) {
+    pending_.append(chunk_.data(), n);
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t newline = pending_.find('\n', scanned_);
+      if (newline == std::string::npos) break;
+      if (newline - start > protocol::kMaxLineBytes) return too_long();
+      std::string_view line(pending_.data() + start, newline - start);
+      start = newline + 1;
+      scanned_ = start;
+      if (line.find_first_not_of(" \t\r") != std::string_view::npos) handle_line(line);
       if (closing_ || closed_) return;
     }
-    read();
+    pending_.erase(0, start);
+    scanned_ = pending_.size();
+    if (pending_.size() > protocol::kMaxLineBytes) too_long();
   }
 
   void too_long() {
@@ -450,7 +461,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (in_flight_.empty()) {
       writing_ = false;
-      if (closing_) close();
+      if (closing_) {
+        error_code ec;
+        socket_.shutdown(asio::socket_base::shutdown_send, ec);  // FIN after the last line
+      }
       return;
     }
     writing_ = true;
@@ -482,6 +496,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::shared_ptr<const std::string>> in_flight_;
   std::vector<asio::const_buffer> buffers_;
   bool writing_ = false;
+  bool reading_ = false;
   bool closing_ = false;
   bool closed_ = false;
   std::uint64_t dropped_pending_ = 0;

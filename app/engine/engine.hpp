@@ -56,6 +56,10 @@ struct EngineOptions {
   std::string backend = "auto";  // "auto", "onednn", "blas", "xnnpack"
   std::vector<int> pin_cores;    // pin the inference thread(s) to these cores
   bool warm_up = true;
+  // Run SiLU/sigmoid on the engine's vectorised kernels instead of aten's
+  // (blas and xnnpack backends): -1 = where that is faster (aarch64, whose
+  // aten versions are scalar), 0 = never, 1 = always.
+  int fast_activations = -1;
 };
 
 struct Detection {

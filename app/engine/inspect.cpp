@@ -101,7 +101,7 @@ ModelReport inspect_model(const std::string& path, bool with_graph, bool with_do
                         report.info.input_width};
   report.output_shape = report.info.output_shape;
 
-  TorchModel model(path, Rewrite::None);
+  TorchModel model(path, Rewrite::None, false);
   report.config_text = model.config_text();
   for (const auto& p : model.module().parameters(true)) report.parameters += p.numel();
   for (const auto& b : model.module().buffers(true)) report.buffers += b.numel();

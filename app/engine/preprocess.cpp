@@ -43,45 +43,74 @@ std::uint8_t* grow(std::vector<std::uint8_t>& buffer, std::size_t bytes) {
 
 namespace {
 
-// Fills the letterbox's padding in every channel: the bands above and below,
-// then left and right of each image row.
-void fill_padding(const Letterbox& box, int channels, int pad_value, float* dst) {
+// Where value (channel c, row y, column x) of the input goes: planar
+// [C, H, W] (NCHW tensors) or interleaved [H, W, C] (channels-last tensors,
+// which XNNPACK convolutions take without a transposing copy).
+struct Layout {
+  std::size_t width;    // input width
+  std::size_t plane;    // input width * height
+  std::size_t channels;
+  bool nhwc;
+  std::size_t pixel() const { return nhwc ? channels : 1; }
+  std::size_t channel() const { return nhwc ? 1 : plane; }
+  std::size_t at(std::size_t c, std::size_t y, std::size_t x) const {
+    return nhwc ? (y * width + x) * channels + c : c * plane + y * width + x;
+  }
+};
+
+Layout layout_of(const Letterbox& box, int channels, bool nhwc) {
+  const auto w = static_cast<std::size_t>(box.input_width);
+  return {w, w * static_cast<std::size_t>(box.input_height), static_cast<std::size_t>(channels), nhwc};
+}
+
+// Fills the letterbox's padding: the bands above and below, then left and
+// right of each image row.
+void fill_padding(const Letterbox& box, const Layout& l, int pad_value, float* dst) {
   const float pad = unit_table()[static_cast<std::size_t>(pad_value)];
-  const std::size_t in_w = static_cast<std::size_t>(box.input_width);
   const std::size_t in_h = static_cast<std::size_t>(box.input_height);
-  const std::size_t plane = in_w * in_h;
   const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
   const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
   const std::size_t left = static_cast<std::size_t>(box.left);
   const std::size_t top = static_cast<std::size_t>(box.top);
-  for (int c = 0; c < channels; ++c) {
-    float* p = dst + static_cast<std::size_t>(c) * plane;
-    std::fill(p, p + top * in_w, pad);
-    std::fill(p + (top + sh) * in_w, p + plane, pad);
-    for (std::size_t y = top; y < top + sh; ++y) {
-      std::fill(p + y * in_w, p + y * in_w + left, pad);
-      std::fill(p + y * in_w + left + sw, p + (y + 1) * in_w, pad);
+  // Runs of pixels in one row are contiguous in both layouts (all channels
+  // of them when interleaved), so each run is one fill per plane.
+  const std::size_t planes = l.nhwc ? 1 : l.channels;
+  const std::size_t per_pixel = l.nhwc ? l.channels : 1;
+  const auto run = [&](std::size_t y, std::size_t x0, std::size_t x1) {
+    for (std::size_t c = 0; c < planes; ++c) {
+      float* p = dst + l.at(c, y, x0);
+      std::fill(p, p + (x1 - x0) * per_pixel, pad);
+    }
+  };
+  for (std::size_t y = 0; y < in_h; ++y) {
+    if (y < top || y >= top + sh) {
+      run(y, 0, l.width);
+    } else {
+      run(y, 0, left);
+      run(y, left + sw, l.width);
     }
   }
 }
 
 // Three 8-bit planes (R, G, B) of the scaled size into the float input.
-void planes_to_planar(const std::uint8_t* const rgb[3], std::size_t stride, const Letterbox& box,
-                      int channels, int pad_value, float* dst) {
-  fill_padding(box, channels, pad_value, dst);
+void planes_to_input(const std::uint8_t* const rgb[3], std::size_t stride, const Letterbox& box,
+                     const Layout& l, int pad_value, float* dst) {
+  fill_padding(box, l, pad_value, dst);
   const auto& unit = unit_table();
-  const std::size_t in_w = static_cast<std::size_t>(box.input_width);
-  const std::size_t plane = in_w * static_cast<std::size_t>(box.input_height);
   const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
   const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
-  const std::size_t offset = static_cast<std::size_t>(box.top) * in_w + static_cast<std::size_t>(box.left);
+  const std::size_t ps = l.pixel(), cs = l.channel();
   for (std::size_t y = 0; y < sh; ++y) {
-    float* out = dst + offset + y * in_w;
-    if (channels == 3) {
-      for (int c = 0; c < 3; ++c) {
+    float* out = dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
+    if (l.channels == 3) {
+      for (std::size_t c = 0; c < 3; ++c) {
         const std::uint8_t* s = rgb[c] + y * stride;
-        float* o = out + static_cast<std::size_t>(c) * plane;
-        for (std::size_t x = 0; x < sw; ++x) o[x] = unit[s[x]];
+        float* o = out + c * cs;
+        if (ps == 1) {
+          for (std::size_t x = 0; x < sw; ++x) o[x] = unit[s[x]];
+        } else {
+          for (std::size_t x = 0; x < sw; ++x) o[x * ps] = unit[s[x]];
+        }
       }
     } else {
       const std::uint8_t* r = rgb[0] + y * stride;
@@ -92,35 +121,32 @@ void planes_to_planar(const std::uint8_t* const rgb[3], std::size_t stride, cons
   }
 }
 
-}  // namespace
-
-void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel,
-                    bool bgr, const Letterbox& box, int channels, int pad_value, float* dst) {
-  fill_padding(box, channels, pad_value, dst);
+// Packed 8-bit pixels (3 bytes RGB or BGR, or 1 byte grey) of the scaled size
+// into the float input.
+void pack_to_input(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel, bool bgr,
+                   const Letterbox& box, const Layout& l, int pad_value, float* dst) {
+  fill_padding(box, l, pad_value, dst);
   const auto& unit = unit_table();
-  const std::size_t in_w = static_cast<std::size_t>(box.input_width);
-  const std::size_t plane = in_w * static_cast<std::size_t>(box.input_height);
   const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
   const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
-  const std::size_t left = static_cast<std::size_t>(box.left);
-  const std::size_t top = static_cast<std::size_t>(box.top);
+  const std::size_t ps = l.pixel(), cs = l.channel();
   const std::size_t ir = bgr ? 2 : 0;
   const std::size_t ib = bgr ? 0 : 2;
   for (std::size_t y = 0; y < sh; ++y) {
     const std::uint8_t* s = src + y * src_stride;
-    float* r = dst + (top + y) * in_w + left;
-    if (channels == 3 && bytes_per_pixel == 3) {
-      float* g = r + plane;
-      float* b = g + plane;
+    float* r = dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
+    if (l.channels == 3 && bytes_per_pixel == 3) {
+      float* g = r + cs;
+      float* b = g + cs;
       for (std::size_t x = 0; x < sw; ++x) {
-        r[x] = unit[s[3 * x + ir]];
-        g[x] = unit[s[3 * x + 1]];
-        b[x] = unit[s[3 * x + ib]];
+        r[x * ps] = unit[s[3 * x + ir]];
+        g[x * ps] = unit[s[3 * x + 1]];
+        b[x * ps] = unit[s[3 * x + ib]];
       }
-    } else if (channels == 3) {  // grey to RGB
-      float* g = r + plane;
-      float* b = g + plane;
-      for (std::size_t x = 0; x < sw; ++x) r[x] = g[x] = b[x] = unit[s[x]];
+    } else if (l.channels == 3) {  // grey to RGB
+      float* g = r + cs;
+      float* b = g + cs;
+      for (std::size_t x = 0; x < sw; ++x) r[x * ps] = g[x * ps] = b[x * ps] = unit[s[x]];
     } else if (bytes_per_pixel == 3) {  // RGB to grey
       for (std::size_t x = 0; x < sw; ++x) {
         r[x] = unit[luma(s[3 * x + ir], s[3 * x + 1], s[3 * x + ib])];
@@ -129,6 +155,14 @@ void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_p
       for (std::size_t x = 0; x < sw; ++x) r[x] = unit[s[x]];
     }
   }
+}
+
+}  // namespace
+
+void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel,
+                    bool bgr, const Letterbox& box, int channels, int pad_value, float* dst) {
+  pack_to_input(src, src_stride, bytes_per_pixel, bgr, box, layout_of(box, channels, false),
+                pad_value, dst);
 }
 
 Preprocessor::Preprocessor() = default;
@@ -179,7 +213,8 @@ const Frame& Preprocessor::decode(const Frame& frame) {
 }
 
 void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, int pad_value,
-                       float* dst) {
+                       float* dst, bool nhwc) {
+  const Layout layout = layout_of(box, channels, nhwc);
   if (frame.width != box.frame_width || frame.height != box.frame_height) {
     throw std::invalid_argument("frame is " + std::to_string(frame.width) + "x" +
                                 std::to_string(frame.height) + ", letterbox expects " +
@@ -205,8 +240,7 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
     case PixelFormat::RGB24:
     case PixelFormat::BGR24: {
       if (!resize) {
-        pack_to_planar(p[0].data, p[0].stride, 3, frame.format == PixelFormat::BGR24, box,
-                       channels, pad_value, dst);
+        pack_to_input(p[0].data, p[0].stride, 3, frame.format == PixelFormat::BGR24, box, layout, pad_value, dst);
         return;
       }
       // libyuv scales packed 3-byte pixels only through ARGB, with coarser
@@ -228,7 +262,7 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
       const bool bgr = frame.format == PixelFormat::BGR24;
       const std::uint8_t* planes[3] = {out + (bgr ? 2 : 0) * scaled, out + scaled,
                                        out + (bgr ? 0 : 2) * scaled};
-      planes_to_planar(planes, usw, box, channels, pad_value, dst);
+      planes_to_input(planes, usw, box, layout, pad_value, dst);
       return;
     }
     case PixelFormat::GRAY8: {
@@ -240,7 +274,7 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
         src = out;
         stride = usw;
       }
-      pack_to_planar(src, stride, 1, false, box, channels, pad_value, dst);
+      pack_to_input(src, stride, 1, false, box, layout, pad_value, dst);
       return;
     }
     case PixelFormat::I420: {
@@ -266,7 +300,7 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
       std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
       // libyuv's "RAW" is R, G, B in memory.
       check(libyuv::I420ToRAW(y, ys, u, us, v, vs, rgb, sw * 3, sw, sh), "I420ToRAW");
-      pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+      pack_to_input(rgb, usw * 3, 3, false, box, layout, pad_value, dst);
       return;
     }
     case PixelFormat::NV12: {
@@ -276,7 +310,7 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
       if (!resize) {
         std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
         check(libyuv::NV12ToRAW(y, ys, uv, uvs, rgb, sw * 3, sw, sh), "NV12ToRAW");
-        pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+        pack_to_input(rgb, usw * 3, 3, false, box, layout, pad_value, dst);
         return;
       }
       // libyuv's interleaved-UV scaler samples differently from its plane
@@ -298,7 +332,7 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
             "I420Scale");
       std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
       check(libyuv::I420ToRAW(sy, sw, su, scw, sv, scw, rgb, sw * 3, sw, sh), "I420ToRAW");
-      pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+      pack_to_input(rgb, usw * 3, 3, false, box, layout, pad_value, dst);
       return;
     }
     case PixelFormat::YUYV: {
@@ -332,7 +366,7 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
       }
       std::uint8_t* rgb = grow(rgb_, usw * 3 * ush);
       check(libyuv::I422ToRAW(y, ys, u, cs, v, cs, rgb, sw * 3, sw, sh), "I422ToRAW");
-      pack_to_planar(rgb, usw * 3, 3, false, box, channels, pad_value, dst);
+      pack_to_input(rgb, usw * 3, 3, false, box, layout, pad_value, dst);
       return;
     }
     case PixelFormat::MJPEG:

@@ -42,9 +42,12 @@ class Preprocessor {
 
   // Writes `frame` (not MJPEG: decode() first) letterboxed by `box` into
   // `dst`, `channels` x box.input_height x box.input_width floats in 0..1
-  // (RGB order, or luma for one channel). Throws std::invalid_argument for an
-  // unsupported format or a frame that doesn't match `box`.
-  void run(const Frame& frame, const Letterbox& box, int channels, int pad_value, float* dst);
+  // (RGB order, or luma for one channel), planar [C, H, W], or interleaved
+  // [H, W, C] when `nhwc` (a channels-last tensor). Throws
+  // std::invalid_argument for an unsupported format or a frame that doesn't
+  // match `box`.
+  void run(const Frame& frame, const Letterbox& box, int channels, int pad_value, float* dst,
+           bool nhwc = false);
 
  private:
   void* jpeg_ = nullptr;  // tjhandle, created on first use

@@ -23,7 +23,7 @@ class TorchModel {
   // Checks the file (exists, non-empty, a zip archive), loads it with its
   // config.txt, puts it in eval mode and rewrites it as asked.
   // Throws ModelError naming the file and the reason.
-  TorchModel(const std::string& path, Rewrite rewrite);
+  TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations);
   TorchModel(const TorchModel&) = delete;
   TorchModel& operator=(const TorchModel&) = delete;
 

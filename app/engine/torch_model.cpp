@@ -199,7 +199,8 @@ int use_fast_activations(torch::jit::Block* block) {
 
 namespace engine {
 
-TorchModel::TorchModel(const std::string& path, Rewrite rewrite) : path_(path) {
+TorchModel::TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations)
+    : path_(path) {
   check_file(path);
   torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
   try {
@@ -233,7 +234,7 @@ TorchModel::TorchModel(const std::string& path, Rewrite rewrite) : path_(path) {
         module_ = torch::jit::optimizeForMobile(module_);
         break;
     }
-    if (rewrite != Rewrite::None && rewrite != Rewrite::OneDnn) {
+    if (fast_activations && rewrite != Rewrite::None && rewrite != Rewrite::OneDnn) {
       fast_activations_ = use_fast_activations(module_.get_method("forward").graph()->block());
     }
   } catch (const std::exception& e) {
@@ -294,6 +295,12 @@ class TorchEngine final : public Engine {
   torch::Tensor run(const Frame& frame, Letterbox& box, StageTimes& times);
   void prepare_thread();
   torch::Tensor validate_output(const c10::IValue& value, const std::string& where);
+  torch::Tensor new_input(int64_t height, int64_t width) const {
+    return torch::empty({1, info_.channels, height, width},
+                        torch::TensorOptions().memory_format(channels_last_
+                                                                 ? torch::MemoryFormat::ChannelsLast
+                                                                 : torch::MemoryFormat::Contiguous));
+  }
 
   std::unique_ptr<engine::TorchModel> model_;
   ModelConfig config_;
@@ -302,6 +309,9 @@ class TorchEngine final : public Engine {
   engine::Preprocessor pre_;
   engine::Postprocessor post_;
   torch::Tensor input_;
+  // Feed channels-last (NHWC) input: XNNPACK convolutions then keep every
+  // activation in NHWC instead of transposing around each convolution.
+  bool channels_last_ = false;
   std::vector<int> pin_cores_;
   std::thread::id prepared_thread_;
 };
@@ -337,7 +347,11 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   const engine::Rewrite rewrite = backend == "xnnpack"  ? engine::Rewrite::Xnnpack
                                  : backend == "onednn" ? engine::Rewrite::OneDnn
                                                        : engine::Rewrite::Freeze;
-  model_ = std::make_unique<engine::TorchModel>(path, rewrite);
+  // aten's SiLU and sigmoid are vectorised on x86 (AVX2) but scalar on
+  // aarch64; see activations.hpp and BENCHMARKS.md.
+  const bool fast = options.fast_activations < 0 ? engine::cpu_architecture() == "aarch64"
+                                                 : options.fast_activations > 0;
+  model_ = std::make_unique<engine::TorchModel>(path, rewrite, fast);
   config_ = engine::parse_model_config(model_->config_text(), path);
 
   info_.path = path;
@@ -380,7 +394,9 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   // Dry forward: proves the file runs on this input and has the output the
   // task needs; a model that fails here would fail on every frame.
   const std::vector<int64_t> dry_shape = {1, info_.channels, initial.height, initial.width};
-  input_ = torch::zeros(dry_shape);
+  // A fixed pattern rather than zeros, so the channels-last check below
+  // compares real numbers.
+  input_ = torch::rand(dry_shape);
   c10::IValue out;
   try {
     out = model_->forward(input_);
@@ -388,8 +404,25 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
     throw ModelError(path + ": dry forward with input " + shape_string(dry_shape) +
                      " failed (wrong input shape or rank for this model?): " + short_error(e));
   }
-  const torch::Tensor output = validate_output(out, path);
+  const torch::Tensor output = validate_output(out, path).clone();
   info_.output_shape.assign(output.sizes().begin(), output.sizes().end());
+
+  if (backend == "xnnpack") {
+    // Use channels-last input only where the model gives the same answer
+    // with it (a model that reshapes its input by hand may not).
+    try {
+      const torch::Tensor cl = input_.contiguous(torch::MemoryFormat::ChannelsLast);
+      torch::Tensor cl_out;
+      channels_last_ = first_tensor(model_->forward(cl), cl_out) &&
+                       cl_out.sizes() == output.sizes() &&
+                       torch::allclose(cl_out, output, 1e-4, 1e-4);
+    } catch (const std::exception& e) {
+      log::debug("engine: channels-last input not usable: ", short_error(e));
+    }
+    if (!channels_last_) log::debug("engine: ", path, " gets NCHW input");
+  }
+  input_ = new_input(initial.height, initial.width);
+  input_.zero_();
 
   if (options.warm_up) {
     // The first runs are slow (graph optimisation, oneDNN primitive creation,
@@ -477,9 +510,10 @@ torch::Tensor TorchEngine::run(const Frame& source, Letterbox& box, StageTimes& 
             : engine::make_letterbox(frame.width, frame.height, size.width, size.height,
                                      config_.pad_center);
   if (input_.size(2) != size.height || input_.size(3) != size.width) {
-    input_ = torch::empty({1, info_.channels, size.height, size.width});
+    input_ = new_input(size.height, size.width);
   }
-  pre_.run(frame, box, info_.channels, config_.pad_value, input_.data_ptr<float>());
+  pre_.run(frame, box, info_.channels, config_.pad_value, input_.data_ptr<float>(),
+           channels_last_);
   times.preprocess_ms = ms_since(start);
 
   start = Clock::now();

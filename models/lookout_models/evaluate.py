@@ -151,6 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--imgsz", type=int, nargs="+", default=None, help="input H W (default: the model's shape)")
     ap.add_argument("--min-map", type=float, default=None, help="exit 1 when mAP@0.5 is below this")
     a = ap.parse_args(argv)
+    if a.imgsz is not None and len(a.imgsz) > 2:
+        ap.error(f"--imgsz takes H W or one value for a square, got {len(a.imgsz)} values")
     torch.set_num_threads(min(2, torch.get_num_threads()))
     m = reference.load_model(a.model)
     shape = (a.imgsz[0], a.imgsz[-1]) if a.imgsz else None

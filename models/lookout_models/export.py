@@ -236,6 +236,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--tol", type=float, default=None, help="allowed difference (default 1e-4 abs; 1e-3 scaled with --optimize-mobile)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
+    if a.imgsz is not None and len(a.imgsz) > 2:
+        ap.error(f"--imgsz takes H W or one value for a square, got {len(a.imgsz)} values")
     torch.set_num_threads(a.threads)
     imgsz = (a.imgsz[0], a.imgsz[-1])
     try:

@@ -273,8 +273,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  description="Run a model on images with the reference pipeline; print JSON lines.")
     ap.add_argument("--model", required=True, help="TorchScript file (models/FORMAT.md) or .pt checkpoint")
     ap.add_argument("images", nargs="+", help="image files")
-    ap.add_argument("--imgsz", type=int, nargs="+", default=None,
-                    help="input H W (or one value for square); default: the model's config.txt shape")
+    ap.add_argument("--imgsz", type=int, nargs=2, default=None, metavar=("H", "W"),
+                    help="input height and width; default: the model's config.txt shape")
     ap.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
     ap.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
     ap.add_argument("--max-det", type=int, default=1000)
@@ -287,7 +287,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     shape = None
     if a.imgsz:
-        shape = (a.imgsz[0], a.imgsz[-1])
+        shape = (a.imgsz[0], a.imgsz[1])
         if m.task == "detect" and any(s % m.stride for s in shape):
             print(f"error: --imgsz {shape[0]} {shape[1]}: sides must be multiples of the stride {m.stride}",
                   file=sys.stderr)

@@ -43,6 +43,7 @@ struct Args {
   std::string format = "RGB24";
   int candidates = 25200;
   bool warm_up = true;
+  int fast_activations = -1;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -69,6 +70,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--format") a.format = value();
     else if (k == "--candidates") a.candidates = std::atoi(value().c_str());
     else if (k == "--no-warmup") a.warm_up = false;
+    else if (k == "--fast-activations") a.fast_activations = std::atoi(value().c_str());
     else if (k == "--imgsz") {
       const std::string v = value();
       a.input_w = std::atoi(v.c_str());
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
     options.backend = a.backend;
     options.threads = a.threads;
     options.warm_up = a.warm_up;
+    options.fast_activations = a.fast_activations;
     if (a.input_given) {
       options.input_width = a.input_w;
       options.input_height = a.input_h;

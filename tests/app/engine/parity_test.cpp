@@ -44,11 +44,12 @@ nlohmann::json reference(const std::string& model, const std::string& image, int
   return nlohmann::json::parse(r.out);
 }
 
-void compare(const std::string& model_file, const std::string& backend) {
+void compare(const std::string& model_file, const std::string& backend, int fast_activations = -1) {
   const std::string model = t::data_model(model_file).string();
   lookout::EngineOptions options;
   options.model_path = model;
   options.backend = backend;
+  options.fast_activations = fast_activations;
   auto engine = lookout::Engine::load(options);
   const auto& info = engine->info();
   for (const std::string name : {"bus.jpg", "zidane.jpg"}) {
@@ -101,7 +102,37 @@ TEST_CASE("yolov5n traced as ultralytics exports it (fixed 640x640) matches the 
 
 TEST_CASE("the other backends agree with the reference too") {
   compare("yolov5n.torchscript", "xnnpack");
+  compare("yolov5n.torchscript", "xnnpack", 1);
   compare("yolov5n.torchscript", "blas");
+}
+
+TEST_CASE("lookout's SiLU/sigmoid kernels stay within 1e-3 of aten's on yolov5n") {
+  for (const std::string backend : {"xnnpack", "blas"}) {
+    CAPTURE(backend);
+    lookout::EngineOptions options;
+    options.model_path = t::data_model("yolov5n_ultralytics.torchscript").string();
+    options.backend = backend;
+    options.fast_activations = 0;
+    auto aten = lookout::Engine::load(options);
+    options.fast_activations = 1;
+    auto fast = lookout::Engine::load(options);
+    lookout::DetectOptions low;
+    low.conf = 0.05f;  // many detections, most of them marginal
+    for (const std::string name : {"bus.jpg", "zidane.jpg"}) {
+      const auto frame = read_jpeg(t::shared_image(name));
+      const auto a = aten->detect(*frame, low).detections;
+      const auto b = fast->detect(*frame, low).detections;
+      REQUIRE(a.size() == b.size());
+      CHECK(a.size() >= 5);
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        CHECK(a[i].class_id == b[i].class_id);
+        CHECK(std::fabs(a[i].score - b[i].score) <= 1e-3f);
+        // Boxes in pixels: 1e-3 of the input side.
+        CHECK(std::fabs(a[i].x1 - b[i].x1) <= 0.64f * 1080 / 640);
+        CHECK(std::fabs(a[i].y2 - b[i].y2) <= 0.64f * 1080 / 640);
+      }
+    }
+  }
 }
 
 TEST_CASE("bus.jpg: the detections ultralytics reports for this checkpoint") {

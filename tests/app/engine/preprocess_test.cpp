@@ -347,6 +347,35 @@ TEST_CASE("values are v / 255 exactly as float32 division gives them") {
   }
 }
 
+TEST_CASE("interleaved (channels-last) output holds the same values as planar") {
+  const int w = 200, h = 90;
+  const auto rgb = test_rgb(w, h, false, 13);
+  for (PixelFormat format : kFormats) {
+    CAPTURE(lookout::to_string(format));
+    Rgb unused;
+    const auto frame = make_frame(format, w, h, rgb, unused);
+    // Scaled (into 128x96 with padding) and unscaled (200x90 into 200x96).
+    for (const Letterbox& box : {make_letterbox(w, h, 128, 96), make_letterbox(w, h, 200, 96)}) {
+      const std::size_t W = static_cast<std::size_t>(box.input_width);
+      const std::size_t H = static_cast<std::size_t>(box.input_height);
+      for (int channels : {3, 1}) {
+        std::vector<float> planar(static_cast<std::size_t>(channels) * W * H, -1.0f);
+        std::vector<float> nhwc(planar.size(), -2.0f);
+        Preprocessor pre;
+        pre.run(*frame, box, channels, 114, planar.data(), false);
+        pre.run(*frame, box, channels, 114, nhwc.data(), true);
+        bool same = true;
+        for (std::size_t c = 0; c < static_cast<std::size_t>(channels); ++c) {
+          for (std::size_t i = 0; i < W * H; ++i) {
+            same = same && planar[c * W * H + i] == nhwc[i * static_cast<std::size_t>(channels) + c];
+          }
+        }
+        CHECK(same);
+      }
+    }
+  }
+}
+
 TEST_CASE("bad frames are refused with a reason") {
   Preprocessor pre;
   std::vector<float> input(3 * 64 * 64);
