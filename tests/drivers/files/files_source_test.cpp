@@ -14,7 +14,7 @@ namespace lookout {
 namespace {
 
 using std::chrono::milliseconds;
-using test::TempDir;
+using test::ScratchDir;
 
 SourceConfig files_config(const std::filesystem::path& path, bool loop = false) {
   SourceConfig c;
@@ -50,7 +50,7 @@ struct QuietLogs {
 };
 
 TEST_CASE("one JPEG: decoded to RGB24 at its size, once, delivered until stop or end") {
-  TempDir dir;
+  ScratchDir dir;
   const int w = 65, h = 48;  // odd width: RGB24 doesn't care
   test::write_jpeg(dir / "photo.jpeg", test::quadrants(w, h), w, h);
 
@@ -84,7 +84,7 @@ TEST_CASE("one JPEG: decoded to RGB24 at its size, once, delivered until stop or
 
 #if LOOKOUT_WITH_FFMPEG
 TEST_CASE("PNG: lossless RGB, and grey and RGBA converted to RGB") {
-  TempDir dir;
+  ScratchDir dir;
   const auto rgb = test::quadrants(32, 20);
   test::write_png(dir / "rgb.png", rgb, 32, 20, 3);
   FilesSource source(files_config(dir / "rgb.png"));
@@ -109,7 +109,7 @@ TEST_CASE("PNG: lossless RGB, and grey and RGBA converted to RGB") {
 
 TEST_CASE("a directory: images in name order, others skipped, loop or end") {
   QuietLogs quiet;
-  TempDir dir;
+  ScratchDir dir;
   // Sizes tell the frames apart.
   test::write_png(dir / "b.png", test::quadrants(20, 10), 20, 10);
   test::write_jpeg(dir / "a.jpg", test::quadrants(10, 10), 10, 10);
@@ -145,7 +145,7 @@ TEST_CASE("a directory: images in name order, others skipped, loop or end") {
 
 TEST_CASE("clear errors naming the path") {
   QuietLogs quiet;
-  TempDir dir;
+  ScratchDir dir;
   {
     FilesSource source(files_config(dir / "missing"));
     CHECK_THROWS_WITH_AS(
@@ -180,7 +180,7 @@ TEST_CASE("clear errors naming the path") {
 
 TEST_CASE("a directory that disappears and comes back: supervised recovery") {
   QuietLogs quiet;
-  TempDir root;
+  ScratchDir root;
   const auto dir = root / "frames";
   const auto parked = root / "parked";
   std::filesystem::create_directory(dir);

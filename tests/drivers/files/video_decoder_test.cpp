@@ -43,7 +43,7 @@ std::array<double, 3> full_range_rgb(test::Yuv c) {
 }
 
 TEST_CASE("MPEG-4 in AVI: every frame, in order, as I420 without conversion") {
-  test::TempDir dir;
+  test::ScratchDir dir;
   const auto path = dir / "clip.avi";
   constexpr int kFrames = 12;
   test::write_video(path, "mpeg4", 96, 64, kFrames);
@@ -72,7 +72,7 @@ TEST_CASE("MPEG-4 in AVI: every frame, in order, as I420 without conversion") {
 }
 
 TEST_CASE("frames hold their own reference: they outlive the source") {
-  test::TempDir dir;
+  test::ScratchDir dir;
   const auto path = dir / "clip.mkv";
   test::write_video(path, "mpeg4", 64, 48, 3);
   std::vector<FramePtr> frames;
@@ -87,7 +87,7 @@ TEST_CASE("frames hold their own reference: they outlive the source") {
 }
 
 TEST_CASE("MJPEG (full range) is converted to RGB24; loop starts over") {
-  test::TempDir dir;
+  test::ScratchDir dir;
   const auto path = dir / "cam.avi";
   constexpr int kFrames = 5;
   test::write_video(path, "mjpeg", 80, 60, kFrames);
@@ -109,7 +109,7 @@ TEST_CASE("MJPEG (full range) is converted to RGB24; loop starts over") {
 }
 
 TEST_CASE("format RGB24 converts I420 video too") {
-  test::TempDir dir;
+  test::ScratchDir dir;
   const auto path = dir / "clip.avi";
   test::write_video(path, "mpeg4", 64, 48, 2);
   SourceConfig c = video_config(path, false);
@@ -130,7 +130,7 @@ TEST_CASE("format RGB24 converts I420 video too") {
 }
 
 TEST_CASE("files that are not videos fail clearly") {
-  test::TempDir dir;
+  test::ScratchDir dir;
   test::write_bytes(dir / "junk.mp4", std::string(4096, '\x42'));
   FilesSource source(video_config(dir / "junk.mp4", false));
   CHECK_THROWS_WITH_AS(source.start(), doctest::Contains((dir / "junk.mp4").string().c_str()),

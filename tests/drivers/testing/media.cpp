@@ -15,13 +15,13 @@ extern "C" {
 
 namespace lookout::test {
 
-TempDir::TempDir() {
+ScratchDir::ScratchDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "lookout-test-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = pattern;
 }
 
-TempDir::~TempDir() {
+ScratchDir::~ScratchDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
 }

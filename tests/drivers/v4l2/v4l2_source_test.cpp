@@ -34,7 +34,7 @@ TEST_CASE("opening something that is not a V4L2 device") {
   V4l2Source null_device(device("/dev/null"));
   CHECK_THROWS_WITH_AS(null_device.start(),
                        doctest::Contains("v4l2 source /dev/null: not a V4L2 device"), SourceError);
-  test::TempDir dir;
+  test::ScratchDir dir;
   test::write_bytes(dir / "file", "plain file");
   V4l2Source file(device((dir / "file").string()));
   CHECK_THROWS_WITH_AS(file.start(), doctest::Contains("not a V4L2 device"), SourceError);
