@@ -10,8 +10,9 @@ same class in its image (the best-IoU one), else a false positive.  AP is the
 area under the precision envelope over all recall points (VOC 2010+
 "all-point interpolation"); mAP is the mean over classes that have ground
 truth.  Detections come from :mod:`lookout_models.reference` (letterbox,
-NMS) with ``conf = 0.001``, ``iou = 0.6`` as ultralytics' val.py uses; the
-precision/recall at the deployment threshold ``conf = 0.25`` is reported too.
+NMS) with ``conf = 0.001``, ``iou = 0.6`` as ultralytics' val.py uses;
+precision/recall at ``conf = 0.25`` (the deployment default) and ``0.5`` are
+reported too (same NMS IoU 0.6).
 
 CLI::
 
@@ -137,7 +138,9 @@ def evaluate_model(model: reference.LoadedModel, seed: int = 1001, count: int = 
         truths.append((sc.boxes, sc.classes))
     res = map50(dets, truths, len(CLASSES))
     p, r = precision_recall(dets, truths, len(CLASSES), conf=0.25)
-    res.update({"precision@0.25": p, "recall@0.25": r, "images": count, "seed": seed,
+    p5, r5 = precision_recall(dets, truths, len(CLASSES), conf=0.5)
+    res.update({"precision@0.25": p, "recall@0.25": r, "precision@0.5": p5, "recall@0.5": r5,
+                "images": count, "seed": seed,
                 "objects": int(sum(res["n_gt"])), "seconds": round(time.time() - t0, 1)})
     return res
 

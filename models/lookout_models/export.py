@@ -211,6 +211,9 @@ def export_model(model: Model, names: Sequence[str], out: str, imgsz: Tuple[int,
         torch.jit.load(tmp, map_location="cpu", _extra_files=extra)
         if json.loads(extra["config.txt"]) != cfg:
             raise AssertionError(f"{out}: config.txt did not round-trip")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -46,22 +46,32 @@ def _match(dets, scene):
     return found, len(gt_b), len(dets)
 
 
-@pytest.mark.parametrize("shape", [None, (320, 320), (256, 192)])
+@pytest.mark.parametrize("shape", [None, (384, 384), (320, 416)])
 def test_finds_objects_in_fresh_heldout_scenes(model, shape):
-    # a seed the training (0), validation (500) and evaluation (1001) never used
-    found = total = ndet = 0
-    for i in range(25):
+    """Recall / precision on 60 scenes of a seed that training (0), validation (500) and the
+    recipe's evaluation (1001) never used; at the default shape and at other stride-aligned sizes."""
+    counts = {0.25: [0, 0, 0], 0.5: [0, 0, 0]}
+    for i in range(60):
         sc = dataset_scene(4242, i, stream=EVAL_STREAM)
-        f, t, n = _match(ref.detect(model, sc.image, shape), sc)
-        found, total, ndet = found + f, total + t, ndet + n
-    assert found / total >= 0.9, f"recall {found}/{total}"
-    assert found / max(ndet, 1) >= 0.85, f"precision {found}/{ndet}"
+        dets = ref.detect(model, sc.image, shape, conf_thres=0.25)
+        for conf, c in counts.items():
+            f, t, n = _match([d for d in dets if d["score"] >= conf], sc)
+            c[0], c[1], c[2] = c[0] + f, c[1] + t, c[2] + n
+    found, total, ndet = counts[0.25]
+    assert found / total >= 0.9, f"recall at conf 0.25: {found}/{total}"
+    assert found / ndet >= 0.6, f"precision at conf 0.25: {found}/{ndet}"
+    found, total, ndet = counts[0.5]
+    assert found / ndet >= 0.85, f"precision at conf 0.5: {found}/{ndet}"
 
 
-def test_large_frame_like_the_daemon(model):
-    sc = render_scene(98765, 640, 480)
-    f, t, _ = _match(ref.detect(model, sc.image), sc)
-    assert f >= t - 1
+def test_daemon_sized_frames(model):
+    """640x480 frames (the synthetic source's kind of size), letterboxed to the default 320x320."""
+    found = total = 0
+    for s in range(10):
+        sc = render_scene(98765 + s, 640, 480)
+        f, t, _ = _match(ref.detect(model, sc.image), sc)
+        found, total = found + f, total + t
+    assert found / total >= 0.9, f"{found}/{total}"
 
 
 def test_evaluate_cli_runs_on_the_default_model():
