@@ -63,11 +63,13 @@ for b in "${backend_list[@]}"; do
         --backend "$b" --threads "$t" --json 2>/dev/null |
       python3 -c '
 import json, sys
-j = json.load(sys.stdin); s = j["stages_ms"]
-print(f"| {j[\"backend\"]}{\" (auto)\" if sys.argv[1] == \"auto\" else \"\"} | {j[\"threads\"]} | "
-      f"{j[\"input\"][\"width\"]}x{j[\"input\"][\"height\"]} | {s[\"forward\"][\"p50\"]:.1f} | "
-      f"{s[\"total\"][\"p50\"]:.1f} | {j[\"fps\"][\"end_to_end\"]:.2f} | {j[\"fps\"][\"bare_forward\"]:.2f} | "
-      f"{j[\"throughput_ratio\"]:.3f} | {s[\"preprocess\"][\"p50\"]:.2f} | {s[\"postprocess\"][\"p50\"]:.2f} |")
+j = json.load(sys.stdin)
+s = j["stages_ms"]
+name = j["backend"] + (" (auto)" if sys.argv[1] == "auto" else "")
+size = "%dx%d" % (j["input"]["width"], j["input"]["height"])
+print("| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %.3f | %.2f | %.2f |" % (
+    name, j["threads"], size, s["forward"]["p50"], s["total"]["p50"], j["fps"]["end_to_end"],
+    j["fps"]["bare_forward"], j["throughput_ratio"], s["preprocess"]["p50"], s["postprocess"]["p50"]))
 ' "$b"
   done
 done

@@ -102,15 +102,20 @@ void planes_to_input(const std::uint8_t* const rgb[3], std::size_t stride, const
   const std::size_t ps = l.pixel(), cs = l.channel();
   for (std::size_t y = 0; y < sh; ++y) {
     float* out = dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
-    if (l.channels == 3) {
+    if (l.channels == 3 && ps == 1) {
       for (std::size_t c = 0; c < 3; ++c) {
         const std::uint8_t* s = rgb[c] + y * stride;
         float* o = out + c * cs;
-        if (ps == 1) {
-          for (std::size_t x = 0; x < sw; ++x) o[x] = unit[s[x]];
-        } else {
-          for (std::size_t x = 0; x < sw; ++x) o[x * ps] = unit[s[x]];
-        }
+        for (std::size_t x = 0; x < sw; ++x) o[x] = unit[s[x]];
+      }
+    } else if (l.channels == 3) {  // interleaved: one sequential pass
+      const std::uint8_t* r = rgb[0] + y * stride;
+      const std::uint8_t* g = rgb[1] + y * stride;
+      const std::uint8_t* b = rgb[2] + y * stride;
+      for (std::size_t x = 0; x < sw; ++x) {
+        out[3 * x] = unit[r[x]];
+        out[3 * x + 1] = unit[g[x]];
+        out[3 * x + 2] = unit[b[x]];
       }
     } else {
       const std::uint8_t* r = rgb[0] + y * stride;
@@ -157,6 +162,56 @@ void pack_to_input(const std::uint8_t* src, std::size_t src_stride, int bytes_pe
   }
 }
 
+// Packed RGB/BGR downscaled by exactly 1/2 or 1/3 in both directions, straight
+// into the float input: no channel split, no intermediate image. Identical to
+// libyuv's ScalePlane(kFilterBilinear), which the general path uses (tested):
+// at 1/2 it averages each 2x2 block, (a + b + c + d + 2) >> 2 (its Down2 box
+// rows); at 1/3 pixel-centre sampling lands exactly on the middle pixel of
+// each 3x3 block (weights 1 and 0), so it reads only that pixel.
+void pack_downscaled_to_input(const std::uint8_t* src, std::size_t src_stride, int factor,
+                              bool bgr, const Letterbox& box, const Layout& l, int pad_value,
+                              float* dst) {
+  fill_padding(box, l, pad_value, dst);
+  const auto& unit = unit_table();
+  const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
+  const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
+  const std::size_t ps = l.pixel(), cs = l.channel();
+  const std::size_t ir = bgr ? 2 : 0;
+  const std::size_t ib = bgr ? 0 : 2;
+  std::uint8_t px[3];
+  for (std::size_t y = 0; y < sh; ++y) {
+    float* r = dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
+    float* g = r + cs;
+    float* b = g + cs;
+    const std::uint8_t* row0 = src + (factor == 3 ? 3 * y + 1 : 2 * y) * src_stride;
+    const std::uint8_t* row1 = row0 + src_stride;
+    for (std::size_t x = 0; x < sw; ++x) {
+      if (factor == 3) {
+        const std::uint8_t* q = row0 + (3 * x + 1) * 3;
+        px[0] = q[ir];
+        px[1] = q[1];
+        px[2] = q[ib];
+      } else {
+        const std::uint8_t* q0 = row0 + 6 * x;
+        const std::uint8_t* q1 = row1 + 6 * x;
+        const auto avg = [&](std::size_t c) {
+          return static_cast<std::uint8_t>((q0[c] + q0[c + 3] + q1[c] + q1[c + 3] + 2) >> 2);
+        };
+        px[0] = avg(ir);
+        px[1] = avg(1);
+        px[2] = avg(ib);
+      }
+      if (l.channels == 3) {
+        r[x * ps] = unit[px[0]];
+        g[x * ps] = unit[px[1]];
+        b[x * ps] = unit[px[2]];
+      } else {
+        r[x] = unit[luma(px[0], px[1], px[2])];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel,
@@ -165,7 +220,7 @@ void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_p
                 pad_value, dst);
 }
 
-Preprocessor::Preprocessor() = default;
+Preprocessor::Preprocessor(bool integer_fast_paths) : integer_fast_paths_(integer_fast_paths) {}
 
 Preprocessor::~Preprocessor() {
   if (jpeg_ != nullptr) tjDestroy(static_cast<tjhandle>(jpeg_));
@@ -239,8 +294,15 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
   switch (frame.format) {
     case PixelFormat::RGB24:
     case PixelFormat::BGR24: {
+      const bool bgr = frame.format == PixelFormat::BGR24;
       if (!resize) {
-        pack_to_input(p[0].data, p[0].stride, 3, frame.format == PixelFormat::BGR24, box, layout, pad_value, dst);
+        pack_to_input(p[0].data, p[0].stride, 3, bgr, box, layout, pad_value, dst);
+        return;
+      }
+      if (integer_fast_paths_ && (w == 2 * sw || w == 3 * sw) && w * sh == h * sw) {
+        // 1280x720 or 1920x1080 to 640x360: exact 1/2 or 1/3. See
+        // pack_downscaled_to_input for why this equals the general path.
+        pack_downscaled_to_input(p[0].data, p[0].stride, w / sw, bgr, box, layout, pad_value, dst);
         return;
       }
       // libyuv scales packed 3-byte pixels only through ARGB, with coarser
@@ -254,14 +316,13 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
       std::uint8_t* out = grow(rgb_, 3 * scaled);
       libyuv::SplitRGBPlane(p[0].data, as_int(p[0].stride), split, w, split + full, w,
                             split + 2 * full, w, w, h);
+      const std::uint8_t* planes[3] = {out + (bgr ? 2 : 0) * scaled, out + scaled,
+                                       out + (bgr ? 0 : 2) * scaled};
       for (int c = 0; c < 3; ++c) {
         libyuv::ScalePlane(split + static_cast<std::size_t>(c) * full, w, w, h,
                            out + static_cast<std::size_t>(c) * scaled, sw, sw, sh,
                            libyuv::kFilterBilinear);
       }
-      const bool bgr = frame.format == PixelFormat::BGR24;
-      const std::uint8_t* planes[3] = {out + (bgr ? 2 : 0) * scaled, out + scaled,
-                                       out + (bgr ? 0 : 2) * scaled};
       planes_to_input(planes, usw, box, layout, pad_value, dst);
       return;
     }

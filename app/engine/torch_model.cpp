@@ -2,6 +2,7 @@
 // backend and thread set-up, and the forward pass. Everything else the engine
 // does (preprocess, postprocess, metadata) lives in torch-free files.
 #include <ATen/Parallel.h>
+#include <omp.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/passes/xnnpack_rewrite.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
@@ -256,6 +257,24 @@ using engine::InputSize;
 using engine::Letterbox;
 using engine::ModelConfig;
 
+// Intra-op threads for the calling thread. libtorch runs its own operators on
+// OpenMP and XNNPACK's on a separate pthreadpool, both sized by
+// at::set_num_threads and both spinning while idle: with the xnnpack backend
+// on N cores, the OpenMP workers spin through XNNPACK's convolutions and the
+// pthreadpool workers through aten's operators, and each pool's threads wait
+// for descheduled ones (yolov5n, 2 threads on 2 x86 cores: 470 ms per forward
+// instead of 39). So for xnnpack, aten's operators run on the calling thread
+// alone and only the pthreadpool is N wide.
+void set_threads(int threads, bool xnnpack) {
+  at::set_num_threads(threads);
+  if (xnnpack && threads > 1) {
+    // aten sizes each thread's OpenMP team lazily at its first parallel
+    // operation; let that happen now so it cannot undo the next line.
+    at::parallel_for(0, 2, 1, [](std::int64_t, std::int64_t) {});
+    omp_set_num_threads(1);
+  }
+}
+
 // Backend set-up applies to the whole process (libtorch's switches are global).
 void apply_backend(const std::string& backend) {
   at::globalContext().setUserEnabledMkldnn(backend != "blas");
@@ -268,8 +287,10 @@ std::string resolve_backend(const std::string& requested) {
                      "\" (expected auto, onednn, blas or xnnpack)");
   }
   if (requested != "auto") return requested;
-  // Measured choices, see app/engine/BENCHMARKS.md.
-  return engine::cpu_architecture() == "aarch64" ? "xnnpack" : "onednn";
+  // Measured, see app/engine/BENCHMARKS.md: XNNPACK (with channels-last
+  // input) is the fastest on both aarch64 (instruction counts) and x86 (wall
+  // time, 1 and 2 threads).
+  return "xnnpack";
 }
 
 class TorchEngine final : public Engine {
@@ -325,7 +346,7 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   // with the default backend.
   int threads = options.threads;
   if (threads <= 0) threads = static_cast<int>(engine::big_cores().size());
-  at::set_num_threads(threads);
+  set_threads(threads, backend == "xnnpack");
   if (options.inter_op_threads > 0) {
     try {
       at::set_num_interop_threads(options.inter_op_threads);
@@ -494,7 +515,7 @@ void TorchEngine::prepare_thread() {
       log::warning("engine: cannot pin the inference thread: ", err);
     }
   }
-  at::set_num_threads(info_.threads);
+  set_threads(info_.threads, info_.backend == "xnnpack");
 }
 
 torch::Tensor TorchEngine::run(const Frame& source, Letterbox& box, StageTimes& times) {

@@ -376,6 +376,30 @@ TEST_CASE("interleaved (channels-last) output holds the same values as planar") 
   }
 }
 
+TEST_CASE("the 1/2 and 1/3 shortcut for packed RGB equals the general path exactly") {
+  for (const auto& [w, h] : {std::pair{1920, 1080}, std::pair{1280, 720}, std::pair{192, 96}}) {
+    const auto rgb = test_rgb(w, h, false, 17);
+    for (PixelFormat format : {PixelFormat::RGB24, PixelFormat::BGR24}) {
+      CAPTURE(w);
+      CAPTURE(lookout::to_string(format));
+      Rgb unused;
+      const auto frame = make_frame(format, w, h, rgb, unused);
+      const int in_w = w >= 640 ? 640 : 64, in_h = w >= 640 ? 384 : 64;
+      const Letterbox box = make_letterbox(w, h, in_w, in_h);
+      REQUIRE((w == 2 * box.scaled_width || w == 3 * box.scaled_width));
+      for (const bool nhwc : {false, true}) {
+        for (int channels : {3, 1}) {
+          std::vector<float> fast(static_cast<std::size_t>(channels) * in_w * in_h, -1.0f);
+          std::vector<float> general(fast.size(), -2.0f);
+          Preprocessor(true).run(*frame, box, channels, 114, fast.data(), nhwc);
+          Preprocessor(false).run(*frame, box, channels, 114, general.data(), nhwc);
+          CHECK(fast == general);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("bad frames are refused with a reason") {
   Preprocessor pre;
   std::vector<float> input(3 * 64 * 64);
