@@ -22,9 +22,8 @@
 # Wall times are only comparable within one run on an otherwise idle machine;
 # the script prints the load average first so a busy run is recognisable.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-prog=${0##*/}
-die() { echo "$prog: error: $*" >&2; exit 1; }
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$repo/build-engine
 source_arg=synthetic

@@ -29,9 +29,8 @@
 #
 # Prints one line: "<insns per iteration> <count N> <count 0> <args>".
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-prog=${0##*/}
-die() { echo "$prog: error: $*" >&2; exit 1; }
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$repo/build-engine/aarch64
 sysroot=""

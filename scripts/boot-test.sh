@@ -26,19 +26,16 @@
 # run: CI runs it when packaging files change (scripts/make-*.sh, scripts/image/,
 # scripts/deb/, systemd/). Prints the phase timings; exit 0 on success.
 set -euo pipefail
-
-prog=${0##*/}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 die() { echo "$prog: FAIL: $*" >&2; exit 1; }
-note() { echo "$prog: $*" >&2; }
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die() { echo "$prog: FAIL: $*" >&2; exit 1; }
+
 image="$repo_root/build-image/lookout-pi-arm64.img"
 budget=900
 port=""
 smp=2
 keep=0
-need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs an argument (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --image) need_arg "$@"; image=$2; shift 2 ;;

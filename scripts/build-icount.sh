@@ -22,19 +22,14 @@
 # Needs the host C compiler (gcc) and, for running, the dynamically linked
 # qemu-aarch64 from Debian's qemu-user (qemu-aarch64-static has no -plugin).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-prog=${0##*/}
-die() { echo "$prog: error: $*" >&2; exit 1; }
-note() { echo "$prog: $*" >&2; }
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 src=${LOOKOUT_ICOUNT_SRC:-$repo_root/../shared/tools/qemu-icount/icount.c}
 outdir=""
 sysroot=""
 force=0
 
-need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "option $1 needs an argument (see --help)"; fi; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --source) need_arg "$@"; src=$2; shift 2 ;;

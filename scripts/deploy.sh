@@ -16,20 +16,15 @@
 # by all steps (ControlMaster), so a password or key passphrase is asked once.
 # Ctrl-C stops following the log; lookoutd keeps running.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-prog=${0##*/}
-die() { echo "$prog: error: $*" >&2; exit 1; }
-note() { echo "$prog: $*" >&2; }
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deb=""
 arch=arm64
 port=22
 follow=1
 dry=0
 target=""
-need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs an argument (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --deb) need_arg "$@"; deb=$2; shift 2 ;;

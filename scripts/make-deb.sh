@@ -36,13 +36,9 @@
 # purge:  also removes /etc/lookout, /var/lib/lookout, /var/log/lookout, the user
 #         and group, and every trace of the unit's enablement.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-prog=${0##*/}
-die() { echo "$prog: error: $*" >&2; exit 1; }
-note() { echo "$prog: $*" >&2; }
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 arch=""
 build_dir=""
 allow_prefix_mismatch=0
@@ -52,7 +48,6 @@ conffile=""
 version=""
 out_dir=""
 
-need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs an argument (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) need_arg "$@"; arch=$2; shift 2 ;;

@@ -30,19 +30,14 @@
 # Writes the kernel and initrd next to the image too (*.vmlinuz, *.initrd) for
 # scripts/boot-test.sh.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-prog=${0##*/}
-die() { echo "$prog: error: $*" >&2; exit 1; }
-note() { echo "$prog: $*" >&2; }
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 deb=""
 out=""
 mirror=http://deb.debian.org/debian
 size_extra=512
 keep_rootfs=0
-need_arg() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs an argument (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --deb) need_arg "$@"; deb=$2; shift 2 ;;

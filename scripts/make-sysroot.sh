@@ -39,6 +39,7 @@
 # Needs root (mmdebstrap root mode): run it with sudo if you are not root.
 # Host packages: mmdebstrap (scripts/install-deps.sh --cross).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # Bump when the way the tree is produced changes (forces a rebuild).
 readonly SCRIPT_VERSION=2
@@ -61,12 +62,7 @@ readonly PATH_EXCLUDES=(
 readonly ARCH=arm64
 readonly MULTIARCH=aarch64-linux-gnu
 
-prog=${0##*/}
-die() { echo "$prog: error: $*" >&2; exit 1; }
-note() { echo "$prog: $*" >&2; }
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=""
 suite=bookworm
 mirror=${LOOKOUT_DEBIAN_MIRROR:-}
@@ -77,7 +73,6 @@ check_only=0
 print_packages=0
 extras_raw=${LOOKOUT_SYSROOT_EXTRA:-}
 
-need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "option $1 needs an argument (see --help)"; fi; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --extra) need_arg "$@"; extras_raw+=" $2"; shift 2 ;;

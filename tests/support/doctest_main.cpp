@@ -1,6 +1,9 @@
 // Shared main for every doctest binary. Adds one option of our own:
 //   --lookout-needs-shared   exit 77 (ctest: skipped) with a message when
 //                            ../shared/data is absent, instead of failing.
+// and one rule: a run whose filters select no test case fails. ctest runs
+// each file (--source-file) or case (--test-case) by name, and a misspelt
+// or comma-split filter would otherwise pass having tested nothing.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -9,6 +12,33 @@
 #include <vector>
 
 #include "support/paths.hpp"
+
+namespace {
+
+int g_selected_cases = -1;  // set at the end of the run (main thread)
+
+// Records how many test cases the filters selected.
+struct SelectionListener : doctest::IReporter {
+  explicit SelectionListener(const doctest::ContextOptions&) {}
+  void report_query(const doctest::QueryData&) override {}
+  void test_run_start() override {}
+  void test_run_end(const doctest::TestRunStats& stats) override {
+    g_selected_cases = static_cast<int>(stats.numTestCasesPassingFilters);
+  }
+  void test_case_start(const doctest::TestCaseData&) override {}
+  void test_case_reenter(const doctest::TestCaseData&) override {}
+  void test_case_end(const doctest::CurrentTestCaseStats&) override {}
+  void test_case_exception(const doctest::TestCaseException&) override {}
+  void subcase_start(const doctest::SubcaseSignature&) override {}
+  void subcase_end() override {}
+  void log_assert(const doctest::AssertData&) override {}
+  void log_message(const doctest::MessageData&) override {}
+  void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+
+REGISTER_LISTENER("lookout-selection", 1, SelectionListener);
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> args;
@@ -26,5 +56,10 @@ int main(int argc, char** argv) {
     return 77;
   }
   doctest::Context context(static_cast<int>(args.size()), args.data());
-  return context.run();
+  const int result = context.run();
+  if (result == 0 && g_selected_cases == 0 && !context.shouldExit()) {
+    std::fprintf(stderr, "error: the filters select no test case\n");
+    return 1;
+  }
+  return result;
 }

@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -116,6 +118,10 @@ struct DaemonConfig {
 };
 
 // A Unix datagram socket where the daemon's sd_notify messages arrive.
+// A reader thread drains it continuously, as systemd does: sd_notify blocks
+// once a datagram socket's queue is full (net.unix.max_dgram_qlen, 10 by
+// default), and a socket nobody reads would stall the daemon's event loop
+// after ten status updates (it did under qemu, where tests run long enough).
 class NotifySocket {
  public:
   explicit NotifySocket(std::filesystem::path path) : path_(std::move(path)) {
@@ -124,43 +130,74 @@ class NotifySocket {
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
     if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      if (fd_ >= 0) ::close(fd_);
       throw std::runtime_error("cannot bind the notify socket " + path_.string());
     }
+    reader_ = std::thread([this] { read_loop(); });
   }
-  ~NotifySocket() { ::close(fd_); }
+  ~NotifySocket() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    reader_.join();  // the loop polls with a short timeout and sees stop_
+    ::close(fd_);
+  }
   NotifySocket(const NotifySocket&) = delete;
   NotifySocket& operator=(const NotifySocket&) = delete;
   const std::filesystem::path& path() const { return path_; }
 
-  // Waits for a message containing `needle` (e.g. "READY=1"); returns it.
+  // Waits for a message containing `needle` (e.g. "READY=1") that arrived
+  // after the last one matched or passed over; returns it.
   std::optional<std::string> wait_for(const std::string& needle,
                                       std::chrono::milliseconds patience = kPatience) {
-    const auto deadline = Clock::now() + patience;
-    for (;;) {
-      for (std::size_t i = seen_; i < messages_.size(); ++i) {
-        if (messages_[i].find(needle) != std::string::npos) {
-          seen_ = i + 1;
-          return messages_[i];
+    std::unique_lock lock(mutex_);
+    std::optional<std::string> found;
+    arrived_.wait_for(lock, patience, [&] {
+      for (; seen_ < messages_.size(); ++seen_) {
+        if (messages_[seen_].find(needle) != std::string::npos) {
+          found = messages_[seen_++];
+          return true;
         }
       }
-      seen_ = messages_.size();
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) messages_.emplace_back(buf, static_cast<std::size_t>(n));
-    }
+      return false;
+    });
+    return found;
   }
-  const std::vector<std::string>& messages() const { return messages_; }
+  // Every message so far, in order of arrival.
+  std::vector<std::string> messages() const {
+    std::lock_guard lock(mutex_);
+    return messages_;
+  }
 
  private:
+  void read_loop() {
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        if (stop_) return;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      {
+        std::lock_guard lock(mutex_);
+        messages_.emplace_back(buf, static_cast<std::size_t>(n));
+      }
+      arrived_.notify_all();
+    }
+  }
+
   std::filesystem::path path_;
   int fd_ = -1;
-  std::vector<std::string> messages_;
-  std::size_t seen_ = 0;  // messages already matched or passed over
+  mutable std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::vector<std::string> messages_;  // guarded by mutex_
+  std::size_t seen_ = 0;               // guarded by mutex_: messages already matched or passed over
+  bool stop_ = false;                  // guarded by mutex_
+  std::thread reader_;                 // last: started once everything above exists
 };
 
 // lookoutd as a child process; killed if the test ends while it runs.
