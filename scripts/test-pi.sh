@@ -11,13 +11,10 @@ for exe in build-aarch64/app/lookoutd build-aarch64/app/lookout; do
   file -b "$exe" | grep -q "ARM aarch64" || { echo "error: $exe is not an aarch64 executable" >&2; exit 1; }
 done
 echo "test-pi: lookoutd and lookout are ARM aarch64 executables"
-# ctest runs each test binary through qemu-aarch64 (CMAKE_CROSSCOMPILING_EMULATOR),
-# but tests that start lookoutd or lookout as child processes need the kernel to
-# hand aarch64 executables to qemu too: register Debian's binfmt entry (root only).
-# shellcheck source=scripts/image/binfmt.sh
-. scripts/image/binfmt.sh
-ensure_binfmt arm64 || echo "test-pi: warning: could not register qemu-aarch64 with binfmt_misc;" \
-  "tests that start child processes will fail" >&2
+# ctest runs each test binary through qemu-aarch64 (CMAKE_CROSSCOMPILING_EMULATOR);
+# tests that start lookoutd or lookout as child processes run them through the
+# same emulator (launcher scripts, tests/CMakeLists.txt), so binfmt_misc is
+# not needed.
 # Tests labelled slow (yolov5n parity at 640, long soak tests) take many minutes
 # under instruction emulation; they run natively in scripts/test.sh.
 ctest --preset pi -j "${LOOKOUT_JOBS:-$(nproc)}" -LE slow "$@"
