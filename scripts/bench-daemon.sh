@@ -14,10 +14,11 @@
 #   BUILD_DIR defaults to build/. --quick: shorter phases and 2,000 frames
 #   for the memory phase (a smoke run; not the reported figures).
 # Environment: MODEL (default models/default/shapes.torchscript), WIDTH,
-# HEIGHT (640x480), FPS (source rate for phase 1; default 60), PHASE_S
+# HEIGHT (640x480), FPS (source rate for phase 1; default 400, above the
+# inference rate, so the processed rate measures the pipeline), PHASE_S
 # (seconds per phase 1 run; default 40), ROUNDS (phase 1 runs of each kind,
 # interleaved; default 3), FRAMES (phase 2; default 10000), LAT_FPS (source
-# rate for phases 2 and 3, above the inference rate; default 100; 0 = as fast
+# rate for phases 2 and 3, above the inference rate; default 400; 0 = as fast
 # as frames can be made), THREADS (model.threads; default 0 = auto).
 #
 # Ratios are measured within one run on one machine, so they hold on a noisy
@@ -40,8 +41,8 @@ model=${MODEL:-$root/models/default/shapes.torchscript}
 [ -s "$model" ] || { echo "error: model $model missing or empty" >&2; exit 2; }
 width=${WIDTH:-640}
 height=${HEIGHT:-480}
-fps=${FPS:-60}
-lat_fps=${LAT_FPS:-100}
+fps=${FPS:-400}
+lat_fps=${LAT_FPS:-400}
 rounds=${ROUNDS:-3}
 threads=${THREADS:-0}
 phase_s=${PHASE_S:-40}
