@@ -75,15 +75,29 @@ deb="$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")"
 
 work="$base.work"
 rootfs="$work/rootfs"
+# Unmounts everything mounted below DIR, deepest first: an interrupted
+# mmdebstrap leaves /proc, /sys, /dev/pts, /dev/shm and bind mounts behind,
+# and rm --one-file-system would then leave the tree half deleted.
+unmount_below() {
+  [ -d "$1" ] || return 0
+  local dir mounts
+  dir=$(cd "$1" && pwd -P)
+  mounts=$(awk -v d="$dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/self/mounts | sort -r)
+  [ -z "$mounts" ] || note "unmounting what an earlier run left mounted below $dir"
+  while IFS= read -r m; do
+    [ -n "$m" ] && { umount "$m" 2>/dev/null || umount -l "$m"; }
+  done <<< "$mounts"
+}
 cleanup() {
   local rc=$?
-  mountpoint -q "$rootfs/boot/firmware" 2>/dev/null && umount "$rootfs/boot/firmware"
+  unmount_below "$work"
   if [ "$keep_rootfs" = 0 ] || [ "$rc" -ne 0 ]; then
     [ -d "$work" ] && rm -rf --one-file-system -- "$work"
   fi
   [ "$rc" -eq 0 ] || note "failed (exit $rc) after $(elapsed)"
 }
 trap cleanup EXIT
+unmount_below "$work"
 rm -rf --one-file-system -- "$work"
 mkdir -p "$work"
 
