@@ -71,8 +71,19 @@ trap cleanup EXIT
 fw_start=$(sfdisk -d "$image" | awk -F'[=,]' '/^[^ ]+1 :/ { gsub(/ /, "", $2); print $2 }')
 [ -n "$fw_start" ] || die "cannot read partition 1 of $image"
 fat="$image@@$((fw_start * 512))"
-mcopy -n -i "$fat" ::vmlinuz "$scratch/vmlinuz" || die "no vmlinuz on the image's FAT partition"
-mcopy -n -i "$fat" ::initrd.img "$scratch/initrd.img" || die "no initrd.img on the image's FAT partition"
+# Plain vmlinuz / initrd.img, or the versioned names bookworm's raspi-firmware
+# writes (vmlinuz-6.1.0-N-arm64), whichever the FAT partition holds.
+fat_file() {  # fat_file PLAIN: the name on the FAT partition
+  local names
+  names=$(mdir -b -i "$fat" :: 2>/dev/null | sed 's|^::/||' | grep -E "^$1(-.*)?\$" | sort)
+  if echo "$names" | grep -qx "$1"; then echo "$1"; return; fi
+  [ "$(echo "$names" | grep -c .)" -eq 1 ] || die "expected one $1 on the image's FAT partition, found: ${names:-none}"
+  echo "$names"
+}
+kernel_name=$(fat_file vmlinuz)
+initrd_name=$(fat_file initrd.img)
+mcopy -n -i "$fat" "::$kernel_name" "$scratch/vmlinuz" || die "cannot read $kernel_name from the image's FAT partition"
+mcopy -n -i "$fat" "::$initrd_name" "$scratch/initrd.img" || die "cannot read $initrd_name from the image's FAT partition"
 mcopy -n -i "$fat" ::cmdline.txt "$scratch/cmdline.txt" || die "no cmdline.txt on the image's FAT partition"
 if gzip -t "$scratch/vmlinuz" 2>/dev/null; then   # Debian's arm64 vmlinuz is a gzipped Image
   gzip -dc "$scratch/vmlinuz" >"$scratch/Image"

@@ -11,7 +11,8 @@
 #   --mirror URL     Debian mirror (default: http://deb.debian.org/debian)
 #   --size-extra MB  free space in the root file system beyond its contents
 #                    (default 512; first boot grows it to the whole card anyway)
-#   --keep-rootfs    keep the unpacked root tree next to the image (for debugging)
+#   --keep-rootfs    keep the unpacked root tree next to the image (for debugging;
+#                    also kept when the build fails)
 #   -h, --help       this help
 #
 # Everything comes from Debian packages: a bookworm arm64 root (mmdebstrap,
@@ -91,7 +92,7 @@ unmount_below() {
 cleanup() {
   local rc=$?
   unmount_below "$work"
-  if [ "$keep_rootfs" = 0 ] || [ "$rc" -ne 0 ]; then
+  if [ "$keep_rootfs" = 0 ]; then
     [ -d "$work" ] && rm -rf --one-file-system -- "$work"
   fi
   [ "$rc" -eq 0 ] || note "failed (exit $rc) after $(elapsed)"
@@ -148,13 +149,27 @@ note "root tree done after $(elapsed)"
 ln -sfn ../run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
 
 fw="$rootfs/boot/firmware"
-for f in config.txt cmdline.txt vmlinuz initrd.img start4.elf bcm2711-rpi-4-b.dtb; do
+for f in config.txt cmdline.txt start4.elf bcm2711-rpi-4-b.dtb; do
   [ -e "$fw/$f" ] || die "raspi-firmware did not produce /boot/firmware/$f (ls: $(ls "$fw" | tr '\n' ' '))"
 done
+# bookworm's raspi-firmware hook copies the kernel and initrd under their
+# versioned names (vmlinuz-6.1.0-N-arm64) and names them in config.txt;
+# older versions used plain vmlinuz / initrd.img.
+only_file() {  # only_file DIR PLAIN: DIR/PLAIN, else the one DIR/PLAIN-*
+  local matches
+  if [ -e "$1/$2" ]; then echo "$1/$2"; return; fi
+  matches=$(find "$1" -maxdepth 1 -name "$2-*" | sort)
+  [ "$(echo "$matches" | grep -c .)" -eq 1 ] ||
+    die "expected one $2 in /boot/firmware, found: ${matches:-none} (ls: $(ls "$1" | tr '\n' ' '))"
+  echo "$matches"
+}
+kernel=$(only_file "$fw" vmlinuz)
+initrd=$(only_file "$fw" initrd.img)
+grep -q "${kernel##*/}" "$fw/config.txt" || die "config.txt does not boot ${kernel##*/}: $(cat "$fw/config.txt")"
 grep -q 'root=LABEL=RASPIROOT' "$fw/cmdline.txt" || die "cmdline.txt does not use root=LABEL=RASPIROOT: $(cat "$fw/cmdline.txt")"
 grep -q 'cma=' "$fw/cmdline.txt" && die "cmdline.txt sets cma= (a Pi 4 does not boot with it): $(cat "$fw/cmdline.txt")"
-cp "$fw/vmlinuz" "$base.vmlinuz"
-cp "$fw/initrd.img" "$base.initrd"
+cp "$kernel" "$base.vmlinuz"
+cp "$initrd" "$base.initrd"
 tr -d '\n' <"$fw/cmdline.txt" >"$base.cmdline"
 
 # ---- file systems -------------------------------------------------------------------
