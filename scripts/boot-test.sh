@@ -48,6 +48,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -f "$image" ] || die "no image at $image (scripts/make-image.sh)"
+image="$(cd "$(dirname "$image")" && pwd)/$(basename "$image")"   # qemu-img resolves the backing file from the overlay's directory
 for t in qemu-system-aarch64 qemu-img mcopy sfdisk python3; do
   command -v "$t" >/dev/null || die "$t not found (scripts/install-deps.sh --image)"
 done
@@ -107,7 +108,7 @@ note "kernel command line: $cmdline"
 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp "$smp" -m 2048 -accel tcg,thread=multi \
   -kernel "$scratch/Image" -initrd "$scratch/initrd.img" -append "$cmdline" \
   -drive file="$scratch/disk.qcow2",if=none,id=hd0,format=qcow2 -device virtio-blk-pci,drive=hd0 \
-  -netdev user,id=net0,hostfwd=tcp:127.0.0.1:"$port"-:7878 -device virtio-net-pci,netdev=net0 \
+  -netdev user,id=net0,hostfwd=tcp:127.0.0.1:"$port"-:7878 -device virtio-net-pci,netdev=net0,romfile= \
   -device virtio-rng-pci \
   -display none -monitor none -serial file:"$scratch/console.log" -no-reboot &
 qemu_pid=$!

@@ -13,6 +13,9 @@
 #                    (default 512; first boot grows it to the whole card anyway)
 #   --keep-rootfs    keep the unpacked root tree next to the image (for debugging;
 #                    also kept when the build fails)
+#   --reuse-rootfs   skip mmdebstrap and assemble the image from the tree an
+#                    earlier --keep-rootfs run left (developer shortcut: the
+#                    lookout package inside is the one installed then)
 #   -h, --help       this help
 #
 # Everything comes from Debian packages: a bookworm arm64 root (mmdebstrap,
@@ -39,6 +42,7 @@ out=""
 mirror=http://deb.debian.org/debian
 size_extra=512
 keep_rootfs=0
+reuse_rootfs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --deb) need_arg "$@"; deb=$2; shift 2 ;;
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
     --mirror) need_arg "$@"; mirror=${2%/}; shift 2 ;;
     --size-extra) need_arg "$@"; size_extra=$2; shift 2 ;;
     --keep-rootfs) keep_rootfs=1; shift ;;
+    --reuse-rootfs) reuse_rootfs=1; keep_rootfs=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -86,7 +91,7 @@ unmount_below() {
   mounts=$(awk -v d="$dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/self/mounts | sort -r)
   [ -z "$mounts" ] || note "unmounting what an earlier run left mounted below $dir"
   while IFS= read -r m; do
-    [ -n "$m" ] && { umount "$m" 2>/dev/null || umount -l "$m"; }
+    if [ -n "$m" ]; then umount "$m" 2>/dev/null || umount -l "$m"; fi
   done <<< "$mounts"
 }
 cleanup() {
@@ -99,7 +104,12 @@ cleanup() {
 }
 trap cleanup EXIT
 unmount_below "$work"
-rm -rf --one-file-system -- "$work"
+if [ "$reuse_rootfs" = 1 ]; then
+  [ -f "$work/rootfs.done" ] ||
+    die "--reuse-rootfs: no finished root tree in $rootfs (make one with --keep-rootfs)"
+else
+  rm -rf --one-file-system -- "$work"
+fi
 mkdir -p "$work"
 
 packages=(
@@ -121,7 +131,6 @@ CONSOLES="tty0 ttyS1,115200"
 CMA=0
 EOF
 
-note "building the bookworm arm64 root with mmdebstrap (through qemu-user; several minutes)"
 mm_args=(
   --mode=root --variant=minbase --architectures=arm64 --format=directory
   --components="main non-free-firmware"
@@ -141,14 +150,22 @@ mm_args=(
   --customize-hook="$repo_root/scripts/image/customize.sh \"\$1\""
   --customize-hook='umount "$1/boot/firmware"'
 )
-nice -n 10 mmdebstrap "${mm_args[@]}" bookworm "$rootfs" \
-  "deb $mirror bookworm main non-free-firmware" \
-  "deb $mirror bookworm-updates main non-free-firmware" \
-  "deb http://deb.debian.org/debian-security bookworm-security main non-free-firmware" >&2
-note "root tree done after $(elapsed)"
+if [ "$reuse_rootfs" = 1 ]; then
+  note "reusing the root tree of an earlier run ($rootfs; its lookout package is the one installed then)"
+else
+  note "building the bookworm arm64 root with mmdebstrap (through qemu-user; about 30 minutes on 2 cores)"
+  nice -n 10 mmdebstrap "${mm_args[@]}" bookworm "$rootfs" \
+    "deb $mirror bookworm main non-free-firmware" \
+    "deb $mirror bookworm-updates main non-free-firmware" \
+    "deb http://deb.debian.org/debian-security bookworm-security main non-free-firmware" >&2
+  note "root tree done after $(elapsed)"
+  touch "$work/rootfs.done"
+fi
 ln -sfn ../run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
 
 fw="$rootfs/boot/firmware"
+# A reused tree: an earlier run moved the firmware files out of it.
+[ ! -d "$work/firmware" ] || cp -a "$work/firmware/." "$fw/"
 for f in config.txt cmdline.txt start4.elf bcm2711-rpi-4-b.dtb; do
   [ -e "$fw/$f" ] || die "raspi-firmware did not produce /boot/firmware/$f (ls: $(ls "$fw" | tr '\n' ' '))"
 done
@@ -180,7 +197,12 @@ mkfs.vfat -F 32 -n RASPIFIRM -C "$fw_img" $((fw_mib * 1024)) >/dev/null
 (cd "$fw" && mcopy -s -p -m -i "$fw_img" ./* ::/)
 fw_used=$(du -sm "$fw" | cut -f1)
 [ "$fw_used" -lt "$fw_mib" ] || die "firmware files ($fw_used MiB) do not fit in $fw_mib MiB"
-find "$fw" -mindepth 1 -delete   # the FAT partition is mounted there on the Pi
+# The FAT partition is mounted there on the Pi: empty it in the root tree, and
+# keep the files beside it for --reuse-rootfs.
+rm -rf "$work/firmware"
+mkdir -p "$work/firmware"
+cp -a "$fw/." "$work/firmware/"
+find "$fw" -mindepth 1 -delete
 
 used_mib=$(du -sm --one-file-system "$rootfs" | cut -f1)
 root_mib=$(( (used_mib * 115 / 100) + size_extra ))
