@@ -52,8 +52,8 @@ command -v python3 >/dev/null || die "python3 needed to format the JSON"
 echo "host: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "model: $model; source: $source_arg"
 echo
-echo "| backend | threads | input | forward p50 ms | e2e p50 ms | e2e fps | bare fps | ratio | preprocess p50 ms | postprocess p50 ms |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| backend | threads | input | forward p50 ms | e2e p50 ms | e2e fps | bare fps | ratio (pipelined) | ratio (serial) | preprocess p50 ms | postprocess p50 ms |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 IFS=, read -r -a backend_list <<< "$backends"
 IFS=, read -r -a thread_list <<< "$threads"
 for b in "${backend_list[@]}"; do
@@ -66,9 +66,10 @@ j = json.load(sys.stdin)
 s = j["stages_ms"]
 name = j["backend"] + (" (auto)" if sys.argv[1] == "auto" else "")
 size = "%dx%d" % (j["input"]["width"], j["input"]["height"])
-print("| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %.3f | %.2f | %.2f |" % (
+print("| %s | %d | %s | %.1f | %.1f | %.2f | %.2f | %.3f | %.3f | %.2f | %.2f |" % (
     name, j["threads"], size, s["forward"]["p50"], s["total"]["p50"], j["fps"]["end_to_end"],
-    j["fps"]["bare_forward"], j["throughput_ratio"], s["preprocess"]["p50"], s["postprocess"]["p50"]))
+    j["fps"]["bare_forward"], j["throughput_ratio"], j["serial_throughput_ratio"],
+    s["preprocess"]["p50"], s["postprocess"]["p50"]))
 ' "$b"
   done
 done

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/draw.hpp"
 #include "cli/image_io.hpp"
+#include "engine/prepare_ahead.hpp"
 
 namespace lookout::cli {
 
@@ -33,6 +34,66 @@ nlohmann::json timing_json(const StageTimes& t) {
 std::string class_name(const std::vector<std::string>& names, int id) {
   return id >= 0 && static_cast<std::size_t>(id) < names.size() ? names[static_cast<std::size_t>(id)]
                                                                 : std::to_string(id);
+}
+
+// The start of an image's output line: its path and the frame's size (JPEG
+// frames carry it from their header).
+nlohmann::json image_line(const std::string& path, const Frame& frame) {
+  return {{"image", path}, {"width", frame.width}, {"height", frame.height}};
+}
+
+// Runs `handle(path, frame, prepared)` for each image in order; it prints the
+// image's line. Image i+1 is read and handed to a PrepareAhead helper (JPEG
+// decoding, letterboxing) before the model runs on image i, so with a free
+// core the work overlaps. An image that cannot be read, decoded or run gets
+// an error line instead and the others go on. Returns the exit status.
+template <typename Handle>
+int for_each_prepared(Engine& engine, const std::vector<std::string>& images, std::ostream& out,
+                      Handle handle) {
+  int status = kExitOk;
+  const auto fail = [&](const std::string& path, const std::string& error) {
+    out << nlohmann::json{{"image", path}, {"error", error}}.dump() << "\n" << std::flush;
+    std::cerr << "lookout: " << path << ": " << error << "\n";
+    status = kExitFailure;
+  };
+  PrepareAhead ahead(engine);
+  struct Loaded {
+    FramePtr frame;  // null if reading failed
+    std::string error;
+  };
+  const auto load = [&](const std::string& path) -> Loaded {
+    try {
+      FramePtr frame = read_image(path);
+      ahead.submit(frame);
+      return {std::move(frame), {}};
+    } catch (const std::exception& e) {
+      return {nullptr, e.what()};
+    }
+  };
+  Loaded next = images.empty() ? Loaded{} : load(images[0]);
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const Loaded current = std::move(next);
+    PreparedFrame prepared;
+    std::string error = current.error;
+    if (current.frame) {
+      try {
+        prepared = ahead.take();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    if (i + 1 < images.size()) next = load(images[i + 1]);
+    if (!current.frame || prepared.empty()) {
+      fail(images[i], error);
+      continue;
+    }
+    try {
+      handle(images[i], *current.frame, std::move(prepared));
+    } catch (const std::exception& e) {
+      fail(images[i], e.what());
+    }
+  }
+  return status;
 }
 
 // Where --save writes the annotated copy of `image` (one of `count` images).
@@ -119,39 +180,27 @@ int run_detect(const DetectArgs& args, std::ostream& out) {
     }
   }
 
-  int status = kExitOk;
-  for (const std::string& path : args.images) {
-    nlohmann::json line{{"image", path}};
-    try {
-      const auto frame = read_image(path);
-      const DetectResult result = engine->detect(*frame, options);
-      // The frame's size (JPEG frames carry it from their header).
-      line["width"] = frame->width;
-      line["height"] = frame->height;
-      auto& list = line["detections"] = nlohmann::json::array();
-      for (const Detection& d : result.detections) {
-        list.push_back({{"class", class_name(info.class_names, d.class_id)},
-                        {"class_id", d.class_id},
-                        {"score", round_to(d.score, 4)},
-                        {"box",
-                         {round_to(d.x1, 2), round_to(d.y1, 2), round_to(d.x2, 2),
-                          round_to(d.y2, 2)}}});
-      }
-      line["timing_ms"] = timing_json(result.times);
-      if (!args.save.empty()) {
-        RgbImage image = to_rgb(*frame);
-        draw_detections(image, result.detections, info.class_names);
-        write_jpeg(save_path(args.save, path, args.images.size()), image);
-      }
-    } catch (const std::exception& e) {
-      // One bad image doesn't stop the others; the line says what happened.
-      line = {{"image", path}, {"error", e.what()}};
-      std::cerr << "lookout: " << path << ": " << e.what() << "\n";
-      status = kExitFailure;
+  const auto handle = [&](const std::string& path, const Frame& frame, PreparedFrame prepared) {
+    const DetectResult result = engine->detect(std::move(prepared), options);
+    nlohmann::json line = image_line(path, frame);
+    auto& list = line["detections"] = nlohmann::json::array();
+    for (const Detection& d : result.detections) {
+      list.push_back({{"class", class_name(info.class_names, d.class_id)},
+                      {"class_id", d.class_id},
+                      {"score", round_to(d.score, 4)},
+                      {"box",
+                       {round_to(d.x1, 2), round_to(d.y1, 2), round_to(d.x2, 2),
+                        round_to(d.y2, 2)}}});
+    }
+    line["timing_ms"] = timing_json(result.times);
+    if (!args.save.empty()) {
+      RgbImage image = to_rgb(frame);
+      draw_detections(image, result.detections, info.class_names);
+      write_jpeg(save_path(args.save, path, args.images.size()), image);
     }
     out << line.dump() << "\n" << std::flush;
-  }
-  return status;
+  };
+  return for_each_prepared(*engine, args.images, out, handle);
 }
 
 int run_classify(const ClassifyArgs& args, std::ostream& out) {
@@ -163,29 +212,19 @@ int run_classify(const ClassifyArgs& args, std::ostream& out) {
               << " model; use `lookout detect`\n";
     return kExitUsage;
   }
-  int status = kExitOk;
-  for (const std::string& path : args.images) {
-    nlohmann::json line{{"image", path}};
-    try {
-      const auto frame = read_image(path);
-      const ClassifyResult result = engine->classify(*frame, args.top_k);
-      line["width"] = frame->width;
-      line["height"] = frame->height;
-      auto& list = line["classes"] = nlohmann::json::array();
-      for (const ClassScore& c : result.top) {
-        list.push_back({{"class", class_name(info.class_names, c.class_id)},
-                        {"class_id", c.class_id},
-                        {"score", round_to(c.score, 4)}});
-      }
-      line["timing_ms"] = timing_json(result.times);
-    } catch (const std::exception& e) {
-      line = {{"image", path}, {"error", e.what()}};
-      std::cerr << "lookout: " << path << ": " << e.what() << "\n";
-      status = kExitFailure;
+  const auto handle = [&](const std::string& path, const Frame& frame, PreparedFrame prepared) {
+    const ClassifyResult result = engine->classify(std::move(prepared), args.top_k);
+    nlohmann::json line = image_line(path, frame);
+    auto& list = line["classes"] = nlohmann::json::array();
+    for (const ClassScore& c : result.top) {
+      list.push_back({{"class", class_name(info.class_names, c.class_id)},
+                      {"class_id", c.class_id},
+                      {"score", round_to(c.score, 4)}});
     }
+    line["timing_ms"] = timing_json(result.times);
     out << line.dump() << "\n" << std::flush;
-  }
-  return status;
+  };
+  return for_each_prepared(*engine, args.images, out, handle);
 }
 
 }  // namespace lookout::cli

@@ -5,7 +5,8 @@
 // Ownership: Engine::load returns the only owner (std::unique_ptr). The engine
 // owns the loaded module and its reusable input/output buffers.
 // Threads: one thread at a time may call detect()/classify() (the pipeline's
-// inference thread); info() may be read from any thread after load.
+// inference thread); prepare() may run on another thread meanwhile (see
+// PreparedFrame); info() may be read from any thread after load.
 #pragma once
 
 #include <cstdint>
@@ -100,6 +101,38 @@ struct ClassifyResult {
   StageTimes times;
 };
 
+// A frame decoded and letterboxed into one of the engine's input buffers: the
+// first half of detect()/classify(), split off so that one thread can prepare
+// frame N+1 while another runs the model on frame N (PrepareAhead does this).
+// Keeping preprocessing off the inference thread is what brings end-to-end
+// throughput to the bare forward loop's (app/engine/BENCHMARKS.md).
+//
+// Ownership: move-only; owns its input buffer until destroyed, then gives it
+// back to the engine's pool (which outlives the engine if it must, so a
+// PreparedFrame may safely outlive its engine). It does not hold the source
+// Frame: a camera buffer can be returned as soon as prepare() is done.
+class PreparedFrame {
+ public:
+  struct State;  // defined by the engine implementation
+
+  PreparedFrame();
+  PreparedFrame(std::unique_ptr<State> state, const StageTimes& times);
+  PreparedFrame(PreparedFrame&&) noexcept;
+  PreparedFrame& operator=(PreparedFrame&&) noexcept;
+  PreparedFrame(const PreparedFrame&) = delete;
+  PreparedFrame& operator=(const PreparedFrame&) = delete;
+  ~PreparedFrame();
+
+  bool empty() const { return state_ == nullptr; }
+  // decode_ms and preprocess_ms of the preparation.
+  const StageTimes& times() const { return times_; }
+  State* state() const { return state_.get(); }
+
+ private:
+  std::unique_ptr<State> state_;
+  StageTimes times_;
+};
+
 class Engine {
  public:
   // Loads, validates (dry forward) and warms up the model. Throws ModelError.
@@ -110,13 +143,28 @@ class Engine {
   virtual ~Engine() = default;
 
   virtual const ModelInfo& info() const = 0;
+
   // Errors on a bad frame (unsupported layout, corrupt JPEG) are reported as
   // std::invalid_argument; the caller skips that frame.
-  virtual DetectResult detect(const Frame& frame, const DetectOptions& options) = 0;
-  virtual ClassifyResult classify(const Frame& frame, int top_k) = 0;
+  DetectResult detect(const Frame& frame, const DetectOptions& options) {
+    return detect(prepare(frame), options);
+  }
+  ClassifyResult classify(const Frame& frame, int top_k) { return classify(prepare(frame), top_k); }
+
+  // The two halves of detect()/classify(). prepare() decodes and letterboxes;
+  // it may run on any thread, concurrently with detect()/classify() of an
+  // earlier PreparedFrame on the inference thread (calls to prepare() are
+  // serialised among themselves). Throws std::invalid_argument for a bad frame.
+  virtual PreparedFrame prepare(const Frame& frame) = 0;
+  // Runs the model on a frame this engine prepared and postprocesses it; the
+  // result's times include the preparation's. Throws std::invalid_argument
+  // for an empty PreparedFrame or one from another engine.
+  virtual DetectResult detect(PreparedFrame frame, const DetectOptions& options) = 0;
+  virtual ClassifyResult classify(PreparedFrame frame, int top_k) = 0;
 
   // For benchmarks: one forward pass on the last input (no pre/postprocessing),
   // returns its wall time in ms. The bare loop `lookout bench` compares with.
+  // Not concurrently with prepare().
   virtual double bare_forward() { return 0; }
 
  protected:

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "core/log.hpp"
@@ -293,13 +294,78 @@ std::string resolve_backend(const std::string& requested) {
   return "xnnpack";
 }
 
+// Input tensors handed out to PreparedFrames and given back when they are
+// destroyed, so steady-state frames allocate nothing (a 640x384 float input
+// is 2.9 MB: a fresh one costs an mmap and ~700 page faults). Shared by the
+// engine and its PreparedFrames, so it outlives whichever goes last.
+// Threads: any (one mutex).
+class InputPool {
+ public:
+  torch::Tensor take(int64_t channels, int64_t height, int64_t width, bool channels_last) {
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->size(1) == channels && it->size(2) == height && it->size(3) == width) {
+          torch::Tensor t = std::move(*it);
+          free_.erase(it);
+          return t;
+        }
+      }
+    }
+    return torch::empty({1, channels, height, width},
+                        torch::TensorOptions().memory_format(
+                            channels_last ? torch::MemoryFormat::ChannelsLast
+                                          : torch::MemoryFormat::Contiguous));
+  }
+
+  void give_back(torch::Tensor tensor) {
+    std::lock_guard lock(mutex_);
+    // Two in flight (one preparing, one in the model) plus one spare; more
+    // means the input size changed, and the oldest sizes go first.
+    if (free_.size() >= kKept) free_.erase(free_.begin());
+    free_.push_back(std::move(tensor));
+  }
+
+ private:
+  static constexpr std::size_t kKept = 3;
+  std::mutex mutex_;
+  std::vector<torch::Tensor> free_;
+};
+
+}  // namespace
+
+struct PreparedFrame::State {
+  std::shared_ptr<InputPool> pool;
+  torch::Tensor input;
+  Letterbox box;
+
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() {
+    if (pool && input.defined()) pool->give_back(std::move(input));
+  }
+};
+
+PreparedFrame::PreparedFrame() = default;
+PreparedFrame::PreparedFrame(std::unique_ptr<State> state, const StageTimes& times)
+    : state_(std::move(state)), times_(times) {}
+PreparedFrame::PreparedFrame(PreparedFrame&&) noexcept = default;
+PreparedFrame& PreparedFrame::operator=(PreparedFrame&&) noexcept = default;
+PreparedFrame::~PreparedFrame() = default;
+
+namespace {
+
 class TorchEngine final : public Engine {
  public:
   explicit TorchEngine(const EngineOptions& options);
 
   const ModelInfo& info() const override { return info_; }
-  DetectResult detect(const Frame& frame, const DetectOptions& options) override;
-  ClassifyResult classify(const Frame& frame, int top_k) override;
+  using Engine::classify;
+  using Engine::detect;
+  PreparedFrame prepare(const Frame& frame) override;
+  DetectResult detect(PreparedFrame frame, const DetectOptions& options) override;
+  ClassifyResult classify(PreparedFrame frame, int top_k) override;
   double bare_forward() override {
     prepare_thread();
     const auto start = Clock::now();
@@ -311,25 +377,23 @@ class TorchEngine final : public Engine {
   // Input size for a frame: the fixed shape, or for dynamic models the
   // smallest stride-aligned size holding the frame at the requested size.
   InputSize input_size_for(int frame_w, int frame_h) const;
-  // Preprocesses into input_ (resized when the input size changes), runs the
-  // model, returns the output tensor. Fills the first three stage times.
-  torch::Tensor run(const Frame& frame, Letterbox& box, StageTimes& times);
+  // Runs the model on a prepared frame (remembered as input_ for
+  // bare_forward) and returns the output tensor; adds the forward time.
+  torch::Tensor run(PreparedFrame::State& prepared, StageTimes& times);
+  // The prepared frame's state, checked to come from this engine.
+  PreparedFrame::State& own(const PreparedFrame& frame) const;
   void prepare_thread();
   torch::Tensor validate_output(const c10::IValue& value, const std::string& where);
-  torch::Tensor new_input(int64_t height, int64_t width) const {
-    return torch::empty({1, info_.channels, height, width},
-                        torch::TensorOptions().memory_format(channels_last_
-                                                                 ? torch::MemoryFormat::ChannelsLast
-                                                                 : torch::MemoryFormat::Contiguous));
-  }
 
   std::unique_ptr<engine::TorchModel> model_;
   ModelConfig config_;
   ModelInfo info_;
   InputSize requested_;
+  std::mutex prepare_mutex_;  // serialises prepare(): pre_ owns scratch buffers
   engine::Preprocessor pre_;
   engine::Postprocessor post_;
-  torch::Tensor input_;
+  std::shared_ptr<InputPool> inputs_ = std::make_shared<InputPool>();
+  torch::Tensor input_;  // the last input run (inference thread only)
   // Feed channels-last (NHWC) input: XNNPACK convolutions then keep every
   // activation in NHWC instead of transposing around each convolution.
   bool channels_last_ = false;
@@ -442,7 +506,7 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
     }
     if (!channels_last_) log::debug("engine: ", path, " gets NCHW input");
   }
-  input_ = new_input(initial.height, initial.width);
+  input_ = inputs_->take(info_.channels, initial.height, initial.width, channels_last_);
   input_.zero_();
 
   if (options.warm_up) {
@@ -518,26 +582,41 @@ void TorchEngine::prepare_thread() {
   set_threads(info_.threads, info_.backend == "xnnpack");
 }
 
-torch::Tensor TorchEngine::run(const Frame& source, Letterbox& box, StageTimes& times) {
-  prepare_thread();
+PreparedFrame TorchEngine::prepare(const Frame& source) {
+  auto state = std::make_unique<PreparedFrame::State>();
+  StageTimes times;
+  std::lock_guard lock(prepare_mutex_);
   auto start = Clock::now();
   const Frame& frame = pre_.decode(source);
   times.decode_ms = ms_since(start);
 
   start = Clock::now();
   const InputSize size = input_size_for(frame.width, frame.height);
-  box = info_.task == "classify"
-            ? engine::make_stretch(frame.width, frame.height, size.width, size.height)
-            : engine::make_letterbox(frame.width, frame.height, size.width, size.height,
-                                     config_.pad_center);
-  if (input_.size(2) != size.height || input_.size(3) != size.width) {
-    input_ = new_input(size.height, size.width);
-  }
-  pre_.run(frame, box, info_.channels, config_.pad_value, input_.data_ptr<float>(),
+  state->box = info_.task == "classify"
+                   ? engine::make_stretch(frame.width, frame.height, size.width, size.height)
+                   : engine::make_letterbox(frame.width, frame.height, size.width, size.height,
+                                            config_.pad_center);
+  state->input = inputs_->take(info_.channels, size.height, size.width, channels_last_);
+  state->pool = inputs_;
+  pre_.run(frame, state->box, info_.channels, config_.pad_value, state->input.data_ptr<float>(),
            channels_last_);
   times.preprocess_ms = ms_since(start);
+  return PreparedFrame(std::move(state), times);
+}
 
-  start = Clock::now();
+PreparedFrame::State& TorchEngine::own(const PreparedFrame& frame) const {
+  PreparedFrame::State* state = frame.state();
+  if (state == nullptr) throw std::invalid_argument("engine: empty PreparedFrame");
+  if (state->pool != inputs_) {
+    throw std::invalid_argument("engine: PreparedFrame comes from another engine");
+  }
+  return *state;
+}
+
+torch::Tensor TorchEngine::run(PreparedFrame::State& prepared, StageTimes& times) {
+  prepare_thread();
+  input_ = prepared.input;
+  const auto start = Clock::now();
   torch::Tensor out;
   const c10::IValue value = model_->forward(input_);
   if (!first_tensor(value, out)) throw std::runtime_error("engine: model returned no tensor");
@@ -546,27 +625,30 @@ torch::Tensor TorchEngine::run(const Frame& source, Letterbox& box, StageTimes& 
   return out;
 }
 
-DetectResult TorchEngine::detect(const Frame& frame, const DetectOptions& options) {
+DetectResult TorchEngine::detect(PreparedFrame frame, const DetectOptions& options) {
   if (info_.task != "detect") {
     throw std::invalid_argument("engine: detect() on a " + info_.task + " model");
   }
+  PreparedFrame::State& prepared = own(frame);
   DetectResult result;
-  Letterbox box;
-  const torch::Tensor out = run(frame, box, result.times);
+  result.times = frame.times();
+  const torch::Tensor out = run(prepared, result.times);
   const auto start = Clock::now();
-  result.detections = post_.detect(out.data_ptr<float>(), static_cast<std::size_t>(out.size(1)),
-                                   static_cast<std::size_t>(out.size(2)), options, box);
+  result.detections =
+      post_.detect(out.data_ptr<float>(), static_cast<std::size_t>(out.size(1)),
+                   static_cast<std::size_t>(out.size(2)), options, prepared.box);
   result.times.postprocess_ms = ms_since(start);
   return result;
 }
 
-ClassifyResult TorchEngine::classify(const Frame& frame, int top_k) {
+ClassifyResult TorchEngine::classify(PreparedFrame frame, int top_k) {
   if (info_.task != "classify") {
     throw std::invalid_argument("engine: classify() on a " + info_.task + " model");
   }
+  PreparedFrame::State& prepared = own(frame);
   ClassifyResult result;
-  Letterbox box;
-  const torch::Tensor out = run(frame, box, result.times);
+  result.times = frame.times();
+  const torch::Tensor out = run(prepared, result.times);
   const auto start = Clock::now();
   result.top = engine::top_k(out.data_ptr<float>(), static_cast<std::size_t>(out.size(1)), top_k);
   result.times.postprocess_ms = ms_since(start);

@@ -96,6 +96,22 @@ TEST_CASE("lookout detect options: thresholds, classes, several images, bad ones
   REQUIRE(lines.size() == 2);
   CHECK(lines[0]["error"].get<std::string>().find("not a JPEG, PNG") != std::string::npos);
   CHECK(lines[1]["detections"].size() == 4);
+  // Images are read and prepared one ahead: bad ones in between keep their
+  // place, and the ones after them still run.
+  r = lookout_cli("detect --model " + model("cells.torchscript") + " " + t::quote(image) + " " +
+                  t::quote((dir / "broken.jpg").string()) + " " +
+                  t::quote((dir / "missing.jpg").string()) + " " + t::quote(image) + " " +
+                  t::quote(image) + " 2>/dev/null");
+  CHECK(r.exit_code == 1);
+  const auto five = json_lines(r.out);
+  REQUIRE(five.size() == 5);
+  CHECK(five[0]["detections"].size() == 4);
+  CHECK(five[1]["image"] == (dir / "broken.jpg").string());
+  CHECK(five[1]["error"].get<std::string>().find("not a JPEG, PNG") != std::string::npos);
+  CHECK(five[2]["image"] == (dir / "missing.jpg").string());
+  CHECK(five[2].contains("error"));
+  CHECK(five[3]["detections"].size() == 4);
+  CHECK(five[4]["detections"].size() == 4);
 }
 
 TEST_CASE("lookout detect --save draws the boxes and labels") {
@@ -196,6 +212,12 @@ TEST_CASE("lookout bench reports stages and the throughput ratio") {
     CHECK(j["stages_ms"][stage]["p50"].get<double>() >= 0);
     CHECK(j["stages_ms"][stage]["p99"].get<double>() >= j["stages_ms"][stage]["p50"].get<double>());
   }
+  CHECK(j["stages_ms"]["total_serial"]["p50"].get<double>() > 0);
   CHECK(j["bare_forward_ms"]["p50"].get<double>() > 0);
   CHECK(j["throughput_ratio"].get<double>() > 0);
+  CHECK(j["serial_throughput_ratio"].get<double>() > 0);
+  // Pipelined frames: 12 timed + 1 warm-up, each prepared by the helper or
+  // (when it had not started) on the inference thread.
+  CHECK(j["prepared_inline"].get<int>() >= 0);
+  CHECK(j["prepared_inline"].get<int>() <= 13);
 }

@@ -18,6 +18,7 @@ using lookout::EngineOptions;
 using lookout::Frame;
 using lookout::ModelError;
 using lookout::PixelFormat;
+using lookout::PreparedFrame;
 using lookout::test::toy_model;
 
 namespace {
@@ -350,4 +351,85 @@ TEST_CASE("the inference thread is pinned to the configured cores") {
   });
   worker.join();
   CHECK(pinned);
+}
+
+TEST_CASE("prepare() on one thread, detect() on another: the same detections") {
+  auto engine = load("cells.torchscript");
+  for (PixelFormat format : {PixelFormat::RGB24, PixelFormat::I420, PixelFormat::MJPEG}) {
+    CAPTURE(lookout::to_string(format));
+    const auto frame = scene(format, 320, 240, {{64, 56, 128, 120, 255, 255, 255}});
+    const auto serial = engine->detect(*frame, {});
+    PreparedFrame prepared;
+    std::thread helper([&] { prepared = engine->prepare(*frame); });
+    helper.join();
+    REQUIRE_FALSE(prepared.empty());
+    CHECK(prepared.times().preprocess_ms > 0);
+    CHECK(prepared.times().forward_ms == 0);
+    const auto split = engine->detect(std::move(prepared), {});
+    REQUIRE(split.detections.size() == serial.detections.size());
+    for (std::size_t i = 0; i < split.detections.size(); ++i) {
+      const Detection& a = split.detections[i];
+      const Detection& b = serial.detections[i];
+      CHECK(a.class_id == b.class_id);
+      CHECK(a.score == b.score);
+      CHECK(a.x1 == b.x1);
+      CHECK(a.y1 == b.y1);
+      CHECK(a.x2 == b.x2);
+      CHECK(a.y2 == b.y2);
+    }
+    // The preparation's times are part of the result's.
+    CHECK(split.times.preprocess_ms > 0);
+    CHECK(split.times.forward_ms > 0);
+    if (format == PixelFormat::MJPEG) CHECK(split.times.decode_ms > 0);
+  }
+}
+
+TEST_CASE("several prepared frames of different sizes in flight at once") {
+  auto engine = load("cells.torchscript");
+  // As in "frames of different sizes": two input sizes (320x256, 192x256).
+  const auto wide = scene(PixelFormat::RGB24, 640, 480, {{128, 112, 192, 176, 255, 255, 255}});
+  const auto tall = scene(PixelFormat::RGB24, 240, 320, {{40, 80, 80, 120, 255, 255, 255}});
+  for (int round = 0; round < 3; ++round) {  // buffers come back from the pool
+    PreparedFrame a = engine->prepare(*wide);
+    PreparedFrame b = engine->prepare(*tall);
+    PreparedFrame c = engine->prepare(*wide);
+    auto result = engine->detect(std::move(b), {});
+    REQUIRE(result.detections.size() == 1);
+    check_box(result.detections[0], 40, 80, 80, 120);
+    for (PreparedFrame* p : {&a, &c}) {
+      result = engine->detect(std::move(*p), {});
+      REQUIRE(result.detections.size() == 1);
+      check_box(result.detections[0], 128, 112, 192, 176);
+    }
+  }
+}
+
+TEST_CASE("a PreparedFrame that is empty, used twice, from another engine or for the wrong task") {
+  auto engine = load("cells.torchscript");
+  auto other = load("cells.torchscript");
+  const auto frame = scene(PixelFormat::RGB24, 64, 64, {});
+  CHECK_THROWS_WITH_AS(engine->detect(PreparedFrame(), {}), "engine: empty PreparedFrame",
+                       std::invalid_argument);
+  PreparedFrame prepared = engine->prepare(*frame);
+  CHECK_THROWS_WITH_AS(other->detect(std::move(prepared), {}),
+                       "engine: PreparedFrame comes from another engine", std::invalid_argument);
+  prepared = engine->prepare(*frame);
+  CHECK_THROWS_AS(engine->classify(std::move(prepared), 1), std::invalid_argument);
+  prepared = engine->prepare(*frame);
+  PreparedFrame moved = std::move(prepared);
+  CHECK(engine->detect(std::move(moved), {}).detections.empty());
+  CHECK_THROWS_AS(engine->detect(std::move(moved), {}), std::invalid_argument);  // NOLINT: moved-from
+  // A bad frame fails in prepare(), as it does in detect().
+  auto jpeg = Frame::allocate(PixelFormat::MJPEG, 64, 64, 16);
+  CHECK_THROWS_AS(engine->prepare(*jpeg), std::invalid_argument);
+}
+
+TEST_CASE("a PreparedFrame may outlive its engine") {
+  auto engine = load("cells.torchscript");
+  const auto frame = scene(PixelFormat::RGB24, 320, 240, {});
+  PreparedFrame prepared = engine->prepare(*frame);
+  engine.reset();
+  CHECK_FALSE(prepared.empty());
+  prepared = PreparedFrame();  // gives its buffer back to the pool it keeps alive
+  CHECK(prepared.empty());
 }
