@@ -304,10 +304,12 @@ class InputPool {
   torch::Tensor take(int64_t channels, int64_t height, int64_t width, bool channels_last) {
     {
       std::lock_guard lock(mutex_);
-      for (auto it = free_.begin(); it != free_.end(); ++it) {
+      // Newest first: the buffer given back last is the likeliest to still
+      // be in cache.
+      for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
         if (it->size(1) == channels && it->size(2) == height && it->size(3) == width) {
           torch::Tensor t = std::move(*it);
-          free_.erase(it);
+          free_.erase(std::next(it).base());
           return t;
         }
       }
