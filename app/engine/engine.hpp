@@ -104,7 +104,7 @@ struct ClassifyResult {
 // A frame decoded and letterboxed into one of the engine's input buffers: the
 // first half of detect()/classify(), split off so that one thread can prepare
 // frame N+1 while another runs the model on frame N (PrepareAhead does this).
-// Keeping preprocessing off the inference thread is what brings end-to-end
+// Where a core is free while the model runs, this brings end-to-end
 // throughput to the bare forward loop's (app/engine/BENCHMARKS.md).
 //
 // Ownership: move-only; owns its input buffer until destroyed, then gives it
