@@ -188,6 +188,11 @@ int Daemon::run() {
   io_.run();
   if (reload_thread_.joinable()) reload_thread_.join();
   log_summary(true);
+  // STOPPING=1 and the last status leave on the sender thread; let them go
+  // out before exit, but never wait long on a manager that does not read.
+  if (!systemd::flush(std::chrono::seconds(1))) {
+    log::warning("the service manager is not reading notifications; exiting without");
+  }
   return 0;
 }
 

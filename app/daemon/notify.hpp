@@ -2,7 +2,15 @@
 // and the watchdog. Without LOOKOUT_WITH_SYSTEMD, or when not started by
 // systemd (no $NOTIFY_SOCKET), every call does nothing.
 //
-// Threads: any; each call is one datagram.
+// Messages go out on a sender thread of their own: sd_notify's datagram send
+// blocks once the manager's socket queue is full (ten datagrams when nobody
+// reads), and the daemon's I/O thread, which sends STATUS and WATCHDOG, must
+// never wait on the manager. While the manager does not read, a newer
+// status-only message replaces an unsent one, and unsent WATCHDOG=1s collapse
+// into one; READY/RELOADING/STOPPING messages are all sent, in order.
+//
+// Threads: any. The sender thread is started on first use and lives until the
+// process exits.
 #pragma once
 
 #include <chrono>
@@ -11,9 +19,14 @@
 
 namespace lookout::systemd {
 
-// Sends `state`, e.g. "READY=1\nSTATUS=Running". Returns false when nothing
-// was sent (no systemd, or an error).
+// Queues `state`, e.g. "READY=1\nSTATUS=Running", for the service manager;
+// never blocks. Returns false when there is no manager to tell (built
+// without systemd, or no $NOTIFY_SOCKET).
 bool notify(const std::string& state);
+
+// Waits until every queued message is sent, at most `timeout` (for the last
+// messages before exit). Returns false on timeout.
+bool flush(std::chrono::milliseconds timeout);
 
 // The watchdog interval systemd expects keep-alives within, if it enabled one
 // for this process (WatchdogSec=).

@@ -271,3 +271,29 @@ TEST_CASE("a stalled pipeline starves the watchdog, and cannot keep the daemon f
   CHECK(d.wait_exit() == 1);
   CHECK(d.log().find("a frame source or the model is stuck; exiting") != std::string::npos);
 }
+
+TEST_CASE("a service manager that stops reading notifications cannot stall the daemon") {
+  DaemonConfig config;
+  config.stats_interval_s = 0.5;  // a STATUS= message every 0.5 s
+  // ... and WATCHDOG=1 every 0.1 s: well over the ten datagrams the notify
+  // socket queues while nobody reads.
+  RunningDaemon d{config, {{}, {"WATCHDOG_USEC=300000"}}};
+  NotifySocket& manager = d.daemon->notify();
+  manager.pause_reading(true);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // The I/O thread, which sends STATUS and WATCHDOG, still serves clients.
+  Client tcp = d.tcp_client();
+  CHECK(tcp.next_of("hello"));
+  CHECK(tcp.next_of("detections"));
+  CHECK(tcp.next_of("stats"));
+  // Reading again, the manager gets the current status and the watchdog.
+  manager.pause_reading(false);
+  CHECK(manager.wait_for("STATUS=Running"));
+  CHECK(manager.wait_for("WATCHDOG=1"));
+  // A manager that stops reading for good cannot hold up the exit either.
+  manager.pause_reading(true);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  d.daemon->signal(SIGTERM);
+  CHECK(d.daemon->wait_exit() == 0);
+  CHECK(d.daemon->log().find("not reading notifications") != std::string::npos);
+}

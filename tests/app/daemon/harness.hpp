@@ -164,6 +164,13 @@ class NotifySocket {
     });
     return found;
   }
+  // Stops (true) or resumes reading the socket, like a manager too busy to
+  // read: the datagrams queue in the kernel, and once ten are queued the
+  // sender's next one blocks.
+  void pause_reading(bool paused) {
+    std::lock_guard lock(mutex_);
+    paused_ = paused;
+  }
   // Every message so far, in order of arrival.
   std::vector<std::string> messages() const {
     std::lock_guard lock(mutex_);
@@ -176,6 +183,10 @@ class NotifySocket {
       {
         std::lock_guard lock(mutex_);
         if (stop_) return;
+        if (paused_) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));  // holds the lock: fine here
+          continue;
+        }
       }
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 50) <= 0) continue;
@@ -197,6 +208,7 @@ class NotifySocket {
   std::vector<std::string> messages_;  // guarded by mutex_
   std::size_t seen_ = 0;               // guarded by mutex_: messages already matched or passed over
   bool stop_ = false;                  // guarded by mutex_
+  bool paused_ = false;                // guarded by mutex_
   std::thread reader_;                 // last: started once everything above exists
 };
 
