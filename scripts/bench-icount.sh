@@ -31,7 +31,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$repo_root
 build=$repo/build-engine/aarch64
 sysroot=""
 plugin=""

@@ -27,9 +27,7 @@
 # scripts/deb/, systemd/). Prints the phase timings; exit 0 on success.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-die() { echo "$prog: FAIL: $*" >&2; exit 1; }
-
-die() { echo "$prog: FAIL: $*" >&2; exit 1; }
+die() { echo "$prog: FAIL: $*" >&2; exit 1; }  # a failure here is the test's verdict
 
 image="$repo_root/build-image/lookout-pi-arm64.img"
 budget=900

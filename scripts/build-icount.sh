@@ -24,7 +24,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-
 src=${LOOKOUT_ICOUNT_SRC:-$repo_root/../shared/tools/qemu-icount/icount.c}
 outdir=""
 sysroot=""

@@ -18,7 +18,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-
 deb=""
 arch=arm64
 port=22

@@ -38,7 +38,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-
 arch=""
 build_dir=""
 allow_prefix_mismatch=0

@@ -36,7 +36,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-
 deb=""
 out=""
 mirror=http://deb.debian.org/debian

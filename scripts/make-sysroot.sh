@@ -62,7 +62,6 @@ readonly PATH_EXCLUDES=(
 readonly ARCH=arm64
 readonly MULTIARCH=aarch64-linux-gnu
 
-
 dir=""
 suite=bookworm
 mirror=${LOOKOUT_DEBIAN_MIRROR:-}

@@ -56,8 +56,9 @@ void PrepareAhead::helper_loop() {
   // SCHED_IDLE: the helper gets only CPU time that no other thread wants, so
   // it fills the gaps the inference threads leave (between operators, or a
   // core they don't use) and is preempted the moment one of them wakes; it
-  // can never slow the forward pass down. Unprivileged threads may lower
-  // themselves to it; if not, it runs as a normal thread.
+  // takes no CPU time from the forward pass (it still shares caches and
+  // memory bandwidth). Unprivileged threads may lower themselves to it; if
+  // not, it runs as a normal thread.
   sched_param param{};
   param.sched_priority = 0;
   idle_policy_ = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) == 0;

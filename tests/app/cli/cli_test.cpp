@@ -216,8 +216,11 @@ TEST_CASE("lookout bench reports stages and the throughput ratio") {
   CHECK(j["bare_forward_ms"]["p50"].get<double>() > 0);
   CHECK(j["throughput_ratio"].get<double>() > 0);
   CHECK(j["serial_throughput_ratio"].get<double>() > 0);
-  // Pipelined frames: 12 timed + 1 warm-up, each prepared by the helper or
-  // (when it had not started) on the inference thread.
+  // 12 timed frames in blocks of 10: each block's first is prepared in
+  // place, the other 10 go to the helper, which prepares them or (when it
+  // had not started) leaves them to the inference thread.
+  CHECK(j["helper_frames"] == 10);
   CHECK(j["prepared_inline"].get<int>() >= 0);
   CHECK(j["prepared_inline"].get<int>() <= 13);
+  CHECK(j["prepared_inline"].get<int>() <= j["helper_frames"].get<int>());
 }

@@ -180,13 +180,15 @@ class NotifySocket {
  private:
   void read_loop() {
     for (;;) {
+      bool paused = false;
       {
         std::lock_guard lock(mutex_);
         if (stop_) return;
-        if (paused_) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));  // holds the lock: fine here
-          continue;
-        }
+        paused = paused_;
+      }
+      if (paused) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
       }
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 50) <= 0) continue;

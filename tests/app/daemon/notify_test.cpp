@@ -1,64 +1,30 @@
-// systemd::notify against a real datagram socket standing in for the
-// service manager's ($NOTIFY_SOCKET), read or left unread.
+// systemd::notify, in-process, against the harness's stand-in for the service
+// manager's socket ($NOTIFY_SOCKET), read or left unread.
 #include "daemon/notify.hpp"
 
-#include <poll.h>
-#include <unistd.h>
+#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <doctest/doctest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include "harness.hpp"
+
+using lookout::test::NotifySocket;
+using lookout::test::TempDir;
 
 namespace {
 
-// A bound, unread AF_UNIX datagram socket; $NOTIFY_SOCKET points at it.
-class Manager {
- public:
-  Manager() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("lookout-notify-" + std::to_string(::getpid()) + ".sock");
-    std::filesystem::remove(path_);
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
-    REQUIRE(fd_ >= 0);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    ::setenv("NOTIFY_SOCKET", path_.c_str(), 1);
+// Points $NOTIFY_SOCKET at `path` for the life of this object.
+struct NotifySocketEnv {
+  explicit NotifySocketEnv(const std::filesystem::path& path) {
+    ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
   }
-  ~Manager() {
-    ::unsetenv("NOTIFY_SOCKET");
-    ::close(fd_);
-    std::filesystem::remove(path_);
-  }
-  Manager(const Manager&) = delete;
-  Manager& operator=(const Manager&) = delete;
-
-  // Every datagram that arrives within `quiet` of the previous one.
-  std::vector<std::string> read_all(
-      std::chrono::milliseconds quiet = std::chrono::milliseconds(500)) {
-    std::vector<std::string> out;
-    for (;;) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(quiet.count())) <= 0) return out;
-      char buf[4096];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) out.emplace_back(buf, static_cast<std::size_t>(n));
-    }
-  }
-
- private:
-  std::filesystem::path path_;
-  int fd_ = -1;
+  ~NotifySocketEnv() { ::unsetenv("NOTIFY_SOCKET"); }
+  NotifySocketEnv(const NotifySocketEnv&) = delete;
+  NotifySocketEnv& operator=(const NotifySocketEnv&) = delete;
 };
 
 }  // namespace
@@ -66,10 +32,13 @@ class Manager {
 #if LOOKOUT_WITH_SYSTEMD
 
 TEST_CASE("notify never blocks on an unread socket; statuses coalesce, the rest keep order") {
-  Manager manager;
+  TempDir dir;
+  NotifySocket manager(dir / "notify.sock");
+  manager.pause_reading(true);
+  const NotifySocketEnv env(dir / "notify.sock");
   namespace sd = lookout::systemd;
   // Far more than the ten datagrams the socket queues unread. Each call must
-  // return at once: were any to block, this loop would never end.
+  // return at once: were any to block, this test would never end.
   CHECK(sd::notify("READY=1\nSTATUS=first"));
   // Enough messages that are never coalesced to fill the socket's queue
   // (net.unix.max_dgram_qlen, 10 by default) whatever its size here.
@@ -89,9 +58,10 @@ TEST_CASE("notify never blocks on an unread socket; statuses coalesce, the rest 
   CHECK_FALSE(sd::flush(std::chrono::milliseconds(200)));
 
   // Read: everything queued comes out, then the queue empties.
-  std::vector<std::string> got = manager.read_all();
-  CHECK(sd::flush(std::chrono::seconds(5)));
-  for (const auto& m : manager.read_all(std::chrono::milliseconds(100))) got.push_back(m);
+  manager.pause_reading(false);
+  CHECK(sd::flush(std::chrono::seconds(30)));
+  REQUIRE(manager.wait_for("STOPPING=1"));
+  const std::vector<std::string> got = manager.messages();
   // The life-cycle messages, all of them, in order.
   std::vector<std::string> life;
   for (const auto& m : got) {
