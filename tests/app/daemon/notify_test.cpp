@@ -2,13 +2,13 @@
 // manager's socket ($NOTIFY_SOCKET), read or left unread.
 #include "daemon/notify.hpp"
 
-#include <doctest/doctest.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "harness.hpp"
 
