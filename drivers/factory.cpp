@@ -1,4 +1,4 @@
-#include "factory.hpp"
+#include "drivers/factory.hpp"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "supervised_source.hpp"
+#include "drivers/supervised_source.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -13,7 +13,7 @@
 
 #include "cli/commands.hpp"
 #include "engine/prepare_ahead.hpp"
-#include "factory.hpp"
+#include "drivers/factory.hpp"
 
 namespace lookout::cli {
 

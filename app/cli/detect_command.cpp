@@ -8,8 +8,8 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
-#include "cli/draw.hpp"
-#include "cli/image_io.hpp"
+#include "draw.hpp"
+#include "image_io.hpp"
 #include "engine/prepare_ahead.hpp"
 
 namespace lookout::cli {

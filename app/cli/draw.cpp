@@ -1,4 +1,4 @@
-#include "cli/draw.hpp"
+#include "draw.hpp"
 
 #include <algorithm>
 #include <array>

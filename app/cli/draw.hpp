@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/image_io.hpp"
+#include "image_io.hpp"
 #include "engine/engine.hpp"
 
 namespace lookout::cli {

@@ -1,4 +1,4 @@
-#include "cli/image_io.hpp"
+#include "image_io.hpp"
 
 #include <libyuv.h>
 #include <turbojpeg.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "files/image_decoder.hpp"
+#include "drivers/image_decoder.hpp"
 
 namespace lookout::cli {
 

@@ -1,16 +1,26 @@
 #include "daemon/daemon.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <thread>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/log.hpp"
 #include "core/version.hpp"
-#include "daemon/notify.hpp"
 #include "drivers/factory.hpp"
+#include "notify.hpp"
+#include "pipeline.hpp"
+#include "server.hpp"
 
 namespace lookout {
 
@@ -66,9 +76,8 @@ std::string describe_model(const ModelInfo& info) {
          " classes, backend " + info.backend + ", " + std::to_string(info.threads) + " threads)";
 }
 
-}  // namespace
-
-EngineOptions engine_options(const Config& config, bool warm_up) {
+// The engine options a configuration asks for.
+EngineOptions engine_options(const Config& config, bool warm_up = true) {
   EngineOptions options;
   options.model_path = config.model.path;
   options.input_width = config.model.input_width;
@@ -82,6 +91,9 @@ EngineOptions engine_options(const Config& config, bool warm_up) {
   return options;
 }
 
+// The per-frame settings for a loaded model: class names in model.classes and
+// model.class_conf become ids. Throws ConfigError naming the key when a name
+// is not one of the model's classes, or the model is not a detector.
 PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model) {
   if (model.task != "detect") {
     throw ConfigError({ConfigLocation{config.origin, 0, 0, "model.path"}.format(
@@ -124,6 +136,8 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
   return settings;
 }
 
+}  // namespace
+
 ModelInfo check_config(const Config& config) {
   auto engine = Engine::load(engine_options(config, /*warm_up=*/false));
   pipeline_settings(config, engine->info());
@@ -131,9 +145,69 @@ ModelInfo check_config(const Config& config) {
   return engine->info();
 }
 
+
 // ---- Daemon ------------------------------------------------------------------------
 
+// Declaration order makes the io_context outlive everything that holds
+// handlers on it.
+class Daemon::Impl {
+ public:
+  Impl(Config config, std::string config_path);
+  ~Impl();
+  int run();
+
+ private:
+  void wait_for_signal();
+  void shutdown(const char* why);
+  void request_reload();
+  void reload_worker(Config current);
+  void reload_finished(bool ok, const std::string& message);
+  void schedule_stats();
+  void send_stats();
+  void schedule_watchdog();
+  protocol::HelloInfo hello_info() const;
+  void log_summary(bool final_line);
+
+  boost::asio::io_context io_;
+  Server server_;
+  Pipeline pipeline_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer stats_timer_;
+  boost::asio::steady_timer watchdog_timer_;
+
+  const std::string config_path_;
+  // Written by the reload worker while it commits, read by the I/O thread.
+  mutable std::mutex config_mutex_;
+  Config config_;
+
+  std::mutex commit_mutex_;  // a reload commit and shutdown exclude each other
+  std::atomic<bool> stopping_{false};
+  std::thread reload_thread_;
+  bool reload_busy_ = false;   // I/O thread
+  bool reload_again_ = false;  // I/O thread: a SIGHUP arrived during a reload
+
+  const std::chrono::steady_clock::time_point started_;
+  // I/O thread: for per-interval rates in stats and summaries.
+  struct Sample {
+    std::chrono::steady_clock::time_point at;
+    PipelineStats stats;
+  };
+  Sample last_stats_;
+  Sample last_summary_;
+  std::optional<std::chrono::microseconds> watchdog_;
+  bool watchdog_starved_ = false;
+};
+
 Daemon::Daemon(Config config, std::string config_path)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(config_path))) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+  return impl_->run();
+}
+
+Daemon::Impl::Impl(Config config, std::string config_path)
     : server_(io_),
       pipeline_(
           [this](protocol::FrameDetections&& frame) {
@@ -171,13 +245,13 @@ Daemon::Daemon(Config config, std::string config_path)
   server_.set_hello(hello_info());
 }
 
-Daemon::~Daemon() {
+Daemon::Impl::~Impl() {
   stopping_ = true;
   if (reload_thread_.joinable()) reload_thread_.join();
   pipeline_.stop();
 }
 
-int Daemon::run() {
+int Daemon::Impl::run() {
   wait_for_signal();
   last_stats_ = last_summary_ = Sample{Clock::now(), pipeline_.stats()};
   schedule_stats();
@@ -196,7 +270,7 @@ int Daemon::run() {
   return 0;
 }
 
-void Daemon::wait_for_signal() {
+void Daemon::Impl::wait_for_signal() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     if (signal == SIGHUP) {
@@ -208,7 +282,7 @@ void Daemon::wait_for_signal() {
   });
 }
 
-void Daemon::shutdown(const char* why) {
+void Daemon::Impl::shutdown(const char* why) {
   if (stopping_.exchange(true)) return;
   systemd::notify("STOPPING=1\nSTATUS=Stopping");
   log::notice("stopping (", why, ")");
@@ -237,7 +311,7 @@ void Daemon::shutdown(const char* why) {
 
 // ---- reload --------------------------------------------------------------------------
 
-void Daemon::request_reload() {
+void Daemon::Impl::request_reload() {
   if (stopping_) return;
   if (config_path_.empty()) {
     log::warning(
@@ -262,7 +336,7 @@ void Daemon::request_reload() {
       [this, current = std::move(current)]() mutable { reload_worker(std::move(current)); });
 }
 
-void Daemon::reload_worker(Config current) {
+void Daemon::Impl::reload_worker(Config current) {
   try {
     Config next = load_config_file(config_path_);
     std::unique_ptr<Engine> engine;
@@ -314,7 +388,7 @@ void Daemon::reload_worker(Config current) {
   }
 }
 
-void Daemon::reload_finished(bool ok, const std::string& message) {
+void Daemon::Impl::reload_finished(bool ok, const std::string& message) {
   reload_busy_ = false;
   if (ok) {
     log::notice(message);
@@ -337,7 +411,7 @@ void Daemon::reload_finished(bool ok, const std::string& message) {
 
 // ---- stats, summaries, watchdog --------------------------------------------------------
 
-protocol::HelloInfo Daemon::hello_info() const {
+protocol::HelloInfo Daemon::Impl::hello_info() const {
   protocol::HelloInfo hello;
   hello.version = kVersion;
   {
@@ -354,7 +428,7 @@ protocol::HelloInfo Daemon::hello_info() const {
   return hello;
 }
 
-void Daemon::schedule_stats() {
+void Daemon::Impl::schedule_stats() {
   double interval = 5;
   {
     std::lock_guard lock(config_mutex_);
@@ -369,7 +443,7 @@ void Daemon::schedule_stats() {
   });
 }
 
-void Daemon::send_stats() {
+void Daemon::Impl::send_stats() {
   const Sample now{Clock::now(), pipeline_.stats()};
   const double dt = seconds_between(last_stats_.at, now.at);
   protocol::Stats s;
@@ -410,7 +484,7 @@ void Daemon::send_stats() {
   }
 }
 
-void Daemon::log_summary(bool final_line) {
+void Daemon::Impl::log_summary(bool final_line) {
   const Sample now{Clock::now(), pipeline_.stats()};
   const Sample& before = final_line ? Sample{started_, PipelineStats{}} : last_summary_;
   const double dt = seconds_between(before.at, now.at);
@@ -433,7 +507,7 @@ void Daemon::log_summary(bool final_line) {
   }
 }
 
-void Daemon::schedule_watchdog() {
+void Daemon::Impl::schedule_watchdog() {
   watchdog_timer_.expires_after(*watchdog_ / 3);
   watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;

@@ -1,4 +1,4 @@
-#include "daemon/notify.hpp"
+#include "notify.hpp"
 
 #include <condition_variable>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "daemon/pipeline.hpp"
+#include "pipeline.hpp"
 
 #include <pthread.h>
 

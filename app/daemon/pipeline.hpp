@@ -32,7 +32,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/protocol.hpp"
+#include "protocol.hpp"
 #include "drivers/supervised_source.hpp"
 #include "engine/engine.hpp"
 

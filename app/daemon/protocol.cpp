@@ -1,4 +1,4 @@
-#include "daemon/protocol.hpp"
+#include "protocol.hpp"
 
 #include <algorithm>
 #include <cmath>

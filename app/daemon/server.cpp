@@ -1,4 +1,4 @@
-#include "daemon/server.hpp"
+#include "server.hpp"
 
 #include <unistd.h>
 

@@ -25,8 +25,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "core/config.hpp"
-#include "daemon/protocol.hpp"
+#include "config/config.hpp"
+#include "protocol.hpp"
 
 namespace lookout {
 

@@ -1,4 +1,4 @@
-#include "engine/activations.hpp"
+#include "activations.hpp"
 
 #include <cmath>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "engine/cpu_info.hpp"
+#include "cpu_info.hpp"
 
 #include <pthread.h>
 #include <sched.h>

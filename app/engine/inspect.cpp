@@ -7,7 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "engine/torch_internal.hpp"
+#include "torch_internal.hpp"
 
 namespace lookout::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/letterbox.hpp"
+#include "letterbox.hpp"
 
 #include <algorithm>
 #include <cassert>

@@ -1,4 +1,4 @@
-#include "engine/model_config.hpp"
+#include "model_config.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "engine/postprocess.hpp"
+#include "postprocess.hpp"
 
 #include <algorithm>
 #include <array>

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
-#include "engine/letterbox.hpp"
+#include "letterbox.hpp"
 
 namespace lookout::engine {
 

@@ -1,4 +1,4 @@
-#include "engine/preprocess.hpp"
+#include "preprocess.hpp"
 
 #include <libyuv.h>
 #include <turbojpeg.h>

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/frame.hpp"
-#include "engine/letterbox.hpp"
+#include "letterbox.hpp"
 
 namespace lookout::engine {
 

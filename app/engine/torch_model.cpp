@@ -18,14 +18,14 @@
 #include <thread>
 
 #include "core/log.hpp"
-#include "engine/activations.hpp"
-#include "engine/cpu_info.hpp"
+#include "activations.hpp"
+#include "cpu_info.hpp"
 #include "engine/engine.hpp"
-#include "engine/letterbox.hpp"
-#include "engine/model_config.hpp"
-#include "engine/postprocess.hpp"
-#include "engine/preprocess.hpp"
-#include "engine/torch_internal.hpp"
+#include "letterbox.hpp"
+#include "model_config.hpp"
+#include "postprocess.hpp"
+#include "preprocess.hpp"
+#include "torch_internal.hpp"
 
 namespace lookout {
 

@@ -10,7 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "core/log.hpp"
 #include "core/version.hpp"
 #include "daemon/daemon.hpp"

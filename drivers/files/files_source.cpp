@@ -7,7 +7,7 @@
 
 #include "common/frame_util.hpp"
 #include "core/log.hpp"
-#include "files/image_decoder.hpp"
+#include "drivers/image_decoder.hpp"
 #if LOOKOUT_WITH_FFMPEG
 #include "files/video_decoder.hpp"
 #endif

@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "common/pacer.hpp"
-#include "source.hpp"
-#include "source_config.hpp"
+#include "drivers/source.hpp"
+#include "core/source_config.hpp"
 
 namespace lookout {
 

@@ -1,4 +1,4 @@
-#include "files/image_decoder.hpp"
+#include "drivers/image_decoder.hpp"
 
 #include <turbojpeg.h>
 

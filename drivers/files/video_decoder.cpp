@@ -13,7 +13,7 @@ extern "C" {
 
 #include "core/log.hpp"
 #include "files/ffmpeg_util.hpp"
-#include "source.hpp"
+#include "drivers/source.hpp"
 
 namespace lookout {
 

@@ -30,8 +30,8 @@
 #include <memory>
 #include <optional>
 
-#include "source.hpp"
-#include "source_config.hpp"
+#include "drivers/source.hpp"
+#include "core/source_config.hpp"
 
 namespace lookout {
 

@@ -14,8 +14,8 @@
 #include <memory>
 
 #include "common/pacer.hpp"
-#include "source.hpp"
-#include "source_config.hpp"
+#include "drivers/source.hpp"
+#include "core/source_config.hpp"
 #include "synthetic/scene.hpp"
 
 namespace lookout {

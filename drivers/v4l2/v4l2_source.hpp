@@ -25,8 +25,8 @@
 #include <optional>
 #include <string>
 
-#include "source.hpp"
-#include "source_config.hpp"
+#include "drivers/source.hpp"
+#include "core/source_config.hpp"
 #include "v4l2/v4l2_format.hpp"
 
 namespace lookout {

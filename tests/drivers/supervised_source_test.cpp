@@ -4,7 +4,7 @@
 // device, libcamera without cameras) are in the files/, v4l2/ and libcamera/
 // tests. No timing assertions: loops wait for state changes, with a generous
 // cap only so a bug cannot hang the suite.
-#include "supervised_source.hpp"
+#include "drivers/supervised_source.hpp"
 
 #include <atomic>
 #include <condition_variable>

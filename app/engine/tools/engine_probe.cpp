@@ -21,9 +21,9 @@
 
 #include "core/frame.hpp"
 #include "engine/engine.hpp"
-#include "engine/letterbox.hpp"
-#include "engine/postprocess.hpp"
-#include "engine/preprocess.hpp"
+#include "letterbox.hpp"
+#include "postprocess.hpp"
+#include "preprocess.hpp"
 
 namespace {
 

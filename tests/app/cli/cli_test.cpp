@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "app/engine/test_util.hpp"
-#include "cli/image_io.hpp"
+#include "image_io.hpp"
 
 namespace t = lookout::test;
 using nlohmann::json;

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "cli/draw.hpp"
+#include "draw.hpp"
 
 using lookout::cli::RgbImage;
 

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "app/engine/test_util.hpp"
-#include "cli/image_io.hpp"
+#include "image_io.hpp"
 
 namespace t = lookout::test;
 using lookout::PixelFormat;

@@ -5,7 +5,7 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "harness.hpp"
 
 using namespace lookout::test;

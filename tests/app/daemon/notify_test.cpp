@@ -1,6 +1,6 @@
 // systemd::notify, in-process, against the harness's stand-in for the service
 // manager's socket ($NOTIFY_SOCKET), read or left unread.
-#include "daemon/notify.hpp"
+#include "notify.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -2,7 +2,7 @@
 // newest frame wins when the source is faster than inference, the counters
 // add up, sequence numbers and counters continue when the engine or the
 // source is replaced, and liveness (what feeds the watchdog) follows the threads.
-#include "daemon/pipeline.hpp"
+#include "pipeline.hpp"
 
 #include <condition_variable>
 #include <mutex>

@@ -1,5 +1,5 @@
 // Protocol lookout/1 messages: what the server writes, what it accepts.
-#include "daemon/protocol.hpp"
+#include "protocol.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "engine/activations.hpp"
+#include "activations.hpp"
 
 namespace {
 

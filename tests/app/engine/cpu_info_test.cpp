@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "app/engine/test_util.hpp"
-#include "engine/cpu_info.hpp"
+#include "cpu_info.hpp"
 
 namespace {
 

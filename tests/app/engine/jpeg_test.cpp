@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "app/engine/test_util.hpp"
-#include "engine/letterbox.hpp"
-#include "engine/preprocess.hpp"
+#include "letterbox.hpp"
+#include "preprocess.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "engine/letterbox.hpp"
-#include "engine/postprocess.hpp"
+#include "letterbox.hpp"
+#include "postprocess.hpp"
 
 using lookout::engine::fit_input_size;
 using lookout::engine::InputSize;

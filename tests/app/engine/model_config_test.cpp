@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/engine.hpp"
-#include "engine/model_config.hpp"
+#include "model_config.hpp"
 
 using lookout::ModelError;
 using lookout::engine::parse_model_config;

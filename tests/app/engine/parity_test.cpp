@@ -8,7 +8,7 @@
 
 #include "app/engine/test_util.hpp"
 #include "engine/engine.hpp"
-#include "engine/letterbox.hpp"
+#include "letterbox.hpp"
 
 namespace t = lookout::test;
 

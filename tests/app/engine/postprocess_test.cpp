@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/postprocess.hpp"
+#include "postprocess.hpp"
 
 using lookout::DetectOptions;
 using lookout::engine::Candidate;

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "core/frame.hpp"
-#include "engine/letterbox.hpp"
-#include "engine/preprocess.hpp"
+#include "letterbox.hpp"
+#include "preprocess.hpp"
 
 using lookout::Frame;
 using lookout::PixelFormat;

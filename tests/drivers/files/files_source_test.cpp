@@ -6,8 +6,8 @@
 #include <doctest/doctest.h>
 
 #include "core/log.hpp"
-#include "files/image_decoder.hpp"
-#include "supervised_source.hpp"
+#include "drivers/image_decoder.hpp"
+#include "drivers/supervised_source.hpp"
 #include "testing/media.hpp"
 
 namespace lookout {

@@ -8,7 +8,7 @@
 #include <libcamera/camera_manager.h>
 
 #include "core/log.hpp"
-#include "supervised_source.hpp"
+#include "drivers/supervised_source.hpp"
 
 namespace lookout {
 namespace {

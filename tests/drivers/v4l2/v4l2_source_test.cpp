@@ -6,7 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "core/log.hpp"
-#include "supervised_source.hpp"
+#include "drivers/supervised_source.hpp"
 #include "testing/media.hpp"
 
 namespace lookout {

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "source.hpp"
-#include "source_config.hpp"
-#include "supervised_source.hpp"
+#include "drivers/source.hpp"
+#include "core/source_config.hpp"
+#include "drivers/supervised_source.hpp"
 
 namespace lookout {
 

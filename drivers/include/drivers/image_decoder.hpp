@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "core/frame.hpp"
-#include "source.hpp"
+#include "drivers/source.hpp"
 
 namespace lookout {
 

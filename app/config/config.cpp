@@ -1,4 +1,4 @@
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 #include <unistd.h>
 
@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "core/default_config.hpp"
+#include "default_config.hpp"
 #include "core/frame.hpp"
 #include "core/log.hpp"
 

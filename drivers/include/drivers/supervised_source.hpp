@@ -31,8 +31,8 @@
 #include <string_view>
 #include <thread>
 
-#include "source.hpp"
-#include "source_config.hpp"
+#include "drivers/source.hpp"
+#include "core/source_config.hpp"
 
 namespace lookout {
 

@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "drivers/source_config.hpp"
+#include "core/source_config.hpp"
 
 namespace lookout {
 

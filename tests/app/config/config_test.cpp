@@ -2,7 +2,7 @@
 // (each naming file, line, column and key). Real files in a temporary
 // directory; the model file only has to exist here (loading it is the
 // daemon's job, tested in tests/app/daemon).
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 #include <stdlib.h>
 #include <unistd.h>
