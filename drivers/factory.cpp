@@ -15,59 +15,77 @@ namespace lookout {
 
 namespace {
 
-const char* const kAllTypes = "synthetic, files, v4l2, libcamera";
+#if LOOKOUT_WITH_V4L2
+constexpr bool kWithV4l2 = true;
+#else
+constexpr bool kWithV4l2 = false;
+#endif
+#if LOOKOUT_WITH_LIBCAMERA
+constexpr bool kWithLibcamera = true;
+#else
+constexpr bool kWithLibcamera = false;
+#endif
 
 void check_common(const SourceConfig& config) {
   if (!std::isfinite(config.fps) || config.fps < 0) {
     throw SourceError("source: fps must be 0 (unpaced) or positive, got " +
                       std::to_string(config.fps));
   }
-  if (config.format != "auto" && !pixel_format_from_string(config.format)) {
-    throw SourceError("source: unknown pixel format '" + config.format +
-                      "' (auto, RGB24, BGR24, I420, NV12, YUYV, GRAY8, MJPEG)");
-  }
 }
 
-[[noreturn, maybe_unused]] void not_built(const std::string& type, const char* option) {
-  throw SourceError("source type '" + type + "' is not built into this lookout (" + option +
-                    "=OFF)");
+[[noreturn, maybe_unused]] void not_built(SourceType type, const char* option) {
+  throw SourceError("source type '" + std::string(enum_name(type)) +
+                    "' is not built into this lookout (" + option + "=OFF)");
 }
 
 }  // namespace
 
 std::unique_ptr<FrameSource> make_source(const SourceConfig& config) {
   check_common(config);
-  if (config.type == "synthetic") return std::make_unique<SyntheticSource>(config);
-  if (config.type == "files") return std::make_unique<FilesSource>(config);
-  if (config.type == "v4l2") {
+  switch (config.type) {
+    case SourceType::Synthetic:
+      return std::make_unique<SyntheticSource>(config);
+    case SourceType::Files:
+      return std::make_unique<FilesSource>(config);
+    case SourceType::V4l2:
 #if LOOKOUT_WITH_V4L2
-    return std::make_unique<V4l2Source>(config);
+      return std::make_unique<V4l2Source>(config);
 #else
-    not_built(config.type, "LOOKOUT_WITH_V4L2");
+      not_built(config.type, "LOOKOUT_WITH_V4L2");
 #endif
-  }
-  if (config.type == "libcamera") {
+    case SourceType::Libcamera:
 #if LOOKOUT_WITH_LIBCAMERA
-    return std::make_unique<LibcameraSource>(config);
+      return std::make_unique<LibcameraSource>(config);
 #else
-    not_built(config.type, "LOOKOUT_WITH_LIBCAMERA");
+      not_built(config.type, "LOOKOUT_WITH_LIBCAMERA");
 #endif
   }
-  throw SourceError("unknown source type '" + config.type + "' (known: " + kAllTypes + ")");
+  // Only a SourceType cast from a wrong integer gets here.
+  throw SourceError("unknown source type " + std::to_string(static_cast<int>(config.type)));
 }
 
 std::unique_ptr<SupervisedSource> make_supervised_source(const SourceConfig& config) {
   return std::make_unique<SupervisedSource>(make_source(config), SupervisorOptions::from(config));
 }
 
-std::vector<std::string> built_in_source_types() {
-  std::vector<std::string> types{"synthetic", "files"};
-#if LOOKOUT_WITH_V4L2
-  types.emplace_back("v4l2");
-#endif
-#if LOOKOUT_WITH_LIBCAMERA
-  types.emplace_back("libcamera");
-#endif
+bool built_in(SourceType type) {
+  switch (type) {
+    case SourceType::Synthetic:
+    case SourceType::Files:
+      return true;
+    case SourceType::V4l2:
+      return kWithV4l2;
+    case SourceType::Libcamera:
+      return kWithLibcamera;
+  }
+  return false;
+}
+
+std::vector<SourceType> built_in_source_types() {
+  std::vector<SourceType> types;
+  for (const auto& entry : EnumTable<SourceType>::entries) {
+    if (built_in(entry.value)) types.push_back(entry.value);
+  }
   return types;
 }
 

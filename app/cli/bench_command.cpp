@@ -47,26 +47,25 @@ SourceConfig source_config(const BenchArgs& args) {
   config.fps = 0;  // as fast as frames are taken
   const std::string& s = args.source;
   const auto colon = s.find(':');
-  const std::string head = s.substr(0, colon);
   const std::string rest = colon == std::string::npos ? "" : s.substr(colon + 1);
-  if (s == "synthetic") {
-    config.type = "synthetic";
-  } else if (head == "files") {
-    config.type = "files";
-    config.path = rest;
-  } else if (head == "v4l2") {
-    config.type = "v4l2";
-    if (!rest.empty()) config.device = rest;
-    config.fps = 30;
-  } else if (head == "libcamera") {
-    config.type = "libcamera";
-    config.camera = rest;
-    config.fps = 30;
-  } else {
-    config.type = "files";
-    config.path = s;
+  const auto type = enum_from_name<SourceType>(std::string_view(s).substr(0, colon));
+  config.type = type.value_or(SourceType::Files);
+  switch (config.type) {
+    case SourceType::Synthetic:
+      break;
+    case SourceType::Files:
+      config.path = type ? rest : s;  // a bare path is a file, directory or video
+      config.width = config.height = 0;  // as stored
+      break;
+    case SourceType::V4l2:
+      if (!rest.empty()) config.device = rest;
+      config.fps = 30;
+      break;
+    case SourceType::Libcamera:
+      config.camera = rest;
+      config.fps = 30;
+      break;
   }
-  if (config.type == "files") config.width = config.height = 0;  // as stored
   return config;
 }
 
@@ -127,7 +126,7 @@ int run_bench(const BenchArgs& args, std::ostream& out) {
     return kExitUsage;
   }
   const ModelInfo& info = engine->info();
-  const bool detect = info.task == "detect";
+  const bool detect = info.task == Task::Detect;
   const auto run_serial = [&](const Frame& frame) -> StageTimes {
     if (detect) return engine->detect(frame, args.detect).times;
     return engine->classify(frame, 5).times;
@@ -206,7 +205,7 @@ int run_bench(const BenchArgs& args, std::ostream& out) {
       j["source"] = source_name;
       j["frame"] = {{"width", f0.width}, {"height", f0.height}, {"format", to_string(f0.format)}};
       j["input"] = {{"width", info.input_width}, {"height", info.input_height}};
-      j["backend"] = info.backend;
+      j["backend"] = enum_name(info.backend);
       j["threads"] = info.threads;
       j["frames"] = args.frames;
       j["stages_ms"] = {{"decode", summary(stats.decode)},
@@ -226,7 +225,8 @@ int run_bench(const BenchArgs& args, std::ostream& out) {
       out << j.dump() << "\n";
     } else {
       char line[200];
-      out << "model " << info.path << " (" << info.task << "), backend " << info.backend << ", "
+      out << "model " << info.path << " (" << enum_name(info.task) << "), backend "
+          << enum_name(info.backend) << ", "
           << info.threads << " threads\n"
           << "source " << source_name << ": " << f0.width << "x" << f0.height << " "
           << to_string(f0.format) << " -> input " << info.input_width << "x" << info.input_height

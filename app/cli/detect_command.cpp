@@ -158,8 +158,8 @@ int run_detect(const DetectArgs& args, std::ostream& out) {
   auto engine = load_engine(args.engine);
   if (!engine) return kExitUsage;
   const ModelInfo& info = engine->info();
-  if (info.task != "detect") {
-    std::cerr << "lookout: " << info.path << " is a " << info.task
+  if (info.task != Task::Detect) {
+    std::cerr << "lookout: " << info.path << " is a " << enum_name(info.task)
               << " model; use `lookout classify`\n";
     return kExitUsage;
   }
@@ -207,8 +207,8 @@ int run_classify(const ClassifyArgs& args, std::ostream& out) {
   auto engine = load_engine(args.engine);
   if (!engine) return kExitUsage;
   const ModelInfo& info = engine->info();
-  if (info.task != "classify") {
-    std::cerr << "lookout: " << info.path << " is a " << info.task
+  if (info.task != Task::Classify) {
+    std::cerr << "lookout: " << info.path << " is a " << enum_name(info.task)
               << " model; use `lookout detect`\n";
     return kExitUsage;
   }

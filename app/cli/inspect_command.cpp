@@ -39,7 +39,7 @@ int run_model_inspect(const InspectArgs& args, std::ostream& out) {
     nlohmann::json j;
     j["path"] = info.path;
     j["name"] = info.name;
-    j["task"] = info.task;
+    j["task"] = enum_name(info.task);
     j["input_shape"] = report.input_shape;
     j["output_shape"] = report.output_shape;
     j["stride"] = info.stride;
@@ -58,7 +58,7 @@ int run_model_inspect(const InspectArgs& args, std::ostream& out) {
     const auto bytes = std::filesystem::file_size(info.path, ec);
     out << "model:       " << info.path << " (" << (ec ? 0 : bytes) << " bytes)\n"
         << "name:        " << info.name << "\n"
-        << "task:        " << info.task << "\n"
+        << "task:        " << enum_name(info.task) << "\n"
         << "input:       " << shape_text(report.input_shape)
         << (info.dynamic ? " (any multiple of the stride)" : " (fixed)") << "\n"
         << "output:      " << shape_text(report.output_shape) << "\n"

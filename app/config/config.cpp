@@ -356,17 +356,6 @@ bool read_list(Context& ctx, const Value& v, F each) {
   return true;
 }
 
-bool one_of(Context& ctx, const Value& v, const std::string& value,
-            std::initializer_list<const char*> allowed) {
-  std::string list;
-  for (const char* a : allowed) {
-    if (value == a) return true;
-    if (!list.empty()) list += ", ";
-    list += a;
-  }
-  ctx.add(v.mark, v.key, "must be one of " + list + "; got '" + value + "'");
-  return false;
-}
 
 std::string host_name() {
   char buf[256] = {};
@@ -414,30 +403,33 @@ std::string resolve_model(Context& ctx, const Value& v, const std::string& path)
 void read_source(Context& ctx, const Value& value, SourceConfig& src) {
   MapReader map(ctx, value);
   std::optional<Value> type_value;
-  if ((type_value = map.get("type")) && read_string(ctx, *type_value, src.type)) {
-    one_of(ctx, *type_value, src.type, {"synthetic", "files", "v4l2", "libcamera"});
+  std::string type_name;
+  if ((type_value = map.get("type")) && read_string(ctx, *type_value, type_name)) {
+    if (auto t = enum_from_name<SourceType>(type_name)) src.type = *t;
+    else ctx.add(type_value->mark, type_value->key, expected_one_of<SourceType>(type_name));
   }
-  const bool camera = src.type == "v4l2" || src.type == "libcamera";
+  const bool camera = is_camera(src.type);
   for (const char* side : {"width", "height"}) {
     int& out = std::string(side) == "width" ? src.width : src.height;
     if (auto v = map.get(side);
-        v && read_int(ctx, *v, 0, 16384, out) && out == 0 && src.type != "files") {
-      ctx.add(v->mark, v->key, "must be positive for source type " + src.type);
+        v && read_int(ctx, *v, 0, 16384, out) && out == 0 && src.type != SourceType::Files) {
+      ctx.add(v->mark, v->key, "must be positive for source type " + std::string(enum_name(src.type)));
     }
   }
   if (auto v = map.get("fps");
       v && read_double(ctx, *v, 0, 1000, src.fps) && src.fps == 0 && camera) {
     ctx.add(v->mark, v->key, "must be positive for a camera (0 is for synthetic and files)");
   }
-  if (auto v = map.get("format"); v && read_string(ctx, *v, src.format) && src.format != "auto" &&
-                                  !pixel_format_from_string(src.format)) {
+  std::string format_name;
+  if (auto v = map.get("format"); v && read_string(ctx, *v, format_name) && format_name != "auto" &&
+                                  !(src.format = pixel_format_from_string(format_name))) {
     ctx.add(v->mark, v->key,
             "must be auto or one of RGB24, BGR24, I420, NV12, YUYV, GRAY8, MJPEG; got '" +
-                src.format + "'");
+                format_name + "'");
   }
   const Value path_value = map.get_or_empty("path");
   if (path_value.present) read_string(ctx, path_value, src.path);
-  if (src.type == "files") {
+  if (src.type == SourceType::Files) {
     const YAML::Mark mark = path_value.present ? path_value.mark : value.mark;
     if (src.path.empty()) {
       ctx.add(mark, path_value.key, "required for source type files");
@@ -455,7 +447,7 @@ void read_source(Context& ctx, const Value& value, SourceConfig& src) {
   if (auto v = map.get("loop")) read_bool(ctx, *v, src.loop);
   if (auto v = map.get("seed")) read_int<std::uint64_t>(ctx, *v, 0, UINT64_MAX, src.seed);
   if (auto v = map.get("device")) {
-    if (read_string(ctx, *v, src.device) && src.type == "v4l2" && src.device.empty()) {
+    if (read_string(ctx, *v, src.device) && src.type == SourceType::V4l2 && src.device.empty()) {
       ctx.add(v->mark, v->key, "required for source type v4l2");
     }
   }
@@ -551,8 +543,10 @@ void read_model(Context& ctx, const Value& value, ModelConfig& model) {
     }
   }
   if (auto v = map.get("threads")) read_int(ctx, *v, 0, 64, model.threads);
-  if (auto v = map.get("backend"); v && read_string(ctx, *v, model.backend)) {
-    one_of(ctx, *v, model.backend, {"auto", "onednn", "blas", "xnnpack"});
+  std::string backend_name;
+  if (auto v = map.get("backend"); v && read_string(ctx, *v, backend_name)) {
+    if (auto b = enum_from_name<Backend>(backend_name)) model.backend = *b;
+    else ctx.add(v->mark, v->key, expected_one_of<Backend>(backend_name));
   }
   if (auto v = map.get("pin_cores")) {
     read_list(ctx, *v, [&](const Value& item) {
@@ -660,8 +654,10 @@ void read_publish(Context& ctx, const Value& value, PublishConfig& pub) {
 
 void read_logging(Context& ctx, const Value& value, LoggingConfig& logging) {
   MapReader map(ctx, value);
-  if (auto v = map.get("level"); v && read_string(ctx, *v, logging.level)) {
-    one_of(ctx, *v, logging.level, {"error", "warning", "notice", "info", "debug"});
+  std::string level_name;
+  if (auto v = map.get("level"); v && read_string(ctx, *v, level_name)) {
+    if (auto l = enum_from_name<log::Level>(level_name)) logging.level = *l;
+    else ctx.add(v->mark, v->key, expected_one_of<log::Level>(level_name));
   }
   if (auto v = map.get("summary_interval_s")) {
     read_double(ctx, *v, 0, 86400, logging.summary_interval_s);
@@ -747,11 +743,11 @@ std::string describe(const Config& c) {
       {"origin", c.origin},
       {"camera", c.camera},
       {"source",
-       {{"type", c.source.type},
+       {{"type", enum_name(c.source.type)},
         {"width", c.source.width},
         {"height", c.source.height},
         {"fps", c.source.fps},
-        {"format", c.source.format},
+        {"format", c.source.format ? enum_name(*c.source.format) : "auto"},
         {"path", c.source.path},
         {"loop", c.source.loop},
         {"seed", c.source.seed},
@@ -770,7 +766,7 @@ std::string describe(const Config& c) {
         {"classes", c.model.classes},
         {"class_conf", c.model.class_conf},
         {"threads", c.model.threads},
-        {"backend", c.model.backend},
+        {"backend", enum_name(c.model.backend)},
         {"pin_cores", c.model.pin_cores}}},
       {"publish",
        {{"max_clients", c.publish.max_clients},
@@ -787,7 +783,7 @@ std::string describe(const Config& c) {
           {"path", c.publish.unix_socket.path},
           {"mode", mode}}}}},
       {"logging",
-       {{"level", c.logging.level}, {"summary_interval_s", c.logging.summary_interval_s}}},
+       {{"level", enum_name(c.logging.level)}, {"summary_interval_s", c.logging.summary_interval_s}}},
   };
   return j.dump(2);
 }

@@ -6,21 +6,6 @@ namespace lookout {
 
 namespace {
 
-struct FormatName {
-  PixelFormat format;
-  std::string_view name;
-};
-
-constexpr std::array<FormatName, 7> kFormatNames{{
-    {PixelFormat::RGB24, "RGB24"},
-    {PixelFormat::BGR24, "BGR24"},
-    {PixelFormat::I420, "I420"},
-    {PixelFormat::NV12, "NV12"},
-    {PixelFormat::YUYV, "YUYV"},
-    {PixelFormat::GRAY8, "GRAY8"},
-    {PixelFormat::MJPEG, "MJPEG"},
-}};
-
 bool is_subsampled_420(PixelFormat format) {
   return format == PixelFormat::I420 || format == PixelFormat::NV12;
 }
@@ -53,20 +38,6 @@ std::array<PlaneShape, 3> packed_shapes(PixelFormat format, int width, int heigh
 }
 
 }  // namespace
-
-std::string_view to_string(PixelFormat format) {
-  for (const auto& entry : kFormatNames) {
-    if (entry.format == format) return entry.name;
-  }
-  return "unknown";
-}
-
-std::optional<PixelFormat> pixel_format_from_string(std::string_view name) {
-  for (const auto& entry : kFormatNames) {
-    if (entry.name == name) return entry.format;
-  }
-  return std::nullopt;
-}
 
 int plane_count(PixelFormat format) {
   switch (format) {

@@ -30,16 +30,6 @@ void set_level(Level level) { g_level.store(static_cast<int>(level)); }
 
 Level level() { return static_cast<Level>(g_level.load()); }
 
-bool parse_level(std::string_view name, Level& out) {
-  if (name == "error") out = Level::Error;
-  else if (name == "warning") out = Level::Warning;
-  else if (name == "notice") out = Level::Notice;
-  else if (name == "info") out = Level::Info;
-  else if (name == "debug") out = Level::Debug;
-  else return false;
-  return true;
-}
-
 void write(Level level, std::string_view message) {
   static const bool on_terminal = isatty(STDERR_FILENO) == 1;
   std::string line;

@@ -58,7 +58,7 @@ bool same_source(const SourceConfig& a, const SourceConfig& b) {
 
 protocol::SourceDescription expected_source(const SourceConfig& source) {
   protocol::SourceDescription d;
-  d.name = source.type;
+  d.name = std::string(enum_name(source.type));
   d.width = source.width;
   d.height = source.height;
   d.fps = source.fps;
@@ -66,14 +66,13 @@ protocol::SourceDescription expected_source(const SourceConfig& source) {
 }
 
 void apply_log_level(const LoggingConfig& logging) {
-  log::Level level = log::Level::Info;
-  if (log::parse_level(logging.level, level)) log::set_level(level);
+  log::set_level(logging.level);
 }
 
 std::string describe_model(const ModelInfo& info) {
-  return info.name + " (" + info.task + ", input " + std::to_string(info.input_width) + "x" +
+  return info.name + " (" + std::string(enum_name(info.task)) + ", input " + std::to_string(info.input_width) + "x" +
          std::to_string(info.input_height) + ", " + std::to_string(info.class_names.size()) +
-         " classes, backend " + info.backend + ", " + std::to_string(info.threads) + " threads)";
+         " classes, backend " + std::string(enum_name(info.backend)) + ", " + std::to_string(info.threads) + " threads)";
 }
 
 // The engine options a configuration asks for.
@@ -95,9 +94,9 @@ EngineOptions engine_options(const Config& config, bool warm_up = true) {
 // model.class_conf become ids. Throws ConfigError naming the key when a name
 // is not one of the model's classes, or the model is not a detector.
 PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model) {
-  if (model.task != "detect") {
+  if (model.task != Task::Detect) {
     throw ConfigError({ConfigLocation{config.origin, 0, 0, "model.path"}.format(
-        model.path + " is a '" + model.task + "' model; lookoutd needs a 'detect' model")});
+        model.path + " is a '" + std::string(enum_name(model.task)) + "' model; lookoutd needs a 'detect' model")});
   }
   const auto& names = model.class_names;
   auto id_of = [&](const std::string& name) -> int {
@@ -420,7 +419,7 @@ protocol::HelloInfo Daemon::Impl::hello_info() const {
   }
   const ModelInfo info = pipeline_.model_info();
   hello.model.name = info.name;
-  hello.model.task = info.task;
+  hello.model.task = std::string(enum_name(info.task));
   hello.model.input_width = info.input_width;
   hello.model.input_height = info.input_height;
   hello.model.classes = info.class_names;

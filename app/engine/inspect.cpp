@@ -95,7 +95,7 @@ ModelReport inspect_model(const std::string& path, bool with_graph, bool with_do
   EngineOptions options;
   options.model_path = path;
   options.warm_up = false;
-  options.backend = "onednn";
+  options.backend = Backend::OneDnn;
   report.info = Engine::load(options)->info();
   report.input_shape = {1, report.info.channels, report.info.input_height,
                         report.info.input_width};

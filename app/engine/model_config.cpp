@@ -68,10 +68,10 @@ ModelConfig parse_model_config(const std::string& text, const std::string& where
 
   if (auto it = root.find("task"); it != root.end()) {
     if (!it->is_string()) fail(where, "\"task\" must be a string");
-    config.task = it->get<std::string>();
-    if (config.task != "detect" && config.task != "classify") {
-      fail(where, "task \"" + config.task + "\" is not \"detect\" or \"classify\"");
-    }
+    const auto name = it->get<std::string>();
+    const auto task = enum_from_name<Task>(name);
+    if (!task) fail(where, "\"task\": " + expected_one_of<Task>(name));
+    config.task = *task;
   }
   if (auto it = root.find("name"); it != root.end() && !it->is_null()) {
     if (!it->is_string()) fail(where, "\"name\" must be a string");

@@ -8,10 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine.hpp"
+
 namespace lookout::engine {
 
 struct ModelConfig {
-  std::string task = "detect";  // "detect" or "classify"
+  Task task = Task::Detect;
   std::string name;             // empty = not given
   // [1, C, H, W] when given; empty when config.txt has no "shape".
   std::vector<int> shape;

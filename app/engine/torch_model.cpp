@@ -277,21 +277,19 @@ void set_threads(int threads, bool xnnpack) {
 }
 
 // Backend set-up applies to the whole process (libtorch's switches are global).
-void apply_backend(const std::string& backend) {
-  at::globalContext().setUserEnabledMkldnn(backend != "blas");
+void apply_backend(Backend backend) {
+  at::globalContext().setUserEnabledMkldnn(backend != Backend::Blas);
 }
 
-std::string resolve_backend(const std::string& requested) {
-  static const std::vector<std::string> known = {"auto", "onednn", "blas", "xnnpack"};
-  if (std::find(known.begin(), known.end(), requested) == known.end()) {
-    throw ModelError("unknown backend \"" + requested +
-                     "\" (expected auto, onednn, blas or xnnpack)");
+Backend resolve_backend(Backend requested) {
+  if (!enum_from_name<Backend>(enum_name(requested))) {
+    throw ModelError("unknown backend " + std::to_string(static_cast<int>(requested)));
   }
-  if (requested != "auto") return requested;
+  if (requested != Backend::Auto) return requested;
   // Measured, see app/engine/BENCHMARKS.md: XNNPACK (with channels-last
   // input) is the fastest on aarch64 (instruction counts) and on x86 (wall
   // time, 1 thread: 34.9 ms vs 44.7 for oneDNN).
-  return "xnnpack";
+  return Backend::Xnnpack;
 }
 
 // Input tensors handed out to PreparedFrames and given back when they are
@@ -405,14 +403,14 @@ class TorchEngine final : public Engine {
 
 TorchEngine::TorchEngine(const EngineOptions& options) {
   const std::string& path = options.model_path;
-  const std::string backend = resolve_backend(options.backend);
+  const Backend backend = resolve_backend(options.backend);
 
   // Threads: libtorch's switches are process-wide. Default: one intra-op
   // thread per big core. See BENCHMARKS.md for why 1 thread is avoided on x86
   // with the default backend.
   int threads = options.threads;
   if (threads <= 0) threads = static_cast<int>(engine::big_cores().size());
-  set_threads(threads, backend == "xnnpack");
+  set_threads(threads, backend == Backend::Xnnpack);
   if (options.inter_op_threads > 0) {
     try {
       at::set_num_interop_threads(options.inter_op_threads);
@@ -431,9 +429,9 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   torch::jit::getExecutorMode() = false;
   apply_backend(backend);
 
-  const engine::Rewrite rewrite = backend == "xnnpack"  ? engine::Rewrite::Xnnpack
-                                 : backend == "onednn" ? engine::Rewrite::OneDnn
-                                                       : engine::Rewrite::Freeze;
+  const engine::Rewrite rewrite = backend == Backend::Xnnpack  ? engine::Rewrite::Xnnpack
+                                 : backend == Backend::OneDnn ? engine::Rewrite::OneDnn
+                                                              : engine::Rewrite::Freeze;
   // aten's SiLU and sigmoid are vectorised on x86 (AVX2) but scalar on
   // aarch64; see activations.hpp and BENCHMARKS.md.
   const bool fast = options.fast_activations < 0 ? engine::cpu_architecture() == "aarch64"
@@ -494,7 +492,7 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   const torch::Tensor output = validate_output(out, path).clone();
   info_.output_shape.assign(output.sizes().begin(), output.sizes().end());
 
-  if (backend == "xnnpack") {
+  if (backend == Backend::Xnnpack) {
     // Use channels-last input only where the model gives the same answer
     // with it (a model that reshapes its input by hand may not).
     try {
@@ -520,9 +518,9 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   }
   prepared_thread_ = std::this_thread::get_id();
   log::debug("engine: ", model_->fast_activations(), " activations on lookout's vectorised kernels");
-  log::info("engine: loaded ", path, " (", info_.task, ", ", info_.class_names.size(),
+  log::info("engine: loaded ", path, " (", enum_name(info_.task), ", ", info_.class_names.size(),
             " classes, input ", info_.input_width, "x", info_.input_height,
-            info_.dynamic ? " dynamic" : "", ", backend ", backend, ", ", threads, " threads)");
+            info_.dynamic ? " dynamic" : "", ", backend ", enum_name(backend), ", ", threads, " threads)");
 }
 
 torch::Tensor TorchEngine::validate_output(const c10::IValue& value, const std::string& where) {
@@ -536,9 +534,9 @@ torch::Tensor TorchEngine::validate_output(const c10::IValue& value, const std::
                      ", expected float32");
   }
   const bool has_config = config_.has_config;
-  if (!has_config) config_.task = out.dim() == 2 ? "classify" : "detect";
+  if (!has_config) config_.task = out.dim() == 2 ? Task::Classify : Task::Detect;
   const auto n_names = static_cast<int64_t>(config_.names.size());
-  if (config_.task == "detect") {
+  if (config_.task == Task::Detect) {
     if (out.dim() != 3 || out.size(0) != 1 || out.size(2) < 6) {
       throw ModelError(where + ": output shape " + shape_string(out.sizes()) +
                        " is not a detection output [1, N, 5 + classes]");
@@ -558,7 +556,7 @@ torch::Tensor TorchEngine::validate_output(const c10::IValue& value, const std::
     }
   }
   info_.task = config_.task;
-  const int64_t classes = config_.task == "detect" ? out.size(2) - 5 : out.size(1);
+  const int64_t classes = config_.task == Task::Detect ? out.size(2) - 5 : out.size(1);
   if (n_names == 0) {
     for (int64_t i = 0; i < classes; ++i) config_.names.push_back(std::to_string(i));
   }
@@ -567,7 +565,7 @@ torch::Tensor TorchEngine::validate_output(const c10::IValue& value, const std::
 }
 
 InputSize TorchEngine::input_size_for(int frame_w, int frame_h) const {
-  if (!config_.dynamic || config_.task != "detect") return requested_;
+  if (!config_.dynamic || config_.task != Task::Detect) return requested_;
   return engine::fit_input_size(frame_w, frame_h, requested_, config_.stride);
 }
 
@@ -581,7 +579,7 @@ void TorchEngine::prepare_thread() {
       log::warning("engine: cannot pin the inference thread: ", err);
     }
   }
-  set_threads(info_.threads, info_.backend == "xnnpack");
+  set_threads(info_.threads, info_.backend == Backend::Xnnpack);
 }
 
 PreparedFrame TorchEngine::prepare(const Frame& source) {
@@ -594,7 +592,7 @@ PreparedFrame TorchEngine::prepare(const Frame& source) {
 
   start = Clock::now();
   const InputSize size = input_size_for(frame.width, frame.height);
-  state->box = info_.task == "classify"
+  state->box = info_.task == Task::Classify
                    ? engine::make_stretch(frame.width, frame.height, size.width, size.height)
                    : engine::make_letterbox(frame.width, frame.height, size.width, size.height,
                                             config_.pad_center);
@@ -628,8 +626,9 @@ torch::Tensor TorchEngine::run(PreparedFrame::State& prepared, StageTimes& times
 }
 
 DetectResult TorchEngine::detect(PreparedFrame frame, const DetectOptions& options) {
-  if (info_.task != "detect") {
-    throw std::invalid_argument("engine: detect() on a " + info_.task + " model");
+  if (info_.task != Task::Detect) {
+    throw std::invalid_argument("engine: detect() on a " + std::string(enum_name(info_.task)) +
+                                " model");
   }
   PreparedFrame::State& prepared = own(frame);
   DetectResult result;
@@ -644,8 +643,9 @@ DetectResult TorchEngine::detect(PreparedFrame frame, const DetectOptions& optio
 }
 
 ClassifyResult TorchEngine::classify(PreparedFrame frame, int top_k) {
-  if (info_.task != "classify") {
-    throw std::invalid_argument("engine: classify() on a " + info_.task + " model");
+  if (info_.task != Task::Classify) {
+    throw std::invalid_argument("engine: classify() on a " + std::string(enum_name(info_.task)) +
+                                " model");
   }
   PreparedFrame::State& prepared = own(frame);
   ClassifyResult result;

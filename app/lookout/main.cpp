@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/enum_option.hpp"
 #include "cli/watch.hpp"
 #include "core/log.hpp"
 #include "core/version.hpp"
@@ -21,9 +22,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& engine, std::string& input
   cmd.add_option("--imgsz", input_size,
                  "input size N or WxH (default: the model's; any-size models then fit it to "
                  "each image)");
-  cmd.add_option("--backend", engine.backend, "auto, onednn, blas or xnnpack")
-      ->check(CLI::IsMember({"auto", "onednn", "blas", "xnnpack"}))
-      ->capture_default_str();
+  cli::add_enum_option(cmd, "--backend", engine.backend, "how the model's operators run");
   cmd.add_option("--threads", engine.threads, "intra-op threads (0 = one per big core)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -60,9 +59,8 @@ int main(int argc, char** argv) {
   CLI::App app{"lookout: object detection on camera frames, from the command line"};
   app.set_version_flag("--version", std::string("lookout ") + kVersion);
   app.require_subcommand(1);
-  std::string log_level = "warning";
-  app.add_option("--log-level", log_level, "error, warning, notice, info or debug")
-      ->capture_default_str();
+  log::Level log_level = log::Level::Warning;
+  cli::add_enum_option(app, "--log-level", log_level, "messages on stderr up to this severity");
 
   // lookout detect
   cli::DetectArgs detect;
@@ -103,15 +101,12 @@ int main(int argc, char** argv) {
   auto* bench_cmd = app.add_subcommand("bench", "per-stage latency and end-to-end throughput");
   add_engine_options(*bench_cmd, bench.engine, bench_size);
   add_detect_filter_options(*bench_cmd, bench.detect);
-  bench_cmd->add_option("--source", bench.source,
-                        "synthetic, files:PATH (or a path), v4l2[:DEVICE], libcamera[:ID]")
-      ->capture_default_str();
+  bench_cmd->add_option("--source", bench.source, cli::kBenchSourceHelp)->capture_default_str();
   bench_cmd->add_option("--width", bench.width, "frame width (synthetic, cameras)")
       ->capture_default_str();
   bench_cmd->add_option("--height", bench.height, "frame height (synthetic, cameras)")
       ->capture_default_str();
-  bench_cmd->add_option("--format", bench.format, "pixel format (RGB24, I420, NV12, ...)")
-      ->capture_default_str();
+  cli::add_enum_option(*bench_cmd, "--format", bench.format, "auto", "pixel format of the frames");
   bench_cmd->add_option("--frames", bench.frames, "frames to time")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -134,14 +129,15 @@ int main(int argc, char** argv) {
   watch_cmd->add_option("--count", watch.count, "exit after this many frames")
       ->check(CLI::NonNegativeNumber);
 
-  CLI11_PARSE(app, argc, argv);
-
-  log::Level level{};
-  if (!log::parse_level(log_level, level)) {
-    std::cerr << "lookout: --log-level: unknown level \"" << log_level << "\"\n";
-    return cli::kExitUsage;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every argument error exits kExitUsage,
+    // as the commands' own argument checks do.
+    return app.exit(e) == 0 ? cli::kExitOk : cli::kExitUsage;
   }
-  log::set_level(level);
+
+  log::set_level(log_level);
 
   if (detect_cmd->parsed()) {
     if (!apply_input_size(detect_size, detect.engine)) return cli::kExitUsage;

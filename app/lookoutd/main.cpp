@@ -31,7 +31,7 @@ int check(const std::string& path) {
     const lookout::ModelInfo model = lookout::check_config(config);
     std::cout << path << ": OK\n"
               << "  camera  " << config.camera << "\n"
-              << "  source  " << config.source.type << " " << config.source.width << "x"
+              << "  source  " << lookout::enum_name(config.source.type) << " " << config.source.width << "x"
               << config.source.height << " at " << config.source.fps << " fps\n"
               << "  model   " << model.name << " (" << model.class_names.size()
               << " classes, input " << model.input_width << "x" << model.input_height << ") from "

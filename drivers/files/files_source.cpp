@@ -24,8 +24,9 @@ class VideoDecoder {};
 FilesSource::FilesSource(const SourceConfig& config)
     : config_(config), path_(config.path), pacer_(config.fps) {
   if (config.path.empty()) throw SourceError("files source: no path given (source.path)");
-  if (config.format != "auto" && config.format != "RGB24") {
-    throw SourceError("files source: format must be auto or RGB24, not " + config.format);
+  if (config.format && *config.format != PixelFormat::RGB24) {
+    throw SourceError("files source: format must be auto or RGB24, not " +
+                      std::string(to_string(*config.format)));
   }
   info_ = {"files:" + path_.string(), 0, 0, config.fps, PixelFormat::RGB24};
 }
@@ -106,7 +107,7 @@ void FilesSource::start_video() {
   video_ = std::make_unique<VideoDecoder>(path_);
   info_.width = video_->width();
   info_.height = video_->height();
-  info_.format = config_.format == "RGB24" ? PixelFormat::RGB24 : video_->likely_format();
+  info_.format = config_.format ? PixelFormat::RGB24 : video_->likely_format();
   mode_ = Mode::Video;
 #else
   throw SourceError("files source: " + path_.string() +
@@ -186,7 +187,7 @@ FrameResult FilesSource::next_from_video() {
 }
 
 std::shared_ptr<Frame> FilesSource::to_rgb_if_asked(std::shared_ptr<Frame> frame) const {
-  if (config_.format != "RGB24" || frame->format == PixelFormat::RGB24) return frame;
+  if (config_.format != PixelFormat::RGB24 || frame->format == PixelFormat::RGB24) return frame;
   auto rgb = Frame::allocate(PixelFormat::RGB24, frame->width, frame->height);
   const auto& p = frame->planes;
   // libyuv's "RAW" is R,G,B in memory (its "RGB24" is B,G,R).

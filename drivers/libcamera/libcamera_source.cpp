@@ -183,12 +183,12 @@ LibcameraSource::LibcameraSource(const SourceConfig& config) : config_(config) {
     throw SourceError("libcamera source: size " + std::to_string(config.width) + "x" +
                       std::to_string(config.height) + " is not positive");
   }
-  if (config.format != "auto") {
-    const auto format = pixel_format_from_string(config.format);
-    if (!format || !lc::to_fourcc(*format)) {
-      throw SourceError("libcamera source: cannot capture format " + config.format);
+  if (config.format) {
+    if (!lc::to_fourcc(*config.format)) {
+      throw SourceError("libcamera source: cannot capture format " +
+                        std::string(to_string(*config.format)));
     }
-    requested_ = format;
+    requested_ = config.format;
   }
   info_ = {"libcamera" + (config.camera.empty() ? std::string() : ":" + config.camera),
            config.width, config.height, config.fps, requested_.value_or(PixelFormat::RGB24)};

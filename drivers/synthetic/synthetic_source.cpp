@@ -11,8 +11,9 @@ SyntheticSource::SyntheticSource(const SourceConfig& config) : config_(config), 
     throw SourceError("synthetic source: size " + std::to_string(config.width) + "x" +
                       std::to_string(config.height) + " is too small (min 16x16)");
   }
-  if (config.format != "auto" && config.format != "RGB24") {
-    throw SourceError("synthetic source: delivers RGB24 only, not " + config.format);
+  if (config.format && *config.format != PixelFormat::RGB24) {
+    throw SourceError("synthetic source: delivers RGB24 only, not " +
+                      std::string(to_string(*config.format)));
   }
 }
 

@@ -134,12 +134,12 @@ V4l2Source::V4l2Source(const SourceConfig& config) : config_(config) {
   request_.width = config.width;
   request_.height = config.height;
   request_.fps = config.fps;
-  if (config.format != "auto") {
-    const auto format = pixel_format_from_string(config.format);
-    if (!format || !v4l2::to_fourcc(*format)) {
-      throw SourceError("v4l2 source: cannot capture format " + config.format);
+  if (config.format) {
+    if (!v4l2::to_fourcc(*config.format)) {
+      throw SourceError("v4l2 source: cannot capture format " +
+                        std::string(to_string(*config.format)));
     }
-    request_.format = format;
+    request_.format = config.format;
   }
   info_ = {"v4l2:" + config.device, config.width, config.height, config.fps,
            request_.format.value_or(PixelFormat::YUYV)};

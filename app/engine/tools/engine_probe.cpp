@@ -34,7 +34,7 @@ using lookout::PixelFormat;
 struct Args {
   std::string mode;
   std::string model;
-  std::string backend = "auto";
+  lookout::Backend backend = lookout::Backend::Auto;
   int threads = 0;
   int iterations = 10;
   int width = 1920, height = 1080;
@@ -62,7 +62,12 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     if (k == "--model") a.model = value();
-    else if (k == "--backend") a.backend = value();
+    else if (k == "--backend") {
+      const std::string name = value();
+      const auto backend = lookout::enum_from_name<lookout::Backend>(name);
+      if (!backend) usage(("--backend: " + lookout::expected_one_of<lookout::Backend>(name)).c_str());
+      a.backend = *backend;
+    }
     else if (k == "--threads") a.threads = std::atoi(value().c_str());
     else if (k == "-n") a.iterations = std::atoi(value().c_str());
     else if (k == "--width") a.width = std::atoi(value().c_str());
@@ -132,10 +137,10 @@ int main(int argc, char** argv) {
     auto engine = lookout::Engine::load(options);
     const auto& info = engine->info();
     std::printf("model %s, backend %s, %d threads, input %dx%d\n", info.path.c_str(),
-                info.backend.c_str(), info.threads, info.input_width, info.input_height);
+                std::string(lookout::enum_name(info.backend)).c_str(), info.threads, info.input_width, info.input_height);
     const auto frame = make_frame(a);
     // One detect sets the engine's input to this frame's size.
-    if (info.task == "detect") engine->detect(*frame, {});
+    if (info.task == lookout::Task::Detect) engine->detect(*frame, {});
     cpu_mark = thread_cpu_ms();
     const auto start = Clock::now();
     std::vector<double> each;
@@ -143,7 +148,7 @@ int main(int argc, char** argv) {
       const auto t0 = Clock::now();
       if (a.mode == "forward") {
         engine->bare_forward();
-      } else if (info.task == "detect") {
+      } else if (info.task == lookout::Task::Detect) {
         engine->detect(*frame, {});
       } else {
         engine->classify(*frame, 5);

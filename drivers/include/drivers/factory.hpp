@@ -11,17 +11,20 @@
 
 namespace lookout {
 
-// Creates the source named by config.type ("synthetic", "files", "v4l2",
-// "libcamera"), not yet started. Cheap: no I/O happens until start(). Throws
-// SourceError naming the problem for an unknown type, a type this build does
-// not include, or settings the source cannot use (bad size, fps, format).
+// Creates the source named by config.type, not yet started. Cheap: no I/O
+// happens until start(). Throws SourceError naming the problem for a type
+// this build does not include, or settings the source cannot use (bad size,
+// fps, format).
 std::unique_ptr<FrameSource> make_source(const SourceConfig& config);
 
 // make_source wrapped in a SupervisedSource with the config's frame timeout
 // and backoff: what the daemon runs.
 std::unique_ptr<SupervisedSource> make_supervised_source(const SourceConfig& config);
 
-// Source types this build includes, in the order above.
-std::vector<std::string> built_in_source_types();
+// Whether this build includes the source type (v4l2 and libcamera are
+// CMake options).
+bool built_in(SourceType type);
+// Source types this build includes, in their name table's order.
+std::vector<SourceType> built_in_source_types();
 
 }  // namespace lookout

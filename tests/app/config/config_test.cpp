@@ -101,7 +101,7 @@ TEST_CASE("the embedded default is the example file, and it documents exactly th
   CHECK(lookout::describe(from_example) == lookout::describe(from_empty));
   const Config embedded = lookout::load_default_config();
   CHECK(embedded.origin == "<embedded default>");
-  CHECK(embedded.source.type == "synthetic");
+  CHECK(embedded.source.type == lookout::SourceType::Synthetic);
   CHECK(embedded.publish.tcp.port == 7878);
   CHECK(embedded.publish.tcp.bind == "0.0.0.0");
   CHECK(fs::path(embedded.model.path).filename() == "shapes.torchscript");
@@ -156,12 +156,12 @@ logging:
   const Config c = lookout::load_config_file(file.string());
   CHECK(c.origin == file.string());
   CHECK(c.camera == "porch");
-  CHECK(c.source.type == "files");
+  CHECK(c.source.type == lookout::SourceType::Files);
   CHECK(c.source.path == (dir.path / "clips").string());
   CHECK(c.source.width == 0);
   CHECK(c.source.fps == 0);
   CHECK_FALSE(c.source.loop);
-  CHECK(c.source.format == "MJPEG");
+  CHECK(c.source.format == lookout::PixelFormat::MJPEG);
   CHECK(c.source.frame_timeout == std::chrono::milliseconds(1000));
   CHECK(c.source.backoff_max == std::chrono::milliseconds(2000));
   CHECK(c.model.path == (dir.path / "model.torchscript").string());
@@ -172,7 +172,7 @@ logging:
   CHECK(c.model.classes == std::vector<std::string>{"circle", "star"});
   CHECK(c.model.class_conf.at("star") == doctest::Approx(0.7));
   CHECK(c.model.threads == 2);
-  CHECK(c.model.backend == "xnnpack");
+  CHECK(c.model.backend == lookout::Backend::Xnnpack);
   CHECK(c.model.pin_cores == std::vector<int>{2, 3});
   CHECK(c.publish.max_clients == 5);
   CHECK(c.publish.send_queue == 16);
@@ -184,7 +184,7 @@ logging:
   CHECK(c.publish.tcp.allowed_networks[1].to_string() == "fd00::/8");
   CHECK(c.publish.tcp.token == "hunter22");
   CHECK(c.publish.unix_socket.mode == 0600);
-  CHECK(c.logging.level == "debug");
+  CHECK(c.logging.level == lookout::log::Level::Debug);
   CHECK(c.logging.summary_interval_s == 0);
   // The token never appears in the dump that goes to logs.
   CHECK(lookout::describe(c).find("hunter22") == std::string::npos);
@@ -271,9 +271,9 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
   // Values that are not one of the allowed ones.
   CHECK(
       only_problem(m + "source:\n  type: webcam\n") ==
-      "bad.yaml:4:9: source.type: must be one of synthetic, files, v4l2, libcamera; got 'webcam'");
+      "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera; got 'webcam'");
   CHECK(only_problem(m + "logging:\n  level: loud\n") ==
-        "bad.yaml:4:10: logging.level: must be one of error, warning, notice, info, debug; got "
+        "bad.yaml:4:10: logging.level: expected one of: error, warning, notice, info, debug; got "
         "'loud'");
   CHECK(only_problem(m + "source:\n  format: RGB32\n") ==
         "bad.yaml:4:11: source.format: must be auto or one of RGB24, BGR24, I420, NV12, YUYV, "
@@ -323,7 +323,7 @@ TEST_CASE("all problems of a file are reported at once") {
       "  conf: high\n");
   REQUIRE(problems.size() == 3);
   CHECK(problems[0] ==
-        "bad.yaml:3:9: source.type: must be one of synthetic, files, v4l2, "
+        "bad.yaml:3:9: source.type: expected one of: synthetic, files, v4l2, "
         "libcamera; got 'webcam'");
   CHECK(problems[1] == "bad.yaml:4:3: source.widht: unknown key (did you mean 'width'?)");
   CHECK(problems[2] == "bad.yaml:7:9: model.conf: expected a number, got 'high'");

@@ -44,10 +44,3 @@ TEST_CASE("messages carry a severity journald understands and respect the level"
   CHECK(capture_stderr([] { log::debug("now shown"); }) == "<7>now shown\n");
   log::set_level(log::Level::Info);
 }
-
-TEST_CASE("level names parse") {
-  lookout::log::Level level{};
-  CHECK(lookout::log::parse_level("warning", level));
-  CHECK(level == lookout::log::Level::Warning);
-  CHECK_FALSE(lookout::log::parse_level("loud", level));
-}

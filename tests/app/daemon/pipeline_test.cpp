@@ -60,7 +60,7 @@ std::unique_ptr<Engine> load(int input) {
 std::unique_ptr<SupervisedSource> synthetic(int width, int height, double fps,
                                             std::uint64_t seed = 1) {
   SourceConfig config;
-  config.type = "synthetic";
+  config.type = lookout::SourceType::Synthetic;
   config.width = width;
   config.height = height;
   config.fps = fps;

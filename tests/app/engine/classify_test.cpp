@@ -37,7 +37,7 @@ TEST_CASE("MNIST digits classify correctly and match the reference probabilities
   options.model_path = model;
   auto engine = lookout::Engine::load(options);
   const auto& info = engine->info();
-  CHECK(info.task == "classify");
+  CHECK(info.task == lookout::Task::Classify);
   CHECK(info.channels == 1);
   CHECK(info.input_width == 28);
   CHECK(info.class_names.size() == 10);

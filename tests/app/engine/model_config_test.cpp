@@ -10,7 +10,7 @@ TEST_CASE("ultralytics' config.txt with names as a list") {
   const auto c = parse_model_config(
       R"({"shape": [1, 3, 640, 640], "stride": 32, "names": ["person", "bicycle"]})", "m.ts");
   CHECK(c.has_config);
-  CHECK(c.task == "detect");
+  CHECK(c.task == lookout::Task::Detect);
   CHECK(c.shape == std::vector<int>{1, 3, 640, 640});
   CHECK(c.stride == 32);
   CHECK_FALSE(c.dynamic);
@@ -31,7 +31,7 @@ TEST_CASE("models/ metadata") {
       "dynamic": true, "names": ["0", "1"], "letterbox": {"pad": 0, "center": false},
       "anchors": [[10, 13]], "recipe": {"epochs": 4}})",
                                     "mnist.ts");
-  CHECK(c.task == "classify");
+  CHECK(c.task == lookout::Task::Classify);
   CHECK(c.name == "mnist");
   CHECK(c.shape[1] == 1);
   CHECK(c.dynamic);
@@ -42,7 +42,7 @@ TEST_CASE("models/ metadata") {
 TEST_CASE("no config.txt gives defaults") {
   const auto c = parse_model_config("", "m.ts");
   CHECK_FALSE(c.has_config);
-  CHECK(c.task == "detect");
+  CHECK(c.task == lookout::Task::Detect);
   CHECK(c.shape.empty());
   CHECK(c.names.empty());
 }
@@ -57,7 +57,7 @@ TEST_CASE("bad metadata is refused naming the file and the key") {
   CHECK_THROWS_WITH_AS(parse_model_config(R"({"shape": [2, 3, 64, 64]})", "a.ts"),
                        doctest::Contains("shape"), ModelError);
   CHECK_THROWS_WITH_AS(parse_model_config(R"({"task": "segment"})", "a.ts"),
-                       doctest::Contains("task \"segment\""), ModelError);
+                       doctest::Contains("\"task\": expected one of: detect, classify; got 'segment'"), ModelError);
   CHECK_THROWS_WITH_AS(parse_model_config(R"({"names": {"0": "a", "2": "c"}})", "a.ts"),
                        doctest::Contains("\"names\" key \"2\""), ModelError);
   CHECK_THROWS_WITH_AS(parse_model_config(R"({"names": [1, 2]})", "a.ts"),

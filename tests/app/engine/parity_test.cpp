@@ -48,7 +48,7 @@ void compare(const std::string& model_file, const std::string& backend, int fast
   const std::string model = t::data_model(model_file).string();
   lookout::EngineOptions options;
   options.model_path = model;
-  options.backend = backend;
+  options.backend = *lookout::enum_from_name<lookout::Backend>(backend);
   options.fast_activations = fast_activations;
   auto engine = lookout::Engine::load(options);
   const auto& info = engine->info();
@@ -111,7 +111,7 @@ TEST_CASE("lookout's SiLU/sigmoid kernels stay within 1e-3 of aten's on yolov5n"
     CAPTURE(backend);
     lookout::EngineOptions options;
     options.model_path = t::data_model("yolov5n_ultralytics.torchscript").string();
-    options.backend = backend;
+    options.backend = *lookout::enum_from_name<lookout::Backend>(backend);
     options.fast_activations = 0;
     auto aten = lookout::Engine::load(options);
     options.fast_activations = 1;

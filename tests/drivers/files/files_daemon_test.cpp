@@ -57,7 +57,7 @@ TEST_CASE("a directory of JPEG scenes is detected through lookoutd") {
 
   // Three scenes of the synthetic source, saved as JPEG files in name order.
   SourceConfig scene_config;
-  scene_config.type = "synthetic";
+  scene_config.type = lookout::SourceType::Synthetic;
   scene_config.width = 480;
   scene_config.height = 360;
   scene_config.fps = 0;

@@ -18,7 +18,7 @@ using test::ScratchDir;
 
 SourceConfig files_config(const std::filesystem::path& path, bool loop = false) {
   SourceConfig c;
-  c.type = "files";
+  c.type = lookout::SourceType::Files;
   c.path = path.string();
   c.fps = 0;
   c.loop = loop;

@@ -17,7 +17,7 @@ using std::chrono::milliseconds;
 
 SourceConfig video_config(const std::filesystem::path& path, bool loop) {
   SourceConfig c;
-  c.type = "files";
+  c.type = lookout::SourceType::Files;
   c.path = path.string();
   c.fps = 0;
   c.loop = loop;
@@ -113,7 +113,7 @@ TEST_CASE("format RGB24 converts I420 video too") {
   const auto path = dir / "clip.avi";
   test::write_video(path, "mpeg4", 64, 48, 2);
   SourceConfig c = video_config(path, false);
-  c.format = "RGB24";
+  c.format = lookout::PixelFormat::RGB24;
   FilesSource source(c);
   source.start();
   CHECK(source.info().format == PixelFormat::RGB24);

@@ -25,7 +25,7 @@ std::size_t count_cameras() {
 
 SourceConfig camera_config() {
   SourceConfig c;
-  c.type = "libcamera";
+  c.type = lookout::SourceType::Libcamera;
   c.width = 640;
   c.height = 480;
   c.fps = 15;
@@ -92,7 +92,7 @@ TEST_CASE("libcamera: configuration errors at construction") {
   c.height = -1;
   CHECK_THROWS_AS(LibcameraSource{c}, SourceError);
   c = camera_config();
-  c.format = "YUYV";
+  c.format = lookout::PixelFormat::YUYV;
   CHECK(LibcameraSource(c).info().format == PixelFormat::YUYV);
 }
 

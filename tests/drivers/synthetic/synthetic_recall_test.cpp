@@ -79,7 +79,7 @@ TEST_CASE("synthetic scenes through the shipped model: recall >= 0.9 at IoU 0.5"
   options.frame_width = 640;
   options.frame_height = 480;
   auto engine = Engine::load(options);
-  REQUIRE(engine->info().task == "detect");
+  REQUIRE(engine->info().task == lookout::Task::Detect);
   REQUIRE(engine->info().class_names.size() >= 5);
 
   Score total;
@@ -88,7 +88,7 @@ TEST_CASE("synthetic scenes through the shipped model: recall >= 0.9 at IoU 0.5"
   // Several scenes (seeds), several moments of each (objects move and turn).
   for (std::uint64_t seed = 1; seed <= 30; ++seed) {
     SourceConfig config;
-    config.type = "synthetic";
+    config.type = lookout::SourceType::Synthetic;
     config.width = 640;
     config.height = 480;
     config.fps = 0;  // unpaced; motion still advances 0.1 s per frame

@@ -81,7 +81,7 @@ TEST_CASE("the same seed gives the same frames, a restart starts over") {
 
 TEST_CASE("synthetic source errors") {
   SourceConfig c = unpaced(1);
-  c.format = "I420";
+  c.format = lookout::PixelFormat::I420;
   CHECK_THROWS_WITH_AS(SyntheticSource{c}, doctest::Contains("RGB24 only"), SourceError);
   SyntheticSource s(unpaced(1));
   CHECK(s.next_frame(milliseconds(0)).status == FrameResult::Status::Error);  // not started

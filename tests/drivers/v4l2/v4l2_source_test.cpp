@@ -16,7 +16,7 @@ using std::chrono::milliseconds;
 
 SourceConfig device(const std::string& path) {
   SourceConfig c;
-  c.type = "v4l2";
+  c.type = lookout::SourceType::V4l2;
   c.device = path;
   return c;
 }
@@ -48,7 +48,7 @@ TEST_CASE("configuration errors are caught at construction") {
   c.width = 0;
   CHECK_THROWS_WITH_AS(V4l2Source{c}, doctest::Contains("not positive"), SourceError);
   c = device("/dev/video0");
-  c.format = "MJPEG";
+  c.format = lookout::PixelFormat::MJPEG;
   CHECK(V4l2Source(c).info().format == PixelFormat::MJPEG);
 }
 

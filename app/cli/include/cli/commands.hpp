@@ -7,6 +7,7 @@
 // threads aside).
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -41,15 +42,19 @@ struct InspectArgs {
   bool json = false;
 };
 
+// The forms --source takes (the source type names come from their table).
+inline constexpr const char* kBenchSourceHelp =
+    "synthetic, files:PATH (or a path), v4l2[:DEVICE], libcamera[:ID]";
+
 struct BenchArgs {
   EngineOptions engine;
   DetectOptions detect;
-  // "synthetic" (default), "files:PATH" or a plain image/video/directory path,
-  // "v4l2:/dev/videoN", "libcamera[:ID]".
+  // See kBenchSourceHelp: a source type name, optionally ":" and its
+  // device, path or camera; anything else is a path for the files source.
   std::string source = "synthetic";
   int width = 1920;  // for synthetic and cameras
   int height = 1080;
-  std::string format = "auto";
+  std::optional<PixelFormat> format;  // nullopt = auto
   int frames = 100;
   int warmup = 5;
   bool json = false;

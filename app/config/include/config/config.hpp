@@ -20,7 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/log.hpp"
 #include "core/source_config.hpp"
+#include "engine/engine.hpp"
 
 namespace lookout {
 
@@ -73,7 +75,7 @@ struct ModelConfig {
   std::vector<std::string> classes;         // names to report; empty = all
   std::map<std::string, float> class_conf;  // per-class minimum score
   int threads = 0;                          // intra-op threads, 0 = auto
-  std::string backend = "auto";
+  Backend backend = Backend::Auto;
   std::vector<int> pin_cores;
   // Where `classes` and `class_conf` were written, for errors found once the
   // model's class names are known.
@@ -104,7 +106,7 @@ struct PublishConfig {
 };
 
 struct LoggingConfig {
-  std::string level = "info";
+  log::Level level = log::Level::Info;
   double summary_interval_s = 600;  // 0 = no periodic summary line
 };
 

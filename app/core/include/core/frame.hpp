@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/enum_names.hpp"
+
 namespace lookout {
 
 // Pixel layouts the engine takes directly. Planar and semi-planar YUV use
@@ -34,8 +36,23 @@ enum class PixelFormat {
   MJPEG,  // one compressed JPEG image in plane 0 (size = bytes used)
 };
 
-std::string_view to_string(PixelFormat format);
-std::optional<PixelFormat> pixel_format_from_string(std::string_view name);
+template <>
+struct EnumTable<PixelFormat> {
+  static constexpr std::array<EnumName<PixelFormat>, 7> entries{{
+      {PixelFormat::RGB24, "RGB24"},
+      {PixelFormat::BGR24, "BGR24"},
+      {PixelFormat::I420, "I420"},
+      {PixelFormat::NV12, "NV12"},
+      {PixelFormat::YUYV, "YUYV"},
+      {PixelFormat::GRAY8, "GRAY8"},
+      {PixelFormat::MJPEG, "MJPEG"},
+  }};
+};
+
+constexpr std::string_view to_string(PixelFormat format) { return enum_name(format); }
+constexpr std::optional<PixelFormat> pixel_format_from_string(std::string_view name) {
+  return enum_from_name<PixelFormat>(name);
+}
 
 // Number of planes a format uses (1 to 3).
 int plane_count(PixelFormat format);

@@ -10,15 +10,33 @@
 #include <string>
 #include <string_view>
 
+#include "core/enum_names.hpp"
+
 namespace lookout::log {
 
 // Values are syslog priorities.
 enum class Level { Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
 
+}  // namespace lookout::log
+
+namespace lookout {
+template <>
+struct EnumTable<log::Level> {
+  static constexpr std::array<EnumName<log::Level>, 5> entries{{
+      {log::Level::Error, "error"},
+      {log::Level::Warning, "warning"},
+      {log::Level::Notice, "notice"},
+      {log::Level::Info, "info"},
+      {log::Level::Debug, "debug"},
+  }};
+};
+}  // namespace lookout
+
+namespace lookout::log {
+
 // Messages above this level are dropped. Default Info.
 void set_level(Level level);
 Level level();
-bool parse_level(std::string_view name, Level& out);
 
 void write(Level level, std::string_view message);
 

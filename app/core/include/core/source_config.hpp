@@ -1,17 +1,42 @@
-// SourceConfig: what the configuration file says about the frame source.
-// The daemon's YAML loader fills it (app/core/config.cpp); drivers read it.
+// SourceConfig: what the configuration says about the frame source. The
+// configuration schema (app/config) reads it from the `source` section, row by
+// row; drivers read it (drivers/factory.hpp builds the source it names).
+// Defaults are the member initializers, which the schema documents and
+// app/config/lookout.yaml must repeat (a test compares them).
+//
 // Plain data, copied freely.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "core/enum_names.hpp"
+#include "core/frame.hpp"
 
 namespace lookout {
 
+enum class SourceType { Synthetic, Files, V4l2, Libcamera };
+
+template <>
+struct EnumTable<SourceType> {
+  static constexpr std::array<EnumName<SourceType>, 4> entries{{
+      {SourceType::Synthetic, "synthetic"},
+      {SourceType::Files, "files"},
+      {SourceType::V4l2, "v4l2"},
+      {SourceType::Libcamera, "libcamera"},
+  }};
+};
+
+// Cameras have a frame rate of their own; synthetic scenes and files may run
+// unpaced (fps 0) and files keep their stored size (0 x 0).
+constexpr bool is_camera(SourceType type) {
+  return type == SourceType::V4l2 || type == SourceType::Libcamera;
+}
+
 struct SourceConfig {
-  // "synthetic", "files", "v4l2" or "libcamera".
-  std::string type = "synthetic";
+  SourceType type = SourceType::Synthetic;
 
   // Requested frame size and rate. Cameras pick the nearest mode they have;
   // files keep their own size (width/height 0 = as stored). fps 0 means "as
@@ -19,8 +44,8 @@ struct SourceConfig {
   int width = 640;
   int height = 480;
   double fps = 10.0;
-  // Preferred pixel format name (see PixelFormat), or "auto".
-  std::string format = "auto";
+  // Preferred pixel format; nullopt = "auto" (the driver chooses).
+  std::optional<PixelFormat> format;
 
   // files: an image, a directory of images (sorted by name) or a video file.
   std::string path;

@@ -16,9 +16,40 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.hpp"
 #include "core/frame.hpp"
 
 namespace lookout {
+
+// What a model does: boxes with classes, or one score per class.
+enum class Task { Detect, Classify };
+
+template <>
+struct EnumTable<Task> {
+  static constexpr std::array<EnumName<Task>, 2> entries{{
+      {Task::Detect, "detect"},
+      {Task::Classify, "classify"},
+  }};
+};
+
+// How the model's operators run. Auto picks by measurement on this kind of
+// machine (app/engine/BENCHMARKS.md); the others force one.
+enum class Backend {
+  Auto,
+  OneDnn,   // libtorch's oneDNN (MKL-DNN) kernels
+  Blas,     // libtorch's own kernels over BLAS, oneDNN off
+  Xnnpack,  // XNNPACK (the model rewritten for it, channels-last input)
+};
+
+template <>
+struct EnumTable<Backend> {
+  static constexpr std::array<EnumName<Backend>, 4> entries{{
+      {Backend::Auto, "auto"},
+      {Backend::OneDnn, "onednn"},
+      {Backend::Blas, "blas"},
+      {Backend::Xnnpack, "xnnpack"},
+  }};
+};
 
 // A model that cannot be used: missing, corrupt, wrong shape, bad metadata.
 // The message names the file and the reason.
@@ -30,14 +61,14 @@ class ModelError : public std::runtime_error {
 struct ModelInfo {
   std::string path;
   std::string name;               // from config.txt "name", else the file stem
-  std::string task;               // "detect" or "classify"
+  Task task = Task::Detect;
   int input_width = 0;            // input size the engine feeds (after auto sizing)
   int input_height = 0;
   int channels = 3;
   int stride = 32;
   bool dynamic = false;           // accepts any stride-aligned size
   std::vector<std::string> class_names;
-  std::string backend;            // the backend actually in use
+  Backend backend = Backend::Auto;  // the backend actually in use (never Auto once loaded)
   int threads = 0;                // intra-op threads actually in use
   std::vector<std::int64_t> output_shape;  // of the dry forward at input_width x input_height
 };
@@ -54,7 +85,7 @@ struct EngineOptions {
   int frame_height = 0;
   int threads = 0;           // intra-op threads, 0 = auto (all big cores)
   int inter_op_threads = 1;
-  std::string backend = "auto";  // "auto", "onednn", "blas", "xnnpack"
+  Backend backend = Backend::Auto;
   std::vector<int> pin_cores;    // pin the inference thread(s) to these cores
   bool warm_up = true;
   // Run SiLU/sigmoid on the engine's vectorised kernels instead of aten's
