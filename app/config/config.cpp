@@ -5,51 +5,24 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
-#include <cstdint>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
 #include <arpa/inet.h>
-#include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "default_config.hpp"
-#include "core/frame.hpp"
-#include "core/log.hpp"
 
 namespace lookout {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string join(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& line : lines) {
-    if (!out.empty()) out += '\n';
-    out += line;
-  }
-  return out;
-}
-
-}  // namespace
-
-ConfigError::ConfigError(std::vector<std::string> problems)
-    : std::runtime_error(join(problems)), problems_(std::move(problems)) {}
-
-std::string ConfigLocation::format(std::string_view message) const {
-  std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
-  out += ": ";
-  if (!key.empty()) out += key + ": ";
-  out += message;
-  return out;
-}
+using config::Restart;
 
 // ---- Network -----------------------------------------------------------------
 
@@ -105,265 +78,451 @@ bool Network::contains(const std::uint8_t* address, bool address_v6) const {
   return true;
 }
 
-// ---- YAML reading --------------------------------------------------------------
+std::vector<Network> default_allowed_networks() {
+  std::vector<Network> networks;
+  for (const char* text : {"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                           "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"}) {
+    networks.push_back(*Network::parse(text));
+  }
+  return networks;
+}
+
+// ---- value types of lookoutd's own keys ------------------------------------------------
 
 namespace {
 
-// Collects every problem in one pass, so a user fixes a file in one go.
-struct Context {
-  std::string file;
-  std::string base_dir;
-  std::vector<std::string> problems;
+using config::Node;
+using config::Reader;
 
-  ConfigLocation at(const YAML::Mark& mark, const std::string& key) const {
-    ConfigLocation loc;
-    loc.file = file;
-    if (mark.line >= 0) {
-      loc.line = mark.line + 1;
-      loc.column = mark.column + 1;
+// A network in CIDR form.
+struct NetworkValue {
+  using Value = Network;
+  bool read(Reader& reader, const Node& node, Network& out) const {
+    std::string text;
+    if (!config::Text{}.read(reader, node, text)) return false;
+    if (auto net = Network::parse(text)) {
+      out = *net;
+      return true;
     }
-    loc.key = key;
-    return loc;
+    reader.problem(node,
+                   "expected a network such as 192.168.0.0/16 or fd00::/8 (no host bits below "
+                   "the prefix), got '" +
+                       printable(text) + "'");
+    return false;
   }
-  void add(const YAML::Mark& mark, const std::string& key, const std::string& message) {
-    problems.push_back(at(mark, key).format(message));
-  }
+  nlohmann::json json(const Network& net) const { return net.to_string(); }
+  std::string type() const { return "network (CIDR)"; }
 };
 
-// A value with the place it was written (the key's place when the value is
-// empty and yaml-cpp gives it no position).
-struct Value {
-  YAML::Node node;
-  YAML::Mark mark;
-  std::string key;
-  bool present = true;  // false: the key is absent (defaults apply)
-};
-
-std::string describe_node(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return "'" + node.Scalar() + "'";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-  }
-  return "something else";
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
+// An IP address to listen on.
+struct BindAddress {
+  using Value = std::string;
+  bool read(Reader& reader, const Node& node, std::string& out) const {
+    std::string text;
+    if (!config::Text{}.read(reader, node, text)) return false;
+    std::uint8_t buf[16];
+    if (inet_pton(AF_INET, text.c_str(), buf) != 1 && inet_pton(AF_INET6, text.c_str(), buf) != 1) {
+      reader.problem(node,
+                     "must be an IPv4 or IPv6 address (0.0.0.0 = all IPv4 interfaces), got '" +
+                         printable(text) + "'");
+      return false;
     }
-  }
-  return row[b.size()];
-}
-
-// Reads one mapping: each known key is taken with get(); finish() reports the
-// keys nobody asked for (typos) and duplicates.
-class MapReader {
- public:
-  MapReader(Context& ctx, const Value& value) : ctx_(ctx), prefix_(value.key) {
-    if (!value.present || value.node.IsNull()) return;  // all defaults
-    if (!value.node.IsMap()) {
-      ctx_.add(value.mark, display(prefix_),
-               "expected a mapping, got " + describe_node(value.node));
-      return;
-    }
-    for (const auto& entry : value.node) {
-      const YAML::Node& key = entry.first;
-      if (!key.IsScalar()) {
-        ctx_.add(key.Mark(), display(prefix_),
-                 "keys must be plain names, got " + describe_node(key));
-        continue;
-      }
-      const std::string name = key.Scalar();
-      if (entries_.count(name)) {
-        ctx_.add(key.Mark(), path(name), "duplicate key");
-        continue;
-      }
-      YAML::Mark mark = entry.second.Mark();
-      if (mark.line < 0 || entry.second.IsNull()) mark = key.Mark();
-      entries_.emplace(name, Entry{Value{entry.second, mark, path(name), true}, key.Mark(), false});
-    }
-  }
-
-  std::optional<Value> get(const std::string& name) {
-    known_.push_back(name);
-    auto it = entries_.find(name);
-    if (it == entries_.end()) return std::nullopt;
-    it->second.used = true;
-    return it->second.value;
-  }
-
-  // An absent key still gets a Value, so nested readers can run on defaults.
-  Value get_or_empty(const std::string& name) {
-    if (auto v = get(name)) return *v;
-    return Value{YAML::Node(), YAML::Mark::null_mark(), path(name), false};
-  }
-
-  void finish() {
-    for (const auto& [name, entry] : entries_) {
-      if (entry.used) continue;
-      std::string message = "unknown key";
-      std::string best;
-      std::size_t best_distance = 3;  // suggest only close matches
-      for (const auto& candidate : known_) {
-        const std::size_t d = edit_distance(name, candidate);
-        if (d < best_distance) {
-          best_distance = d;
-          best = candidate;
-        }
-      }
-      if (!best.empty()) message += " (did you mean '" + best + "'?)";
-      ctx_.add(entry.key_mark, path(name), message);
-    }
-  }
-
- private:
-  struct Entry {
-    Value value;
-    YAML::Mark key_mark;
-    bool used = false;
-  };
-  std::string path(const std::string& name) const {
-    return prefix_.empty() ? name : prefix_ + "." + name;
-  }
-  static std::string display(const std::string& prefix) {
-    return prefix.empty() ? "(top level)" : prefix;
-  }
-
-  Context& ctx_;
-  std::string prefix_;
-  std::map<std::string, Entry> entries_;
-  std::vector<std::string> known_;
-};
-
-bool read_string(Context& ctx, const Value& v, std::string& out) {
-  if (v.node.IsNull()) {
-    out.clear();
+    out = text;
     return true;
   }
-  if (!v.node.IsScalar()) {
-    ctx.add(v.mark, v.key, "expected a string, got " + describe_node(v.node));
-    return false;
-  }
-  out = v.node.Scalar();
-  return true;
-}
+  nlohmann::json json(const std::string& value) const { return value; }
+  std::string type() const { return "IPv4 or IPv6 address"; }
+};
 
-bool read_bool(Context& ctx, const Value& v, bool& out) {
-  if (v.node.IsScalar()) {
-    std::string s = v.node.Scalar();
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (s == "true" || s == "yes" || s == "on") {
-      out = true;
+// Permission bits in octal, written as a quoted string ("0660").
+struct FileMode {
+  using Value = unsigned;
+  bool read(Reader& reader, const Node& node, unsigned& out) const {
+    const std::string& text = node.scalar();
+    const bool octal = !text.empty() && text.size() <= 4 &&
+                       text.find_first_not_of("01234567") == std::string::npos;
+    const unsigned mode = octal ? static_cast<unsigned>(std::stoul(text, nullptr, 8)) : 07777;
+    if (!octal || mode > 0777) {
+      reader.problem(node,
+                     "expected permission bits in octal such as \"0660\", got " + node.describe());
+      return false;
+    }
+    out = mode;
+    return true;
+  }
+  nlohmann::json json(unsigned mode) const {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", mode);
+    return text;
+  }
+  std::string type() const { return "octal permission bits"; }
+};
+
+// Class names: each given once, none empty.
+struct ClassNames {
+  using Value = std::vector<std::string>;
+  bool read(Reader& reader, const Node& node, Value& out) const {
+    Value names;
+    if (!config::ListOf<config::Text>{{128, false}}.read(reader, node, names)) return false;
+    std::set<std::string> seen;
+    bool ok = true;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (names[i].empty()) {
+        reader.problem(node.item(i), "class names cannot be empty");
+        ok = false;
+      } else if (!seen.insert(names[i]).second) {
+        reader.problem(node.item(i), "class '" + printable(names[i]) + "' is listed twice");
+        ok = false;
+      }
+    }
+    if (ok) out = std::move(names);
+    return ok;
+  }
+  nlohmann::json json(const Value& names) const { return names; }
+  std::string type() const { return "list of class names"; }
+};
+
+// Class name to minimum score.
+struct ClassScores {
+  using Value = std::map<std::string, float>;
+  bool read(Reader& reader, const Node& node, Value& out) const {
+    if (node.empty()) {
+      out.clear();
       return true;
     }
-    if (s == "false" || s == "no" || s == "off") {
-      out = false;
-      return true;
+    if (node.kind() != Node::Kind::Map) {
+      reader.problem(node, "expected a mapping of class name to score, got " + node.describe());
+      return false;
     }
+    Value scores;
+    bool ok = true;
+    for (const auto& [key, value] : node.entries()) {
+      const std::string& name = key.scalar();
+      if (key.kind() != Node::Kind::Scalar || name.empty()) {
+        ConfigLocation where = key.location();
+        where.key = node.key();
+        reader.problem(where, "class names must be plain names");
+        ok = false;
+      } else if (scores.count(name)) {
+        reader.problem(key, "duplicate key");
+        ok = false;
+      } else if (float score = 0; config::Real<float>{0, 1}.read(reader, value, score)) {
+        scores[name] = score;
+      } else {
+        ok = false;
+      }
+    }
+    if (ok) out = std::move(scores);
+    return ok;
   }
-  ctx.add(v.mark, v.key, "expected true or false, got " + describe_node(v.node));
-  return false;
+  nlohmann::json json(const Value& scores) const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [name, score] : scores) out[name] = config::detail::shortest_float(score);
+    return out;
+  }
+  std::string type() const { return "mapping of class name to score 0 .. 1"; }
+};
+
+// A duration in whole milliseconds.
+struct Milliseconds {
+  using Value = std::chrono::milliseconds;
+  std::int64_t min;
+  std::int64_t max;
+  bool read(Reader& reader, const Node& node, Value& out) const {
+    std::int64_t ms = 0;
+    if (!config::Integer<std::int64_t>{min, max}.read(reader, node, ms)) return false;
+    out = Value(ms);
+    return true;
+  }
+  nlohmann::json json(Value value) const { return value.count(); }
+  std::string type() const { return config::Integer<std::int64_t>{min, max}.type() + " ms"; }
+};
+
+// ---- the tables --------------------------------------------------------------------------
+//
+// Restart says what a change does to a running lookoutd on reload:
+//   Nothing   applied as it is: thresholds, class filters, client limits, the
+//             token and allowed networks (clients no longer allowed are
+//             disconnected), socket permissions, logging;
+//   Source    the frame source is restarted (the engine keeps running);
+//   Engine    the model is loaded anew (the camera keeps running);
+//   Listener  the section's socket is opened anew (bound before anything is
+//             switched, so an address in use rejects the reload).
+
+const config::Section<SourceConfig>& source_schema() {
+  using S = SourceConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("type", &S::type, config::Choice<SourceType>{}, Restart::Source,
+                        "where frames come from"),
+          config::field("width", &S::width, config::Integer<int>{0, 16384},
+                        Restart::Source | Restart::Engine,
+                        "requested frame width (files: 0 keeps the stored size); the engine's "
+                        "input adapts to it"),
+          config::field("height", &S::height, config::Integer<int>{0, 16384},
+                        Restart::Source | Restart::Engine,
+                        "requested frame height (files: 0 keeps the stored size)"),
+          config::field("fps", &S::fps, config::Real<double>{0, 1000}, Restart::Source,
+                        "requested frame rate; 0 = as fast as frames can be made (synthetic, "
+                        "files)"),
+          config::field("format", &S::format, config::ChoiceOr<PixelFormat>{"auto"},
+                        Restart::Source, "preferred pixel format"),
+          config::field("path", &S::path, config::Text{}, Restart::Source,
+                        "files: the image, directory or video to read"),
+          config::field("loop", &S::loop, config::Boolean{}, Restart::Source,
+                        "files: start again at the end instead of stopping"),
+          config::field(
+              "seed", &S::seed,
+              config::Integer<std::uint64_t>{0, std::numeric_limits<std::uint64_t>::max()},
+              Restart::Source, "synthetic: scenes are reproducible for a given seed"),
+          config::field("device", &S::device, config::Text{}, Restart::Source,
+                        "v4l2: the device node"),
+          config::field("camera_id", &S::camera, config::Text{}, Restart::Source,
+                        "libcamera: camera index or id; empty = the first camera"),
+          config::field("frame_timeout_ms", &S::frame_timeout, Milliseconds{100, 600000},
+                        Restart::Source, "no frame for this long counts as a stall"),
+          config::field("backoff_initial_ms", &S::backoff_initial, Milliseconds{10, 600000},
+                        Restart::Source, "delay before restarting a failed source"),
+          config::field("backoff_max_ms", &S::backoff_max, Milliseconds{10, 3600000},
+                        Restart::Source, "the delay doubles per failure up to this"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        const auto at = [&](const char* key) { return reader.locations().of(path + "." + key); };
+        const std::string type(enum_name(s.type));
+        for (const auto& [key, side] :
+             {std::pair{"width", s.width}, std::pair{"height", s.height}}) {
+          if (side == 0 && s.type != SourceType::Files) {
+            reader.problem(at(key), "must be positive for source type " + type);
+          }
+        }
+        if (s.fps == 0 && is_camera(s.type)) {
+          reader.problem(at("fps"), "must be positive for a camera (0 is for synthetic and files)");
+        }
+        if (s.type == SourceType::Files && s.path.empty()) {
+          reader.problem(at("path"), "required for source type files");
+        }
+        if (s.type == SourceType::V4l2 && s.device.empty()) {
+          reader.problem(at("device"), "required for source type v4l2");
+        }
+        if (s.backoff_max < s.backoff_initial) {
+          const bool max_written = reader.locations().written(path + ".backoff_max_ms");
+          reader.problem(at(max_written ? "backoff_max_ms" : "backoff_initial_ms"),
+                         max_written ? "must not be less than source.backoff_initial_ms"
+                                     : "must not be more than source.backoff_max_ms");
+        }
+      }};
+  return schema;
 }
 
-template <typename Int>
-bool read_int(Context& ctx, const Value& v, Int min, Int max, Int& out) {
-  if (!v.node.IsScalar()) {
-    ctx.add(v.mark, v.key, "expected an integer, got " + describe_node(v.node));
-    return false;
-  }
-  const std::string& s = v.node.Scalar();
-  Int value{};
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec == std::errc::result_out_of_range ||
-      (ec == std::errc() && end == s.data() + s.size() && (value < min || value > max))) {
-    ctx.add(
-        v.mark, v.key,
-        "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + s);
-    return false;
-  }
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
-    ctx.add(v.mark, v.key, "expected an integer, got " + describe_node(v.node));
-    return false;
-  }
-  out = value;
-  return true;
+const config::Section<ModelConfig>& model_schema() {
+  using S = ModelConfig;
+  using config::member;
+  const auto input_json = [](const S& s) {
+    return nlohmann::json::array({s.engine.input_width, s.engine.input_height});
+  };
+  static const config::Section<S> schema{
+      {
+          config::field("path", member(&S::engine, &EngineOptions::model_path), config::Text{},
+                        Restart::Engine,
+                        "TorchScript model file; a bare name is searched for in the model "
+                        "directories"),
+          config::custom_field<S>(
+              "input", "[width, height], multiples of the model's stride; [0, 0] = its own",
+              Restart::Engine, "the model's input size",
+              [](Reader& reader, const Node& node, S& s) {
+                std::vector<int> sides;
+                if (!config::ListOf<config::Integer<int>>{{0, 4096}}.read(reader, node, sides)) {
+                  return;
+                }
+                if (sides.size() != 2) {
+                  reader.problem(node, "expected [width, height]");
+                } else if ((sides[0] == 0) != (sides[1] == 0)) {
+                  reader.problem(
+                      node, "width and height must both be 0 (model default) or both positive");
+                } else {
+                  s.engine.input_width = sides[0];
+                  s.engine.input_height = sides[1];
+                }
+              },
+              input_json,
+              [](const S& a, const S& b) {
+                return a.engine.input_width == b.engine.input_width &&
+                       a.engine.input_height == b.engine.input_height;
+              }),
+          config::field("conf", &S::conf, config::Real<float>{0, 1}, Restart::Nothing,
+                        "minimum score for a detection to be reported"),
+          config::field("iou", &S::iou, config::Real<float>{0, 1}, Restart::Nothing,
+                        "overlap above which non-maximum suppression drops the weaker box"),
+          config::field("max_detections", &S::max_detections, config::Integer<int>{1, 1000},
+                        Restart::Nothing, "at most this many detections per frame"),
+          config::field("agnostic_nms", &S::agnostic_nms, config::Boolean{}, Restart::Nothing,
+                        "suppress overlapping boxes across classes, not only within one"),
+          config::field("classes", &S::classes, ClassNames{}, Restart::Nothing,
+                        "class names to report; [] = every class of the model"),
+          config::field("class_conf", &S::class_conf, ClassScores{}, Restart::Nothing,
+                        "per-class minimum scores overriding conf"),
+          config::field("threads", member(&S::engine, &EngineOptions::threads),
+                        config::Integer<int>{0, 64}, Restart::Engine,
+                        "inference threads; 0 = one per big core"),
+          config::field("backend", member(&S::engine, &EngineOptions::backend),
+                        config::Choice<Backend>{}, Restart::Engine,
+                        "how the model's operators run"),
+          config::field("pin_cores", member(&S::engine, &EngineOptions::pin_cores),
+                        config::ListOf<config::Integer<int>>{{0, 1023}}, Restart::Engine,
+                        "pin the inference threads to these CPU cores; [] = no pinning"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        if (s.engine.model_path.empty()) {
+          reader.problem(reader.locations().of(path + ".path"), "a model file is required");
+        }
+      }};
+  return schema;
 }
 
-std::string format_number(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
+const config::Section<TcpConfig>& tcp_schema() {
+  using S = TcpConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("enabled", &S::enabled, config::Boolean{}, Restart::Listener,
+                        "serve lookout/1 on TCP"),
+          config::field("bind", &S::bind, BindAddress{}, Restart::Listener,
+                        "address to listen on: 0.0.0.0 = every IPv4 interface, :: = IPv6 too"),
+          config::field("port", &S::port, config::Integer<int>{0, 65535}, Restart::Listener,
+                        "TCP port; 0 = any free port (named in the log; for tests)"),
+          config::field("allowed_networks", &S::allowed_networks, config::ListOf<NetworkValue>{},
+                        Restart::Nothing, "clients from other addresses are disconnected at once"),
+          config::field("token", &S::token, config::Text{1024, true}, Restart::Nothing,
+                        "when set, clients must send it first; empty = no authentication"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        if (s.allowed_networks.empty()) {
+          reader.problem(reader.locations().of(path + ".allowed_networks"),
+                         "must list at least one network (to refuse all TCP clients, set "
+                         "publish.tcp.enabled: false)");
+        }
+      }};
+  return schema;
 }
 
-bool read_double(Context& ctx, const Value& v, double min, double max, double& out) {
-  if (!v.node.IsScalar()) {
-    ctx.add(v.mark, v.key, "expected a number, got " + describe_node(v.node));
-    return false;
-  }
-  const std::string& s = v.node.Scalar();
-  errno = 0;
-  char* end = nullptr;
-  const double value = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE || !std::isfinite(value)) {
-    ctx.add(v.mark, v.key, "expected a number, got " + describe_node(v.node));
-    return false;
-  }
-  if (value < min || value > max) {
-    ctx.add(v.mark, v.key,
-            "must be between " + format_number(min) + " and " + format_number(max) + ", got " + s);
-    return false;
-  }
-  out = value;
-  return true;
+const config::Section<UnixConfig>& unix_schema() {
+  using S = UnixConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("enabled", &S::enabled, config::Boolean{}, Restart::Listener,
+                        "serve lookout/1 on a Unix socket"),
+          config::field("path", &S::path, config::Text{}, Restart::Listener,
+                        "socket path; relative = in the runtime directory"),
+          config::field("mode", &S::mode, FileMode{}, Restart::Nothing,
+                        "permissions of the socket file"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        if (s.enabled && s.path.empty()) {
+          reader.problem(reader.locations().of(path + ".path"),
+                         "a socket path is required when enabled");
+        }
+      }};
+  return schema;
 }
 
-bool read_float(Context& ctx, const Value& v, double min, double max, float& out) {
-  double value = 0;
-  if (!read_double(ctx, v, min, max, value)) return false;
-  out = static_cast<float>(value);
-  return true;
+const config::Section<PublishConfig>& publish_schema() {
+  using S = PublishConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("max_clients", &S::max_clients, config::Integer<int>{1, 1024},
+                        Restart::Nothing, "TCP and Unix socket clients together"),
+          config::field("send_queue", &S::send_queue, config::Integer<int>{4, 4096},
+                        Restart::Nothing,
+                        "messages queued per client before its oldest are dropped"),
+          config::field("stats_interval_s", &S::stats_interval_s, config::Real<double>{0.5, 3600},
+                        Restart::Nothing, "seconds between stats messages"),
+          config::section("tcp", &S::tcp, tcp_schema(), "lookout/1 over TCP (the LAN)"),
+          config::section("unix", &S::unix_socket, unix_schema(),
+                          "lookout/1 over a Unix socket (this machine)"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        if (!s.tcp.enabled && !s.unix_socket.enabled) {
+          reader.problem(reader.locations().of(path),
+                         "publish.tcp and publish.unix are both disabled: clients could not "
+                         "connect");
+        }
+      }};
+  return schema;
 }
 
-// Calls `each` for every element of a list (an empty value is an empty list).
-template <typename F>
-bool read_list(Context& ctx, const Value& v, F each) {
-  if (v.node.IsNull()) return true;
-  if (!v.node.IsSequence()) {
-    ctx.add(v.mark, v.key, "expected a list, got " + describe_node(v.node));
-    return false;
-  }
-  std::size_t i = 0;
-  for (const auto& item : v.node) {
-    YAML::Mark mark = item.Mark();
-    if (mark.line < 0) mark = v.mark;
-    each(Value{item, mark, v.key + "[" + std::to_string(i) + "]", true});
-    ++i;
-  }
-  return true;
+const config::Section<LoggingConfig>& logging_schema() {
+  using S = LoggingConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("level", &S::level, config::Choice<log::Level>{}, Restart::Nothing,
+                        "messages up to this severity reach the journal"),
+          config::field("summary_interval_s", &S::summary_interval_s,
+                        config::Real<double>{0, 86400}, Restart::Nothing,
+                        "seconds between summary lines in the log; 0 = none"),
+      },
+      nullptr};
+  return schema;
 }
 
+}  // namespace
 
-std::string host_name() {
+const config::Section<Config>& config_schema() {
+  using S = Config;
+  static const config::Section<S> schema{
+      {
+          config::field("camera", &S::camera, config::Text{128}, Restart::Nothing,
+                        "name of this camera in every message; empty = the host name"),
+          config::section("source", &S::source, source_schema(), "where frames come from"),
+          config::section("model", &S::model, model_schema(), "the detection model"),
+          config::section("publish", &S::publish, publish_schema(),
+                          "publishing detections to clients (protocol lookout/1)"),
+          config::section("logging", &S::logging, logging_schema(), "the journal"),
+      },
+      nullptr};
+  return schema;
+}
+
+std::vector<config::KeyInfo> config_keys() {
+  return config::list_keys(config_schema());
+}
+
+// ---- parsing -------------------------------------------------------------------------------
+
+namespace {
+
+// Parses with the problems kept, so that resolution can add its own.
+Config parse_keeping_problems(std::string_view text, const std::string& origin, Reader& reader) {
+  Config config;
+  config.origin = origin;
+  config::read_section(reader, config::parse_yaml(text, origin), config_schema(), config);
+  config.locations = reader.locations();
+  return config;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError({path + ": cannot read the configuration file: " + std::strerror(errno)});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigError({path + ": cannot read the configuration file"});
+  return text.str();
+}
+
+std::string directory_of(const std::string& path) {
+  std::error_code ec;
+  return fs::absolute(fs::path(path), ec).parent_path().string();
+}
+
+// ---- resolution ----------------------------------------------------------------------------
+
+std::string this_host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "lookout";
   return buf;
 }
 
-std::string runtime_directory() {
+std::string this_runtime_directory() {
   for (const char* var : {"RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"}) {
     if (const char* dir = std::getenv(var); dir != nullptr && dir[0] != '\0') {
       // systemd may list several directories separated by ':'; the first is ours.
@@ -374,19 +533,16 @@ std::string runtime_directory() {
   return "/tmp";
 }
 
-std::string resolve_model(Context& ctx, const Value& v, const std::string& path) {
-  if (path.empty()) {
-    ctx.add(v.mark, v.key, "a model file is required");
-    return path;
-  }
+std::string resolve_model(Reader& reader, const Config& config, const Environment& env) {
+  const std::string& path = config.model.engine.model_path;
   std::vector<fs::path> tried;
   const fs::path given(path);
   if (given.is_absolute()) {
     tried.push_back(given);
   } else {
-    if (!ctx.base_dir.empty()) tried.push_back(fs::path(ctx.base_dir) / given);
+    if (!env.base_dir.empty()) tried.push_back(fs::path(env.base_dir) / given);
     if (!given.has_parent_path()) {
-      for (const auto& dir : model_search_path()) tried.push_back(fs::path(dir) / given);
+      for (const auto& dir : env.model_search_path) tried.push_back(fs::path(dir) / given);
     }
   }
   std::string list;
@@ -396,396 +552,110 @@ std::string resolve_model(Context& ctx, const Value& v, const std::string& path)
     if (!list.empty()) list += ", ";
     list += candidate.string();
   }
-  ctx.add(v.mark, v.key, "model file not found (looked for " + list + ")");
+  reader.problem(config.locations.of("model.path"),
+                 "model file not found (looked for " + list + ")");
   return path;
 }
 
-void read_source(Context& ctx, const Value& value, SourceConfig& src) {
-  MapReader map(ctx, value);
-  std::optional<Value> type_value;
-  std::string type_name;
-  if ((type_value = map.get("type")) && read_string(ctx, *type_value, type_name)) {
-    if (auto t = enum_from_name<SourceType>(type_name)) src.type = *t;
-    else ctx.add(type_value->mark, type_value->key, expected_one_of<SourceType>(type_name));
+void resolve_into(Config& config, const Environment& env, Reader& reader) {
+  if (config.camera.empty()) config.camera = env.host_name;
+  if (!config.model.engine.model_path.empty()) {
+    config.model.engine.model_path = resolve_model(reader, config, env);
   }
-  const bool camera = is_camera(src.type);
-  for (const char* side : {"width", "height"}) {
-    int& out = std::string(side) == "width" ? src.width : src.height;
-    if (auto v = map.get(side);
-        v && read_int(ctx, *v, 0, 16384, out) && out == 0 && src.type != SourceType::Files) {
-      ctx.add(v->mark, v->key, "must be positive for source type " + std::string(enum_name(src.type)));
-    }
-  }
-  if (auto v = map.get("fps");
-      v && read_double(ctx, *v, 0, 1000, src.fps) && src.fps == 0 && camera) {
-    ctx.add(v->mark, v->key, "must be positive for a camera (0 is for synthetic and files)");
-  }
-  std::string format_name;
-  if (auto v = map.get("format"); v && read_string(ctx, *v, format_name) && format_name != "auto" &&
-                                  !(src.format = pixel_format_from_string(format_name))) {
-    ctx.add(v->mark, v->key,
-            "must be auto or one of RGB24, BGR24, I420, NV12, YUYV, GRAY8, MJPEG; got '" +
-                format_name + "'");
-  }
-  const Value path_value = map.get_or_empty("path");
-  if (path_value.present) read_string(ctx, path_value, src.path);
-  if (src.type == SourceType::Files) {
-    const YAML::Mark mark = path_value.present ? path_value.mark : value.mark;
-    if (src.path.empty()) {
-      ctx.add(mark, path_value.key, "required for source type files");
+  SourceConfig& source = config.source;
+  if (source.type == SourceType::Files && !source.path.empty()) {
+    fs::path p(source.path);
+    if (p.is_relative() && !env.base_dir.empty()) p = fs::path(env.base_dir) / p;
+    std::error_code ec;
+    if (!fs::exists(p, ec)) {
+      reader.problem(config.locations.of("source.path"),
+                     "no such file or directory: " + p.string());
     } else {
-      fs::path p(src.path);
-      if (p.is_relative() && !ctx.base_dir.empty()) p = fs::path(ctx.base_dir) / p;
-      std::error_code ec;
-      if (!fs::exists(p, ec)) {
-        ctx.add(mark, path_value.key, "no such file or directory: " + p.string());
-      } else {
-        src.path = fs::absolute(p).lexically_normal();
-      }
+      source.path = fs::absolute(p).lexically_normal();
     }
   }
-  if (auto v = map.get("loop")) read_bool(ctx, *v, src.loop);
-  if (auto v = map.get("seed")) read_int<std::uint64_t>(ctx, *v, 0, UINT64_MAX, src.seed);
-  if (auto v = map.get("device")) {
-    if (read_string(ctx, *v, src.device) && src.type == SourceType::V4l2 && src.device.empty()) {
-      ctx.add(v->mark, v->key, "required for source type v4l2");
-    }
-  }
-  if (auto v = map.get("camera_id")) read_string(ctx, *v, src.camera);
-  auto read_ms = [&](const char* key, std::int64_t min, std::int64_t max,
-                     std::chrono::milliseconds& out) -> std::optional<Value> {
-    auto v = map.get(key);
-    std::int64_t ms = out.count();
-    if (v && read_int<std::int64_t>(ctx, *v, min, max, ms)) out = std::chrono::milliseconds(ms);
-    return v;
-  };
-  read_ms("frame_timeout_ms", 100, 600000, src.frame_timeout);
-  read_ms("backoff_initial_ms", 10, 600000, src.backoff_initial);
-  if (auto v = read_ms("backoff_max_ms", 10, 3600000, src.backoff_max);
-      v && src.backoff_max < src.backoff_initial) {
-    ctx.add(v->mark, v->key, "must not be less than source.backoff_initial_ms");
-  }
-  map.finish();
-}
-
-void read_model(Context& ctx, const Value& value, ModelConfig& model) {
-  MapReader map(ctx, value);
-  {
-    const Value v = map.get_or_empty("path");
-    const YAML::Mark mark = v.present ? v.mark : value.mark;
-    if (!v.present || read_string(ctx, v, model.path)) {
-      model.path = resolve_model(ctx, Value{v.node, mark, v.key, true}, model.path);
-    }
-  }
-  if (auto v = map.get("input")) {
-    std::vector<int> sides;
-    read_list(ctx, *v, [&](const Value& item) {
-      int side = 0;
-      if (read_int(ctx, item, 0, 4096, side)) sides.push_back(side);
-    });
-    if (v->node.IsSequence() && v->node.size() != 2) {
-      ctx.add(v->mark, v->key, "expected [width, height]");
-    } else if (sides.size() == 2) {
-      if ((sides[0] == 0) != (sides[1] == 0)) {
-        ctx.add(v->mark, v->key,
-                "width and height must both be 0 (model default) or both positive");
-      } else {
-        model.input_width = sides[0];
-        model.input_height = sides[1];
-      }
-    }
-  }
-  if (auto v = map.get("conf")) read_float(ctx, *v, 0, 1, model.conf);
-  if (auto v = map.get("iou")) read_float(ctx, *v, 0, 1, model.iou);
-  if (auto v = map.get("max_detections")) read_int(ctx, *v, 1, 1000, model.max_detections);
-  if (auto v = map.get("agnostic_nms")) read_bool(ctx, *v, model.agnostic_nms);
-  model.classes_location = ctx.at(value.mark, "model.classes");
-  if (auto v = map.get("classes")) {
-    model.classes_location = ctx.at(v->mark, v->key);
-    std::set<std::string> seen;
-    read_list(ctx, *v, [&](const Value& item) {
-      std::string name;
-      if (!read_string(ctx, item, name)) return;
-      if (name.empty()) {
-        ctx.add(item.mark, item.key, "class names cannot be empty");
-      } else if (!seen.insert(name).second) {
-        ctx.add(item.mark, item.key, "class '" + name + "' is listed twice");
-      } else {
-        model.classes.push_back(name);
-      }
-    });
-  }
-  model.class_conf_location = ctx.at(value.mark, "model.class_conf");
-  if (auto v = map.get("class_conf")) {
-    model.class_conf_location = ctx.at(v->mark, v->key);
-    if (!v->node.IsNull() && !v->node.IsMap()) {
-      ctx.add(v->mark, v->key,
-              "expected a mapping of class name to score, got " + describe_node(v->node));
-    } else if (v->node.IsMap()) {
-      for (const auto& entry : v->node) {
-        const std::string name = entry.first.IsScalar() ? entry.first.Scalar() : "";
-        const std::string key = v->key + "." + name;
-        if (name.empty()) {
-          ctx.add(entry.first.Mark(), v->key, "class names must be plain names");
-          continue;
-        }
-        if (model.class_conf.count(name)) {
-          ctx.add(entry.first.Mark(), key, "duplicate key");
-          continue;
-        }
-        YAML::Mark mark = entry.second.Mark();
-        if (mark.line < 0) mark = entry.first.Mark();
-        float score = 0;
-        if (read_float(ctx, Value{entry.second, mark, key, true}, 0, 1, score)) {
-          model.class_conf[name] = score;
-        }
-      }
-    }
-  }
-  if (auto v = map.get("threads")) read_int(ctx, *v, 0, 64, model.threads);
-  std::string backend_name;
-  if (auto v = map.get("backend"); v && read_string(ctx, *v, backend_name)) {
-    if (auto b = enum_from_name<Backend>(backend_name)) model.backend = *b;
-    else ctx.add(v->mark, v->key, expected_one_of<Backend>(backend_name));
-  }
-  if (auto v = map.get("pin_cores")) {
-    read_list(ctx, *v, [&](const Value& item) {
-      int core = 0;
-      if (read_int(ctx, item, 0, 1023, core)) model.pin_cores.push_back(core);
-    });
-  }
-  map.finish();
-}
-
-void read_tcp(Context& ctx, const Value& value, TcpConfig& tcp) {
-  MapReader map(ctx, value);
-  if (auto v = map.get("enabled")) read_bool(ctx, *v, tcp.enabled);
-  if (auto v = map.get("bind"); v && read_string(ctx, *v, tcp.bind)) {
-    std::uint8_t buf[16];
-    if (inet_pton(AF_INET, tcp.bind.c_str(), buf) != 1 &&
-        inet_pton(AF_INET6, tcp.bind.c_str(), buf) != 1) {
-      ctx.add(v->mark, v->key,
-              "must be an IPv4 or IPv6 address (0.0.0.0 = all IPv4 interfaces), got '" + tcp.bind +
-                  "'");
-    }
-  }
-  if (auto v = map.get("port")) read_int(ctx, *v, 0, 65535, tcp.port);
-  const Value networks = map.get_or_empty("allowed_networks");
-  if (!networks.present) {
-    for (const char* text : {"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                             "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"}) {
-      tcp.allowed_networks.push_back(*Network::parse(text));
-    }
-  } else {
-    read_list(ctx, networks, [&](const Value& item) {
-      std::string text;
-      if (!read_string(ctx, item, text)) return;
-      if (auto net = Network::parse(text)) {
-        tcp.allowed_networks.push_back(*net);
-      } else {
-        ctx.add(item.mark, item.key,
-                "expected a network such as 192.168.0.0/16 or fd00::/8 (no host bits below the "
-                "prefix), got '" +
-                    text + "'");
-      }
-    });
-    if (networks.node.IsNull() || (networks.node.IsSequence() && networks.node.size() == 0)) {
-      ctx.add(networks.mark, networks.key,
-              "must list at least one network (to refuse all TCP clients, set "
-              "publish.tcp.enabled: false)");
-    }
-  }
-  if (auto v = map.get("token"); v && read_string(ctx, *v, tcp.token) && tcp.token.size() > 1024) {
-    ctx.add(v->mark, v->key, "must be at most 1024 characters");
-  }
-  map.finish();
-}
-
-void read_unix(Context& ctx, const Value& value, UnixConfig& unix_socket) {
-  MapReader map(ctx, value);
-  if (auto v = map.get("enabled")) read_bool(ctx, *v, unix_socket.enabled);
-  std::string path = unix_socket.path;
-  const Value path_value = map.get_or_empty("path");
-  if (path_value.present && read_string(ctx, path_value, path)) {
-    if (path.empty() && unix_socket.enabled) {
-      ctx.add(path_value.mark, path_value.key, "a socket path is required when enabled");
-    }
-  }
-  if (!path.empty()) {
-    fs::path p(path);
-    if (p.is_relative()) p = fs::path(runtime_directory()) / p;
+  UnixConfig& unix_socket = config.publish.unix_socket;
+  if (!unix_socket.path.empty()) {
+    fs::path p(unix_socket.path);
+    if (p.is_relative()) p = fs::path(env.runtime_dir) / p;
     unix_socket.path = p.lexically_normal();
     // sockaddr_un holds 108 bytes including the terminating NUL.
     if (unix_socket.path.size() > 107) {
-      const YAML::Mark mark = path_value.present ? path_value.mark : value.mark;
-      ctx.add(mark, path_value.key,
-              "socket path " + unix_socket.path + " is longer than 107 bytes");
+      reader.problem(config.locations.of("publish.unix.path"),
+                     "socket path " + unix_socket.path + " is longer than 107 bytes");
     }
   }
-  if (auto v = map.get("mode")) {
-    std::string text;
-    if (v->node.IsScalar()) text = v->node.Scalar();
-    const bool octal = !text.empty() && text.size() <= 4 &&
-                       text.find_first_not_of("01234567") == std::string::npos;
-    unsigned mode = octal ? static_cast<unsigned>(std::stoul(text, nullptr, 8)) : 07777;
-    if (!octal || mode > 0777) {
-      ctx.add(v->mark, v->key,
-              "expected permission bits in octal such as \"0660\", got " + describe_node(v->node));
-    } else {
-      unix_socket.mode = mode;
-    }
-  }
-  map.finish();
-}
-
-void read_publish(Context& ctx, const Value& value, PublishConfig& pub) {
-  MapReader map(ctx, value);
-  if (auto v = map.get("max_clients")) read_int(ctx, *v, 1, 1024, pub.max_clients);
-  if (auto v = map.get("send_queue")) read_int(ctx, *v, 4, 4096, pub.send_queue);
-  if (auto v = map.get("stats_interval_s")) read_double(ctx, *v, 0.5, 3600, pub.stats_interval_s);
-  read_tcp(ctx, map.get_or_empty("tcp"), pub.tcp);
-  read_unix(ctx, map.get_or_empty("unix"), pub.unix_socket);
-  if (!pub.tcp.enabled && !pub.unix_socket.enabled) {
-    ctx.add(value.mark, value.key,
-            "publish.tcp and publish.unix are both disabled: clients could not connect");
-  }
-  map.finish();
-}
-
-void read_logging(Context& ctx, const Value& value, LoggingConfig& logging) {
-  MapReader map(ctx, value);
-  std::string level_name;
-  if (auto v = map.get("level"); v && read_string(ctx, *v, level_name)) {
-    if (auto l = enum_from_name<log::Level>(level_name)) logging.level = *l;
-    else ctx.add(v->mark, v->key, expected_one_of<log::Level>(level_name));
-  }
-  if (auto v = map.get("summary_interval_s")) {
-    read_double(ctx, *v, 0, 86400, logging.summary_interval_s);
-  }
-  map.finish();
 }
 
 }  // namespace
 
-std::vector<std::string> model_search_path() {
-  std::vector<std::string> dirs;
-  if (const char* env = std::getenv("LOOKOUT_MODEL_DIR"); env != nullptr && env[0] != '\0') {
-    dirs.emplace_back(env);
-  }
-  dirs.emplace_back(LOOKOUT_MODEL_DIR);
-  dirs.emplace_back(LOOKOUT_SOURCE_MODEL_DIR);
-  return dirs;
+Config parse_config(std::string_view text, const std::string& origin) {
+  Reader reader(origin);
+  Config config = parse_keeping_problems(text, origin, reader);
+  if (!reader.ok()) throw ConfigError(reader.problems());
+  return config;
+}
+
+Environment Environment::of_this_process(std::string base_dir) {
+  return {std::move(base_dir), this_host_name(), this_runtime_directory(),
+          lookout::model_search_path()};
+}
+
+Config resolve_config(Config parsed, const Environment& environment) {
+  Reader reader(parsed.origin);
+  resolve_into(parsed, environment, reader);
+  if (!reader.ok()) throw ConfigError(reader.problems());
+  return parsed;
+}
+
+Config parse_config_file(const std::string& path) {
+  return parse_config(read_file(path), path);
+}
+
+Config load_config_file(const std::string& path) {
+  const std::string text = read_file(path);
+  Reader reader(path);
+  Config config = parse_keeping_problems(text, path, reader);
+  resolve_into(config, Environment::of_this_process(directory_of(path)), reader);
+  if (!reader.ok()) throw ConfigError(reader.problems());
+  return config;
+}
+
+Config load_default_config() {
+  return resolve_config(parse_config(default_config_text(), kEmbeddedOrigin),
+                        Environment::of_this_process(""));
 }
 
 std::string_view default_config_text() {
   return kDefaultConfigYaml;
 }
 
-Config parse_config(std::string_view text, const std::string& origin, const std::string& base_dir) {
-  Context ctx;
-  ctx.file = origin;
-  ctx.base_dir = base_dir;
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    ConfigLocation loc{origin, e.mark.line + 1, e.mark.column + 1, ""};
-    if (e.mark.line < 0) loc.line = 0;
-    throw ConfigError({loc.format("not valid YAML: " + e.msg)});
-  }
-  Config config;
-  config.origin = origin;
-  const Value top{root, YAML::Mark(), "", true};
-  if (root.IsDefined() && !root.IsNull() && !root.IsMap()) {
-    ctx.add(root.Mark(), "",
-            "expected a mapping of keys (camera, source, model, ...), got " + describe_node(root));
-    throw ConfigError(ctx.problems);
-  }
-  MapReader map(ctx, top);
-  if (auto v = map.get("camera");
-      v && read_string(ctx, *v, config.camera) && config.camera.size() > 128) {
-    ctx.add(v->mark, v->key, "must be at most 128 characters");
-  }
-  if (config.camera.empty()) config.camera = host_name();
-  read_source(ctx, map.get_or_empty("source"), config.source);
-  read_model(ctx, map.get_or_empty("model"), config.model);
-  read_publish(ctx, map.get_or_empty("publish"), config.publish);
-  read_logging(ctx, map.get_or_empty("logging"), config.logging);
-  map.finish();
-  if (!ctx.problems.empty()) throw ConfigError(ctx.problems);
-  return config;
-}
-
-Config load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError({path + ": cannot read the configuration file: " + std::strerror(errno)});
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw ConfigError({path + ": cannot read the configuration file"});
-  std::error_code ec;
-  const fs::path dir = fs::absolute(fs::path(path), ec).parent_path();
-  return parse_config(text.str(), path, dir.string());
-}
-
-Config load_default_config() {
-  return parse_config(default_config_text(), kEmbeddedOrigin, "");
-}
-
-std::string describe(const Config& c) {
-  using nlohmann::json;
-  json networks = json::array();
-  for (const auto& net : c.publish.tcp.allowed_networks) networks.push_back(net.to_string());
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", c.publish.unix_socket.mode);
-  json j = {
-      {"origin", c.origin},
-      {"camera", c.camera},
-      {"source",
-       {{"type", enum_name(c.source.type)},
-        {"width", c.source.width},
-        {"height", c.source.height},
-        {"fps", c.source.fps},
-        {"format", c.source.format ? enum_name(*c.source.format) : "auto"},
-        {"path", c.source.path},
-        {"loop", c.source.loop},
-        {"seed", c.source.seed},
-        {"device", c.source.device},
-        {"camera_id", c.source.camera},
-        {"frame_timeout_ms", c.source.frame_timeout.count()},
-        {"backoff_initial_ms", c.source.backoff_initial.count()},
-        {"backoff_max_ms", c.source.backoff_max.count()}}},
-      {"model",
-       {{"path", c.model.path},
-        {"input", {c.model.input_width, c.model.input_height}},
-        {"conf", c.model.conf},
-        {"iou", c.model.iou},
-        {"max_detections", c.model.max_detections},
-        {"agnostic_nms", c.model.agnostic_nms},
-        {"classes", c.model.classes},
-        {"class_conf", c.model.class_conf},
-        {"threads", c.model.threads},
-        {"backend", enum_name(c.model.backend)},
-        {"pin_cores", c.model.pin_cores}}},
-      {"publish",
-       {{"max_clients", c.publish.max_clients},
-        {"send_queue", c.publish.send_queue},
-        {"stats_interval_s", c.publish.stats_interval_s},
-        {"tcp",
-         {{"enabled", c.publish.tcp.enabled},
-          {"bind", c.publish.tcp.bind},
-          {"port", c.publish.tcp.port},
-          {"allowed_networks", networks},
-          {"token", c.publish.tcp.token.empty() ? "" : "(set)"}}},
-        {"unix",
-         {{"enabled", c.publish.unix_socket.enabled},
-          {"path", c.publish.unix_socket.path},
-          {"mode", mode}}}}},
-      {"logging",
-       {{"level", enum_name(c.logging.level)}, {"summary_interval_s", c.logging.summary_interval_s}}},
-  };
+std::string describe(const Config& config) {
+  nlohmann::json j = config::to_json(config_schema(), config);
+  j["origin"] = config.origin;
   return j.dump(2);
+}
+
+config::ReloadPlan plan_reload(const Config& running, const Config& next) {
+  return config::plan_reload(config_schema(), running, next);
+}
+
+std::vector<std::string> model_search_path() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("LOOKOUT_MODEL_DIR"); env != nullptr && env[0] != '\0') {
+    dirs.emplace_back(env);
+  }
+  // Where the executable's own installation keeps models: the same relative
+  // place under any prefix, and in a package staged by scripts/make-deb.sh.
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    dirs.push_back((exe.parent_path() / LOOKOUT_MODEL_DIR_FROM_EXE).lexically_normal().string());
+  } else {
+    dirs.emplace_back(LOOKOUT_MODEL_DIR);
+  }
+  dirs.emplace_back(LOOKOUT_SOURCE_MODEL_DIR);
+  return dirs;
 }
 
 }  // namespace lookout

@@ -39,23 +39,6 @@ double rate(std::uint64_t now, std::uint64_t before, double seconds) {
   return seconds > 0 && now >= before ? static_cast<double>(now - before) / seconds : 0.0;
 }
 
-// Whether a reload needs a new engine (the frame size counts: it decides the
-// input size of models that adapt to it).
-bool same_engine(const EngineOptions& a, const EngineOptions& b) {
-  return a.model_path == b.model_path && a.input_width == b.input_width &&
-         a.input_height == b.input_height && a.frame_width == b.frame_width &&
-         a.frame_height == b.frame_height && a.threads == b.threads &&
-         a.inter_op_threads == b.inter_op_threads && a.backend == b.backend &&
-         a.pin_cores == b.pin_cores;
-}
-
-bool same_source(const SourceConfig& a, const SourceConfig& b) {
-  return a.type == b.type && a.width == b.width && a.height == b.height && a.fps == b.fps &&
-         a.format == b.format && a.path == b.path && a.loop == b.loop && a.seed == b.seed &&
-         a.device == b.device && a.camera == b.camera && a.frame_timeout == b.frame_timeout &&
-         a.backoff_initial == b.backoff_initial && a.backoff_max == b.backoff_max;
-}
-
 protocol::SourceDescription expected_source(const SourceConfig& source) {
   protocol::SourceDescription d;
   d.name = std::string(enum_name(source.type));
@@ -70,24 +53,44 @@ void apply_log_level(const LoggingConfig& logging) {
 }
 
 std::string describe_model(const ModelInfo& info) {
-  return info.name + " (" + std::string(enum_name(info.task)) + ", input " + std::to_string(info.input_width) + "x" +
-         std::to_string(info.input_height) + ", " + std::to_string(info.class_names.size()) +
-         " classes, backend " + std::string(enum_name(info.backend)) + ", " + std::to_string(info.threads) + " threads)";
+  return info.name + " (" + std::string(enum_name(info.task)) + ", input " +
+         std::to_string(info.input_width) + "x" + std::to_string(info.input_height) + ", " +
+         std::to_string(info.class_names.size()) + " classes, backend " +
+         std::string(enum_name(info.backend)) + ", " + std::to_string(info.threads) + " threads)";
 }
 
-// The engine options a configuration asks for.
+protocol::ModelDescription model_description(const ModelInfo& info) {
+  protocol::ModelDescription model;
+  model.name = info.name;
+  model.task = std::string(enum_name(info.task));
+  model.input_width = info.input_width;
+  model.input_height = info.input_height;
+  model.classes = info.class_names;
+  return model;
+}
+
+// The engine options a configuration asks for: the model section's rows fill
+// them (config.model.engine); the frame size, which decides the input size
+// of models that adapt to it, comes from the source section (whose width and
+// height rows restart the engine too).
 EngineOptions engine_options(const Config& config, bool warm_up = true) {
-  EngineOptions options;
-  options.model_path = config.model.path;
-  options.input_width = config.model.input_width;
-  options.input_height = config.model.input_height;
+  EngineOptions options = config.model.engine;
   options.frame_width = config.source.width;
   options.frame_height = config.source.height;
-  options.threads = config.model.threads;
-  options.backend = config.model.backend;
-  options.pin_cores = config.model.pin_cores;
   options.warm_up = warm_up;
   return options;
+}
+
+// "source.fps, model.conf" (at most a handful, then "and N more").
+std::string changed_keys(const config::ReloadPlan& plan) {
+  std::string out;
+  std::size_t shown = 0;
+  for (const auto& change : plan.changes) {
+    if (shown == 6) return out + " and " + std::to_string(plan.changes.size() - shown) + " more";
+    out += (out.empty() ? "" : ", ") + change.key;
+    ++shown;
+  }
+  return out;
 }
 
 // The per-frame settings for a loaded model: class names in model.classes and
@@ -95,8 +98,9 @@ EngineOptions engine_options(const Config& config, bool warm_up = true) {
 // is not one of the model's classes, or the model is not a detector.
 PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model) {
   if (model.task != Task::Detect) {
-    throw ConfigError({ConfigLocation{config.origin, 0, 0, "model.path"}.format(
-        model.path + " is a '" + std::string(enum_name(model.task)) + "' model; lookoutd needs a 'detect' model")});
+    throw ConfigError({config.locations.of("model.path")
+                           .format(model.path + " is a '" + std::string(enum_name(model.task)) +
+                                   "' model; lookoutd needs a 'detect' model")});
   }
   const auto& names = model.class_names;
   auto id_of = [&](const std::string& name) -> int {
@@ -116,8 +120,9 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
   for (const auto& name : config.model.classes) {
     const int id = id_of(name);
     if (id < 0) {
-      problems.push_back(config.model.classes_location.format(
-          "'" + name + "' is not a class of model " + model.name + " (" + known + ")"));
+      problems.push_back(
+          config.locations.of("model.classes")
+              .format("'" + name + "' is not a class of model " + model.name + " (" + known + ")"));
     } else {
       settings.detect.classes.push_back(id);
     }
@@ -125,8 +130,9 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
   for (const auto& [name, score] : config.model.class_conf) {
     const int id = id_of(name);
     if (id < 0) {
-      problems.push_back(config.model.class_conf_location.format(
-          "'" + name + "' is not a class of model " + model.name + " (" + known + ")"));
+      problems.push_back(
+          config.locations.of("model.class_conf")
+              .format("'" + name + "' is not a class of model " + model.name + " (" + known + ")"));
     } else {
       settings.detect.class_conf[id] = score;
     }
@@ -143,7 +149,6 @@ ModelInfo check_config(const Config& config) {
   make_supervised_source(config.source);  // constructing checks the settings; no I/O
   return engine->info();
 }
-
 
 // ---- Daemon ------------------------------------------------------------------------
 
@@ -164,7 +169,6 @@ class Daemon::Impl {
   void schedule_stats();
   void send_stats();
   void schedule_watchdog();
-  protocol::HelloInfo hello_info() const;
   void log_summary(bool final_line);
 
   boost::asio::io_context io_;
@@ -195,6 +199,10 @@ class Daemon::Impl {
   Sample last_summary_;
   std::optional<std::chrono::microseconds> watchdog_;
   bool watchdog_starved_ = false;
+  // I/O thread: what new clients are greeted with. The source part is what
+  // the pipeline's source sink last reported (the frames' real size), or
+  // what the configuration expects until the first frame.
+  protocol::HelloInfo hello_;
 };
 
 Daemon::Daemon(Config config, std::string config_path)
@@ -217,9 +225,12 @@ Daemon::Impl::Impl(Config config, std::string config_path)
             asio::post(io_, [this, p = std::shared_ptr<const PublishedFrame>(
                                        std::move(published))] { server_.publish(p); });
           },
-          [this](const protocol::SourceDescription&) {
+          [this](const protocol::SourceDescription& source) {
             // Capture thread: the real frame size is known; greet clients anew.
-            asio::post(io_, [this] { server_.set_hello(hello_info()); });
+            asio::post(io_, [this, source] {
+              hello_.source = source;
+              server_.set_hello(hello_);
+            });
           }),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       stats_timer_(io_),
@@ -230,18 +241,25 @@ Daemon::Impl::Impl(Config config, std::string config_path)
   apply_log_level(config_.logging);
   log::notice("lookoutd ", kVersion, " starting with ", config_.origin);
   log::debug("configuration: ", describe(config_));
-  systemd::notify("STATUS=Loading model " + config_.model.path);
+  const std::string& model_path = config_.model.engine.model_path;
+  systemd::notify("STATUS=Loading model " + model_path);
   const auto load_start = Clock::now();
   auto engine = Engine::load(engine_options(config_));
   const ModelInfo info = engine->info();
-  log::notice("model ", config_.model.path, " ready: ", describe_model(info), " in ",
+  log::notice("model ", model_path, " ready: ", describe_model(info), " in ",
               static_cast<int>(seconds_between(load_start, Clock::now()) * 1000), " ms");
   PipelineSettings settings = pipeline_settings(config_, info);
   auto source = make_supervised_source(config_.source);
   server_.apply(config_.publish, Server::open_listeners(io_, config_.publish, true, true));
+  // The I/O thread does not run yet: this thread may set what it owns. The
+  // greeting is in place before the first frame's source report is posted.
+  hello_.version = kVersion;
+  hello_.camera = config_.camera;
+  hello_.model = model_description(info);
+  hello_.source = expected_source(config_.source);
+  server_.set_hello(hello_);
   pipeline_.start(std::move(source), std::move(engine), std::move(settings),
                   expected_source(config_.source));
-  server_.set_hello(hello_info());
 }
 
 Daemon::Impl::~Impl() {
@@ -338,31 +356,47 @@ void Daemon::Impl::request_reload() {
 void Daemon::Impl::reload_worker(Config current) {
   try {
     Config next = load_config_file(config_path_);
+    // What to restart comes from the schema's rows, key by key; everything
+    // else (thresholds, limits, the token, logging) is applied as it is.
+    const config::ReloadPlan plan = plan_reload(current, next);
     std::unique_ptr<Engine> engine;
     ModelInfo info;
-    if (!same_engine(engine_options(next), engine_options(current))) {
+    if (plan.restarts(config::Restart::Engine)) {
       engine = Engine::load(engine_options(next));
       info = engine->info();
-      log::notice("model ", next.model.path, " ready: ", describe_model(info));
+      log::notice("model ", next.model.engine.model_path, " ready: ", describe_model(info));
     } else {
       info = pipeline_.model_info();
     }
     PipelineSettings settings = pipeline_settings(next, info);
     std::unique_ptr<SupervisedSource> source;
-    if (!same_source(next.source, current.source)) source = make_supervised_source(next.source);
+    if (plan.restarts(config::Restart::Source)) source = make_supervised_source(next.source);
     // New addresses are bound before anything is switched, so an address in use
     // rejects the reload. A new bind address on the same port cannot be bound
     // next to the old one; the server switches that one over in place.
     const TcpConfig& old_tcp = current.publish.tcp;
     const TcpConfig& new_tcp = next.publish.tcp;
-    const bool tcp_new_port = new_tcp.enabled && (!old_tcp.enabled || new_tcp.port != old_tcp.port);
-    const bool unix_new = next.publish.unix_socket.enabled &&
-                          (!current.publish.unix_socket.enabled ||
-                           next.publish.unix_socket.path != current.publish.unix_socket.path);
+    const bool tcp_new_port = plan.restarts(config::Restart::Listener, "publish.tcp") &&
+                              new_tcp.enabled && (!old_tcp.enabled || new_tcp.port != old_tcp.port);
+    const bool unix_new = plan.restarts(config::Restart::Listener, "publish.unix") &&
+                          next.publish.unix_socket.enabled;
     auto listeners = Server::open_listeners(io_, next.publish, tcp_new_port, unix_new);
     {
       std::lock_guard commit(commit_mutex_);
       if (stopping_) return;
+      // The new greeting is posted before the source is swapped, so the new
+      // source's own report of its frames (posted from its first frame on)
+      // comes after it and wins.
+      protocol::HelloInfo hello;
+      hello.camera = next.camera;
+      if (engine) hello.model = model_description(info);
+      if (source) hello.source = expected_source(next.source);
+      asio::post(io_, [this, hello = std::move(hello), new_model = engine != nullptr,
+                       new_source = source != nullptr] {
+        hello_.camera = hello.camera;
+        if (new_model) hello_.model = hello.model;
+        if (new_source) hello_.source = hello.source;
+      });
       pipeline_.replace(std::move(source), std::move(engine), std::move(settings),
                         expected_source(next.source));
       apply_log_level(next.logging);
@@ -370,11 +404,20 @@ void Daemon::Impl::reload_worker(Config current) {
       std::lock_guard lock(config_mutex_);
       config_ = next;
     }
-    asio::post(io_, [this, publish = next.publish,
+    std::string outcome = "reloaded " + config_path_;
+    if (plan.empty()) {
+      outcome += ": no setting changed";
+    } else {
+      outcome += ": " + std::to_string(plan.changes.size()) + " setting" +
+                 (plan.changes.size() == 1 ? "" : "s") + " changed (" + changed_keys(plan) + ")";
+      const std::string restarted = plan.summary();
+      outcome += restarted.empty() ? ", nothing restarted" : "; restarted " + restarted;
+    }
+    asio::post(io_, [this, publish = next.publish, outcome = std::move(outcome),
                      listeners = std::shared_ptr<Listeners>(std::move(listeners))]() mutable {
       server_.apply(publish, std::make_unique<Listeners>(std::move(*listeners)));
-      server_.set_hello(hello_info());
-      reload_finished(true, "reloaded " + config_path_);
+      server_.set_hello(hello_);
+      reload_finished(true, outcome);
     });
   } catch (const ConfigError& e) {
     for (const auto& problem : e.problems()) log::error(problem);
@@ -409,23 +452,6 @@ void Daemon::Impl::reload_finished(bool ok, const std::string& message) {
 }
 
 // ---- stats, summaries, watchdog --------------------------------------------------------
-
-protocol::HelloInfo Daemon::Impl::hello_info() const {
-  protocol::HelloInfo hello;
-  hello.version = kVersion;
-  {
-    std::lock_guard lock(config_mutex_);
-    hello.camera = config_.camera;
-  }
-  const ModelInfo info = pipeline_.model_info();
-  hello.model.name = info.name;
-  hello.model.task = std::string(enum_name(info.task));
-  hello.model.input_width = info.input_width;
-  hello.model.input_height = info.input_height;
-  hello.model.classes = info.class_names;
-  hello.source = pipeline_.source_description();
-  return hello;
-}
 
 void Daemon::Impl::schedule_stats() {
   double interval = 5;

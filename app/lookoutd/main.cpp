@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
 #include "core/log.hpp"
@@ -25,23 +26,46 @@ void report(const lookout::ConfigError& e) {
   for (const auto& problem : e.problems()) lookout::log::error(problem);
 }
 
+// A setting's value for the summary: strings bare, everything else as JSON.
+std::string shown(const nlohmann::json& value) {
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    return text.empty() ? "\"\"" : text;
+  }
+  if (value.is_number_float()) return lookout::config::detail::format_real(value.get<double>());
+  return value.dump();
+}
+
 int check(const std::string& path) {
   try {
     const lookout::Config config = lookout::load_config_file(path);
     const lookout::ModelInfo model = lookout::check_config(config);
     std::cout << path << ": OK\n"
               << "  camera  " << config.camera << "\n"
-              << "  source  " << lookout::enum_name(config.source.type) << " " << config.source.width << "x"
-              << config.source.height << " at " << config.source.fps << " fps\n"
+              << "  source  " << lookout::enum_name(config.source.type) << " "
+              << config.source.width << "x" << config.source.height << " at " << config.source.fps
+              << " fps\n"
               << "  model   " << model.name << " (" << model.class_names.size()
               << " classes, input " << model.input_width << "x" << model.input_height << ") from "
-              << config.model.path << "\n";
+              << config.model.engine.model_path << "\n";
     if (config.publish.tcp.enabled) {
       std::cout << "  tcp     " << config.publish.tcp.bind << ":" << config.publish.tcp.port
                 << (config.publish.tcp.token.empty() ? "" : " (token required)") << "\n";
     }
     if (config.publish.unix_socket.enabled) {
       std::cout << "  unix    " << config.publish.unix_socket.path << "\n";
+    }
+    // Every setting the file changes, as written, from the schema's rows.
+    const lookout::config::ReloadPlan written =
+        lookout::plan_reload(lookout::Config{}, lookout::parse_config_file(path));
+    if (written.empty()) {
+      std::cout << "  every setting has its default\n";
+    } else {
+      std::cout << "  settings other than the defaults:\n";
+      for (const auto& change : written.changes) {
+        std::cout << "    " << change.key << ": " << shown(change.after) << " (default "
+                  << shown(change.before) << ")\n";
+      }
     }
     return 0;
   } catch (const lookout::ConfigError& e) {

@@ -1,19 +1,26 @@
-// The YAML configuration: defaults, path resolution and every kind of error
-// (each naming file, line, column and key). Real files in a temporary
-// directory; the model file only has to exist here (loading it is the
-// daemon's job, tested in tests/app/daemon).
+// The YAML configuration: defaults, parsing apart from resolution, path
+// resolution, every kind of error (each naming file, line, column and key),
+// the example file against the schema, and the reload plan. Real files in a
+// temporary directory; the model file only has to exist here (loading it is
+// the daemon's job, tested in tests/app/daemon). The schema machinery itself
+// is tested with a table of its own in schema_test.cpp.
 #include "config/config.hpp"
 
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "support/paths.hpp"
 
@@ -96,16 +103,19 @@ TEST_CASE("the embedded default is the example file, and it documents exactly th
   CHECK(lookout::default_config_text() == example);
   // Every key of the example is set to its default: an empty file must give
   // the same configuration, so the comments cannot drift from the code.
-  const Config from_example = lookout::parse_config(example, "x.yaml", "");
-  const Config from_empty = lookout::parse_config("", "x.yaml", "");
+  const Config from_example = lookout::parse_config(example, "x.yaml");
+  const Config from_empty = lookout::parse_config("", "x.yaml");
   CHECK(lookout::describe(from_example) == lookout::describe(from_empty));
+  Config defaults;  // the members' initializers: what the schema documents
+  defaults.origin = "x.yaml";
+  CHECK(lookout::describe(from_example) == lookout::describe(defaults));
   const Config embedded = lookout::load_default_config();
   CHECK(embedded.origin == "<embedded default>");
   CHECK(embedded.source.type == lookout::SourceType::Synthetic);
   CHECK(embedded.publish.tcp.port == 7878);
   CHECK(embedded.publish.tcp.bind == "0.0.0.0");
-  CHECK(fs::path(embedded.model.path).filename() == "shapes.torchscript");
-  CHECK(fs::path(embedded.model.path).is_absolute());
+  CHECK(fs::path(embedded.model.engine.model_path).filename() == "shapes.torchscript");
+  CHECK(fs::path(embedded.model.engine.model_path).is_absolute());
   CHECK_FALSE(embedded.camera.empty());  // the host name
 }
 
@@ -164,16 +174,16 @@ logging:
   CHECK(c.source.format == lookout::PixelFormat::MJPEG);
   CHECK(c.source.frame_timeout == std::chrono::milliseconds(1000));
   CHECK(c.source.backoff_max == std::chrono::milliseconds(2000));
-  CHECK(c.model.path == (dir.path / "model.torchscript").string());
-  CHECK(c.model.input_width == 320);
-  CHECK(c.model.input_height == 256);
+  CHECK(c.model.engine.model_path == (dir.path / "model.torchscript").string());
+  CHECK(c.model.engine.input_width == 320);
+  CHECK(c.model.engine.input_height == 256);
   CHECK(c.model.conf == doctest::Approx(0.4));
   CHECK(c.model.agnostic_nms);
   CHECK(c.model.classes == std::vector<std::string>{"circle", "star"});
   CHECK(c.model.class_conf.at("star") == doctest::Approx(0.7));
-  CHECK(c.model.threads == 2);
-  CHECK(c.model.backend == lookout::Backend::Xnnpack);
-  CHECK(c.model.pin_cores == std::vector<int>{2, 3});
+  CHECK(c.model.engine.threads == 2);
+  CHECK(c.model.engine.backend == lookout::Backend::Xnnpack);
+  CHECK(c.model.engine.pin_cores == std::vector<int>{2, 3});
   CHECK(c.publish.max_clients == 5);
   CHECK(c.publish.send_queue == 16);
   CHECK(c.publish.stats_interval_s == doctest::Approx(2.5));
@@ -197,21 +207,21 @@ TEST_CASE("model paths: absolute, next to the config file, then the model direct
   {
     // Relative to the config file's directory, not the working directory.
     const auto file = dir.write("a.yaml", kModel);
-    CHECK(lookout::load_config_file(file.string()).model.path ==
+    CHECK(lookout::load_config_file(file.string()).model.engine.model_path ==
           (dir.path / "model.torchscript").string());
   }
   {
     // A bare name not next to the file is searched for, $LOOKOUT_MODEL_DIR first.
     ScopedEnv env("LOOKOUT_MODEL_DIR", models.path.string());
     const auto file = dir.write("b.yaml", "model:\n  path: other.torchscript\n");
-    CHECK(lookout::load_config_file(file.string()).model.path ==
+    CHECK(lookout::load_config_file(file.string()).model.engine.model_path ==
           (models.path / "other.torchscript").string());
     CHECK(lookout::model_search_path().front() == models.path.string());
   }
   {
     const auto file = dir.write(
         "c.yaml", "model:\n  path: " + (models.path / "other.torchscript").string() + "\n");
-    CHECK(lookout::load_config_file(file.string()).model.path ==
+    CHECK(lookout::load_config_file(file.string()).model.engine.model_path ==
           (models.path / "other.torchscript").string());
   }
   {
@@ -269,15 +279,15 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
   CHECK(only_problem(m + "source:\n  fps: -1\n") ==
         "bad.yaml:4:8: source.fps: must be between 0 and 1000, got -1");
   // Values that are not one of the allowed ones.
-  CHECK(
-      only_problem(m + "source:\n  type: webcam\n") ==
-      "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera; got 'webcam'");
+  CHECK(only_problem(m + "source:\n  type: webcam\n") ==
+        "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera; got "
+        "'webcam'");
   CHECK(only_problem(m + "logging:\n  level: loud\n") ==
         "bad.yaml:4:10: logging.level: expected one of: error, warning, notice, info, debug; got "
         "'loud'");
   CHECK(only_problem(m + "source:\n  format: RGB32\n") ==
-        "bad.yaml:4:11: source.format: must be auto or one of RGB24, BGR24, I420, NV12, YUYV, "
-        "GRAY8, MJPEG; got 'RGB32'");
+        "bad.yaml:4:11: source.format: expected one of: auto, RGB24, BGR24, I420, NV12, YUYV, "
+        "GRAY8, MJPEG; got 'RGB32' (did you mean 'RGB24'?)");
   CHECK(only_problem(m + "publish:\n  tcp:\n    allowed_networks: [10.0.0.0/33]\n") ==
         "bad.yaml:5:24: publish.tcp.allowed_networks[0]: expected a network such as "
         "192.168.0.0/16 or fd00::/8 (no host bits below the prefix), got '10.0.0.0/33'");
@@ -367,4 +377,253 @@ TEST_CASE("networks parse in CIDR form and match IPv4, IPv6 and mapped addresses
   const auto all = Network::parse("0.0.0.0/0");
   REQUIRE(all);
   CHECK(all->contains(outside, false));
+}
+
+TEST_CASE("parsing is pure: paths, the camera name and the environment are left to resolution") {
+  const std::string text =
+      "camera: \"\"\nsource:\n  type: files\n  path: clips/nowhere.mp4\nmodel:\n  path: "
+      "missing.torchscript\npublish:\n  unix:\n    path: sock/l.sock\n";
+  std::string first, second;
+  {
+    ScopedEnv models("LOOKOUT_MODEL_DIR", "/nonexistent/models");
+    ScopedEnv runtime("RUNTIME_DIRECTORY", "/run/one");
+    const Config c = lookout::parse_config(text, "p.yaml");  // no file exists: no problem yet
+    CHECK(c.camera.empty());
+    CHECK(c.source.path == "clips/nowhere.mp4");
+    CHECK(c.model.engine.model_path == "missing.torchscript");
+    CHECK(c.publish.unix_socket.path == "sock/l.sock");
+    first = lookout::describe(c);
+  }
+  {
+    ScopedEnv runtime("RUNTIME_DIRECTORY", "/run/two");
+    second = lookout::describe(lookout::parse_config(text, "p.yaml"));
+  }
+  CHECK(first == second);
+  // Where the keys were written is kept for resolution's problems.
+  const Config c = lookout::parse_config(text, "p.yaml");
+  CHECK(c.locations.of("model.path").format("x") == "p.yaml:6:9: model.path: x");
+  CHECK(c.locations.of("model.classes").format("x") == "p.yaml:6:3: model.classes: x");
+  CHECK(c.locations.of("logging.level").format("x") == "p.yaml: logging.level: x");
+}
+
+TEST_CASE("resolution takes the host name, runtime directory and model path it is given") {
+  Dir dir;
+  Dir models;
+  std::ofstream(models.path / "m.torchscript") << "x";
+  fs::create_directory(dir.path / "clips");
+  lookout::Environment env;
+  env.base_dir = dir.path.string();
+  env.host_name = "porch-pi";
+  env.runtime_dir = "/run/lookout";
+  env.model_search_path = {models.path.string()};
+  const Config c = lookout::resolve_config(
+      lookout::parse_config(
+          "source:\n  type: files\n  path: clips\nmodel:\n  path: m.torchscript\n", "r.yaml"),
+      env);
+  CHECK(c.camera == "porch-pi");
+  CHECK(c.publish.unix_socket.path == "/run/lookout/lookoutd.sock");
+  CHECK(c.model.engine.model_path == (models.path / "m.torchscript").string());
+  CHECK(c.source.path == (dir.path / "clips").string());
+
+  // Its problems are located at the keys, all of them at once.
+  const std::string bad =
+      "source:\n  type: files\n  path: gone\nmodel:\n  path: gone.torchscript\npublish:\n  unix:\n"
+      "    path: " +
+      std::string(120, 's') + "\n";
+  try {
+    lookout::resolve_config(lookout::parse_config(bad, "r.yaml"), env);
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    REQUIRE(e.problems().size() == 3);
+    CHECK(e.problems()[0].rfind("r.yaml:3:9: source.path: no such file or directory: ", 0) == 0);
+    CHECK(e.problems()[1].rfind("r.yaml:5:9: model.path: model file not found (looked for ", 0) ==
+          0);
+    CHECK(e.problems()[2].rfind("r.yaml:8:11: publish.unix.path: socket path /run/lookout/", 0) ==
+          0);
+  }
+}
+
+TEST_CASE("a file's parse and resolution problems are reported together, in file order") {
+  const auto problems = problems_of(
+      "source:\n  type: files\n  path: nowhere\nmodel:\n  path: missing.torchscript\n  conf: 2\n"
+      "  widht: 1\n");
+  REQUIRE(problems.size() == 4);
+  CHECK(problems[0].rfind("bad.yaml:3:9: source.path: no such file or directory", 0) == 0);
+  CHECK(problems[1].rfind("bad.yaml:5:9: model.path: model file not found", 0) == 0);
+  CHECK(problems[2] == "bad.yaml:6:9: model.conf: must be between 0 and 1, got 2");
+  CHECK(problems[3] == "bad.yaml:7:3: model.widht: unknown key");
+}
+
+TEST_CASE("closed sets are read through their name tables, with suggestions") {
+  const std::string m = kModel;
+  CHECK(only_problem(m + "source:\n  type: libcamra\n") ==
+        "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera; got "
+        "'libcamra' (did you mean 'libcamera'?)");
+  CHECK(only_problem(m + "source:\n  format: nv12\n") ==
+        "bad.yaml:4:11: source.format: expected one of: auto, RGB24, BGR24, I420, NV12, YUYV, "
+        "GRAY8, MJPEG; got 'nv12' (did you mean 'NV12'?)");
+  CHECK(only_problem("model:\n  path: model.torchscript\n  backend: [xnnpack]\n") ==
+        "bad.yaml:3:12: model.backend: expected one of: auto, onednn, blas, xnnpack; got a list");
+  CHECK(only_problem(m + "logging:\n  level: Debug\n") ==
+        "bad.yaml:4:10: logging.level: expected one of: error, warning, notice, info, debug; got "
+        "'Debug' (did you mean 'debug'?)");
+  Dir dir;
+  const auto file = dir.write("f.yaml", m + "source:\n  format: auto\n");
+  CHECK_FALSE(lookout::load_config_file(file.string()).source.format);
+  const auto nv12 = dir.write("g.yaml", m + "source:\n  format: NV12\n");
+  CHECK(lookout::load_config_file(nv12.string()).source.format == lookout::PixelFormat::NV12);
+}
+
+namespace {
+
+// Every dotted key path written in a YAML mapping, with its node.
+void collect_keys(const YAML::Node& node, const std::string& path,
+                  std::map<std::string, YAML::Node>& out) {
+  if (!node.IsMap()) return;
+  for (const auto& entry : node) {
+    const std::string key = (path.empty() ? "" : path + ".") + entry.first.Scalar();
+    out[key] = entry.second;
+    collect_keys(entry.second, key, out);
+  }
+}
+
+std::size_t indent_of(const std::string& line) {
+  const auto first = line.find_first_not_of(' ');
+  return first == std::string::npos ? line.size() : first;
+}
+
+// Lines of `yaml` holding a key with a value (not a section) that no comment
+// explains: none right above the key, nor above the group of key lines (and
+// their list items) it is part of.
+std::vector<std::string> undocumented_keys(const std::string& yaml) {
+  std::vector<std::string> lines;
+  std::istringstream in(yaml);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const auto blank = [&](std::size_t i) { return indent_of(lines[i]) == lines[i].size(); };
+  const auto comment = [&](std::size_t i) {
+    return !blank(i) && lines[i][indent_of(lines[i])] == '#';
+  };
+  const auto item = [&](std::size_t i) {
+    return !blank(i) && lines[i][indent_of(lines[i])] == '-';
+  };
+  const auto key = [&](std::size_t i) {
+    return !blank(i) && !comment(i) && !item(i) && lines[i].find(':') != std::string::npos;
+  };
+  const auto section = [&](std::size_t i) {  // a key whose next line is a deeper key
+    if (!key(i)) return false;
+    for (std::size_t j = i + 1; j < lines.size(); ++j) {
+      if (blank(j) || comment(j)) continue;
+      return indent_of(lines[j]) > indent_of(lines[i]) && !item(j);
+    }
+    return false;
+  };
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (!key(i) || section(i)) continue;
+    std::size_t j = i;
+    while (j > 0 &&
+           ((key(j - 1) && !section(j - 1) && indent_of(lines[j - 1]) == indent_of(lines[i])) ||
+            (item(j - 1) && indent_of(lines[j - 1]) > indent_of(lines[i])))) {
+      --j;
+    }
+    if (j == 0 || !comment(j - 1)) out.push_back(lines[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the example file documents every key of the schema with its default, and no other") {
+  std::ifstream in(lookout::test::source_dir() / "app" / "config" / "lookout.yaml");
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::map<std::string, YAML::Node> written;
+  collect_keys(YAML::Load(text.str()), "", written);
+  const Config example = lookout::parse_config(text.str(), "lookout.yaml");
+  const nlohmann::json shown = nlohmann::json::parse(lookout::describe(example));
+  std::set<std::string> schema_keys;
+  for (const auto& key : lookout::config_keys()) {
+    CAPTURE(key.key);
+    schema_keys.insert(key.key);
+    CHECK(written.count(key.key) == 1);  // documented
+    CHECK_FALSE(key.description.empty());
+    CHECK_FALSE(key.type.empty());
+    // The example's value is the default (the member's initializer).
+    CHECK(shown.at(nlohmann::json::json_pointer("/" + [&] {
+      std::string pointer = key.key;
+      std::replace(pointer.begin(), pointer.end(), '.', '/');
+      return pointer;
+    }())) == key.default_value);
+  }
+  for (const auto& [key, node] : written) {
+    CAPTURE(key);
+    CHECK(schema_keys.count(key) == 1);  // no documented key the schema lacks
+  }
+  // Each key is explained by a comment right above it, or above the group of
+  // keys it belongs to (consecutive lines, as width, height and fps).
+  const auto undocumented = undocumented_keys(text.str());
+  CHECK_MESSAGE(undocumented.empty(),
+                "keys without a comment: " << undocumented.size() << ", "
+                                           << (undocumented.empty() ? "" : undocumented[0]));
+}
+
+TEST_CASE("the reload plan says what each change restarts") {
+  using lookout::config::Restart;
+  const auto plan = [](const std::string& a, const std::string& b) {
+    return lookout::plan_reload(lookout::parse_config(a, "a.yaml"),
+                                lookout::parse_config(b, "b.yaml"));
+  };
+  CHECK(plan("", "").empty());
+  CHECK(plan("", "camera: \"\"\nsource:\n  fps: 10\n").empty());  // written, but the default
+  {
+    const auto p = plan("", "source:\n  fps: 5\n");
+    REQUIRE(p.changes.size() == 1);
+    CHECK(p.changes[0].key == "source.fps");
+    CHECK(p.changes[0].before == 10.0);
+    CHECK(p.changes[0].after == 5.0);
+    CHECK(p.restarts(Restart::Source));
+    CHECK_FALSE(p.restarts(Restart::Engine));
+    CHECK(p.summary() == "source");
+  }
+  {
+    // The frame size decides the input size of models that adapt to it.
+    const auto p = plan("", "source:\n  width: 1280\n");
+    CHECK(p.restarts(Restart::Source));
+    CHECK(p.restarts(Restart::Engine));
+    CHECK(p.summary() == "source, engine");
+  }
+  for (const std::string key : {"backend: blas", "threads: 1", "input: [320, 256]",
+                                "pin_cores: [1]", "path: other.torchscript"}) {
+    CAPTURE(key);
+    const auto p = plan("", "model:\n  " + key + "\n");
+    CHECK(p.restarts(Restart::Engine));
+    CHECK_FALSE(p.restarts(Restart::Source));
+  }
+  for (const std::string yaml :
+       {"camera: porch\n", "model:\n  conf: 0.5\n", "model:\n  classes: [star]\n",
+        "model:\n  class_conf: {star: 0.5}\n", "publish:\n  send_queue: 8\n",
+        "publish:\n  tcp:\n    token: t\n",
+        "publish:\n  tcp:\n    allowed_networks: [10.0.0.0/8]\n",
+        "publish:\n  unix:\n    mode: \"0600\"\n", "logging:\n  level: debug\n"}) {
+    CAPTURE(yaml);
+    const auto p = plan("", yaml);
+    CHECK(p.changes.size() == 1);
+    CHECK(p.summary().empty());  // applied without restarting anything
+  }
+  {
+    const auto p = plan("", "publish:\n  tcp:\n    port: 9000\n");
+    CHECK(p.restarts(Restart::Listener, "publish.tcp"));
+    CHECK_FALSE(p.restarts(Restart::Listener, "publish.unix"));
+    CHECK(p.summary() == "listener publish.tcp");
+  }
+  {
+    const auto p = plan("", "publish:\n  unix:\n    path: other.sock\n");
+    CHECK(p.restarts(Restart::Listener, "publish.unix"));
+    CHECK_FALSE(p.restarts(Restart::Listener, "publish.tcp"));
+  }
+  // A secret's change shows, its value does not.
+  const auto token = plan("publish:\n  tcp:\n    token: a\n", "publish:\n  tcp:\n    token: b\n");
+  REQUIRE(token.changes.size() == 1);
+  CHECK(token.changes[0].before == "(set)");
+  CHECK(token.changes[0].after == "(set)");
 }

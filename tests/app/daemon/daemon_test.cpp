@@ -98,6 +98,11 @@ TEST_CASE("SIGHUP reloads a good file and rejects a bad one, keeping the running
   CHECK_FALSE(std::filesystem::exists(d.socket_path("lookoutd.sock")));
   Client moved = Client::unix_socket(d.socket_path("other.sock"));
   REQUIRE(moved.next());
+  // What changed and what it restarted come from the schema's rows.
+  CHECK(d.daemon->log().find(
+            "reloaded " + d.config_path.string() +
+            ": 4 settings changed (camera, model.input, model.classes, publish.unix.path); "
+            "restarted engine, listener publish.unix") != std::string::npos);
 
   // A bad file: rejected with its message; the running configuration stays.
   const std::string bad = replace(second_yaml, "camera: cam-b", "camera: cam-c\nsauce: {}");
@@ -136,6 +141,10 @@ TEST_CASE("--check-config validates a file and its model without starting") {
   CHECK(r.exit_code == 0);
   CHECK(r.output.find(good.string() + ": OK") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "lookoutd.sock"));  // nothing started
+  // The settings the file changes, as written, with their defaults.
+  CHECK(r.output.find("  settings other than the defaults:\n") != std::string::npos);
+  CHECK(r.output.find("    source.fps: 20 (default 10)\n") != std::string::npos);
+  CHECK(r.output.find("    publish.tcp.port: 0 (default 7878)\n") != std::string::npos);
 
   const auto bad = dir.write("bad.yaml", replace(DaemonConfig{}.yaml(dir), "fps: 20", "fps: fast"));
   r = run_lookoutd(dir, {"--check-config", bad.string()});

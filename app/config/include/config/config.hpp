@@ -1,52 +1,40 @@
-// Config: lookoutd's configuration, read from YAML and validated in full before
-// anything starts (and before a SIGHUP reload replaces a running one).
+// Config: lookoutd's configuration, read from YAML through the schema
+// (config/schema.hpp; the tables are in config.cpp) and validated in full
+// before anything starts, and before a SIGHUP reload replaces a running one.
+//
+// Two steps, kept apart:
+//   * parsing (parse_config): text and its file name to a Config or a list of
+//     problems. Pure: no file system, environment or host name, so it can be
+//     fuzzed and compared. Paths and the camera name stay as written.
+//   * resolution (resolve_config): the camera name (the host name when
+//     empty), the Unix socket path (relative: in the runtime directory), the
+//     model file (searched for), the files source's path (must exist), each
+//     problem reported at its key's place in the file.
+// load_config_file does both and reports their problems together.
 //
 // The commented example app/config/lookout.yaml documents every key; it is
 // compiled in as the embedded default (default_config_text()) and installed as
-// /etc/lookout/lookout.yaml, so the documentation and the defaults cannot
-// drift apart (tests/app/core/config_test.cpp checks that an empty file and the
-// example give the same Config).
+// /etc/lookout/lookout.yaml. tests/app/config checks that it lists every key
+// of the schema with its default, and nothing else.
 //
-// Ownership: plain data, copied freely. Threads: none of its own; the loaders
-// are pure functions and may run on any thread.
+// Ownership: plain data, copied freely. Threads: none of its own; every
+// function here may run on any thread.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config/schema.hpp"
 #include "core/log.hpp"
 #include "core/source_config.hpp"
 #include "engine/engine.hpp"
 
 namespace lookout {
-
-// Every problem found in a configuration, one per line, each as
-// "FILE:LINE:COLUMN: KEY: what is wrong" (LINE and COLUMN from 1).
-class ConfigError : public std::runtime_error {
- public:
-  explicit ConfigError(std::vector<std::string> problems);
-  const std::vector<std::string>& problems() const { return problems_; }
-
- private:
-  std::vector<std::string> problems_;
-};
-
-// Where a key was written, for errors found after parsing (e.g. a class name
-// the model turns out not to have).
-struct ConfigLocation {
-  std::string file;
-  int line = 0;  // from 1; 0 = not from a file (a default)
-  int column = 0;
-  std::string key;  // dotted path, e.g. "model.classes"
-  // "FILE:LINE:COLUMN: KEY: " + message.
-  std::string format(std::string_view message) const;
-};
 
 // An IPv4 or IPv6 network in CIDR form. IPv4 addresses are matched in their
 // own family; IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are unmapped first.
@@ -61,33 +49,39 @@ struct Network {
   std::string to_string() const;
   // `address` is 4 or 16 bytes in network order.
   bool contains(const std::uint8_t* address, bool address_v6) const;
+  bool operator==(const Network& other) const {
+    return v6 == other.v6 && bytes == other.bytes && prefix == other.prefix;
+  }
 };
 
+// Loopback, the private ranges and link-local addresses.
+std::vector<Network> default_allowed_networks();
+
 struct ModelConfig {
-  // Resolved to an absolute path (see the example config for the search rules).
-  std::string path = "shapes.torchscript";
-  int input_width = 0;  // 0x0 = the model's own default
-  int input_height = 0;
+  // What the engine is built with: model_path (resolved to an absolute
+  // path), input size, threads, backend, pin_cores. The frame size comes
+  // from the source and warm-up from the caller (engine_options in the
+  // daemon); the other members keep EngineOptions' defaults.
+  EngineOptions engine = default_engine();
   float conf = 0.25f;
   float iou = 0.45f;
   int max_detections = 100;
   bool agnostic_nms = false;
   std::vector<std::string> classes;         // names to report; empty = all
   std::map<std::string, float> class_conf;  // per-class minimum score
-  int threads = 0;                          // intra-op threads, 0 = auto
-  Backend backend = Backend::Auto;
-  std::vector<int> pin_cores;
-  // Where `classes` and `class_conf` were written, for errors found once the
-  // model's class names are known.
-  ConfigLocation classes_location;
-  ConfigLocation class_conf_location;
+
+  static EngineOptions default_engine() {
+    EngineOptions options;
+    options.model_path = "shapes.torchscript";
+    return options;
+  }
 };
 
 struct TcpConfig {
   bool enabled = true;
   std::string bind = "0.0.0.0";
   int port = 7878;  // 0 = any free port (logged at start; for tests)
-  std::vector<Network> allowed_networks;
+  std::vector<Network> allowed_networks = default_allowed_networks();
   std::string token;  // empty = no authentication
 };
 
@@ -118,29 +112,61 @@ struct Config {
   LoggingConfig logging;
   // The file the configuration came from, or "<embedded default>".
   std::string origin;
+  // Where each key was written, for problems found after parsing (a model
+  // file not found, a class name the model turns out not to have).
+  config::Locations locations;
 };
+
+// The schema of the whole file (sections camera, source, model, publish,
+// logging), for the reference and for tests.
+const config::Section<Config>& config_schema();
+// Every key with its type, default, description and what a change restarts.
+std::vector<config::KeyInfo> config_keys();
 
 // The example configuration compiled into the program (app/config/lookout.yaml).
 std::string_view default_config_text();
 inline constexpr const char* kEmbeddedOrigin = "<embedded default>";
 
-// Parses and validates `text`. `origin` names it in errors; relative paths in
-// it are resolved against `base_dir` (empty = the model search path only).
-// Throws ConfigError listing every problem.
-Config parse_config(std::string_view text, const std::string& origin, const std::string& base_dir);
+// Parses `text` (pure; see the top of this file). `origin` names it in
+// problems. Throws ConfigError listing every problem.
+Config parse_config(std::string_view text, const std::string& origin);
 
-// Reads and validates a file. Throws ConfigError (also for an unreadable file).
+// What resolution looks at, so that it can be given for tests.
+struct Environment {
+  std::string base_dir;  // relative paths in the file are relative to it; "" = none
+  std::string host_name;
+  std::string runtime_dir;
+  std::vector<std::string> model_search_path;
+  // This process's: gethostname, $RUNTIME_DIRECTORY (else $XDG_RUNTIME_DIR,
+  // else /tmp), model_search_path().
+  static Environment of_this_process(std::string base_dir);
+};
+
+// Resolves a parsed configuration (see the top of this file). Throws
+// ConfigError listing every problem, each at its key's place.
+Config resolve_config(Config parsed, const Environment& environment);
+
+// Reads, parses and resolves a file (relative paths are relative to its
+// directory). Throws ConfigError listing every problem of both steps, also
+// for an unreadable file.
 Config load_config_file(const std::string& path);
+// Reads and parses a file without resolving it: the settings as written.
+Config parse_config_file(const std::string& path);
 
-// The embedded default. Throws ConfigError only if the model cannot be found.
+// The embedded default, resolved. Throws ConfigError only if the model
+// cannot be found.
 Config load_default_config();
 
 // A canonical, complete dump of the effective configuration (JSON text, keys
-// sorted), for logs and for comparing configurations.
+// sorted, secrets masked), for logs and for comparing configurations.
 std::string describe(const Config& config);
 
+// What a reload from `running` to `next` changes and restarts.
+config::ReloadPlan plan_reload(const Config& running, const Config& next);
+
 // Where a bare model file name is looked for, in order: $LOOKOUT_MODEL_DIR,
-// the installed model directory, the source tree's models/default.
+// the installed model directory (found relative to the running executable),
+// the source tree's models/default.
 std::vector<std::string> model_search_path();
 
 }  // namespace lookout
