@@ -7,12 +7,12 @@
 #                        cross-built with the `pi` preset's toolchain against the
 #                        sysroot from scripts/make-sysroot.sh (made if missing).
 #   --build-dir DIR      package an existing build instead of configuring and
-#                        building <repo>/build-pkg/<arch> (prefix /usr, no tests).
-#                        Its CMAKE_INSTALL_PREFIX must be /usr, because the model
-#                        and config paths are compiled into the binaries.
-#   --allow-prefix-mismatch
-#                        accept a --build-dir configured with another prefix (the
-#                        package layout is still /usr; for content tests only)
+#                        building <repo>/build-pkg/<arch> (no tests). Any build
+#                        tree will do, whatever prefix it was configured with:
+#                        the package is installed from it with prefix /usr, the
+#                        unit and configuration paths are set at install time
+#                        and the binaries find their models relative to
+#                        themselves, so no configure-time path is compiled in.
 #   --sysroot DIR        arm64 sysroot (default: <repo>/build-aarch64/sysroot)
 #   --deb-cache DIR      the .debs the sysroot was made from, for Depends
 #                        (default: SYSROOT.debs, which make-sysroot.sh keeps)
@@ -40,7 +40,6 @@ set -euo pipefail
 
 arch=""
 build_dir=""
-allow_prefix_mismatch=0
 sysroot=""
 deb_cache=""
 conffile=""
@@ -51,7 +50,6 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --arch) need_arg "$@"; arch=$2; shift 2 ;;
     --build-dir) need_arg "$@"; build_dir=$2; shift 2 ;;
-    --allow-prefix-mismatch) allow_prefix_mismatch=1; shift ;;
     --sysroot) need_arg "$@"; sysroot=$2; shift 2 ;;
     --deb-cache) need_arg "$@"; deb_cache=$2; shift 2 ;;
     --conffile) need_arg "$@"; conffile=$2; shift 2 ;;
@@ -108,12 +106,6 @@ fi
 [ -f "$build_dir/CMakeCache.txt" ] || die "$build_dir is not a CMake build directory"
 build_dir=$(cd "$build_dir" && pwd)
 cache_get() { sed -n "s/^$1:[A-Z]*=//p" "$build_dir/CMakeCache.txt" | head -n1; }
-prefix=$(cache_get CMAKE_INSTALL_PREFIX)
-if [ "$prefix" != /usr ]; then
-  [ "$allow_prefix_mismatch" = 1 ] \
-    || die "$build_dir was configured with CMAKE_INSTALL_PREFIX=$prefix, not /usr (its compiled-in paths would be wrong in the package)"
-  note "warning: $build_dir has prefix $prefix; packaging it under /usr anyway"
-fi
 if [ -z "$version" ]; then
   upstream=$(cache_get CMAKE_PROJECT_VERSION)
   [ -n "$upstream" ] || die "no CMAKE_PROJECT_VERSION in $build_dir/CMakeCache.txt"
@@ -127,12 +119,7 @@ trap 'rm -rf -- "$work"' EXIT
 stage="$work/root"
 DESTDIR="$stage" cmake --install "$build_dir" --prefix /usr >/dev/null \
   || die "cmake --install $build_dir failed (were lookoutd and lookout built?)"
-# Install rules with a relative etc/ destination land in /usr/etc under prefix /usr.
-if [ -d "$stage/usr/etc" ]; then
-  mkdir -p "$stage/etc"
-  cp -a "$stage/usr/etc/." "$stage/etc/"
-  rm -rf "$stage/usr/etc"
-fi
+[ -d "$stage/usr/etc" ] && die "the install tree has /usr/etc: an install rule ignores the /usr prefix's /etc"
 
 for f in usr/sbin/lookoutd usr/bin/lookout; do
   [ -f "$stage/$f" ] || die "the install tree has no /$f"

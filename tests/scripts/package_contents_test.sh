@@ -19,7 +19,9 @@ build_dir=${1:?usage: $prog BUILD_DIR}
 out=$(mktemp -d "${TMPDIR:-/tmp}/lookout-pkgtest.XXXXXX")
 trap 'rm -rf -- "$out"' EXIT
 
-deb=$("$repo_root/scripts/make-deb.sh" --build-dir "$build_dir" --allow-prefix-mismatch \
+# Whatever prefix the build tree was configured with (the presets use /usr,
+# a plain `cmake -S . -B DIR` /usr/local), the package is laid out for /usr.
+deb=$("$repo_root/scripts/make-deb.sh" --build-dir "$build_dir" \
       --out "$out" 2>"$out/make-deb.log" | tail -n1) \
   || { cat "$out/make-deb.log" >&2; fail "make-deb.sh failed"; }
 [ -f "$deb" ] || fail "make-deb.sh printed '$deb', not a file"
@@ -76,6 +78,15 @@ for m in "$out"/x/usr/share/lookout/models/*; do
   [ -s "$m" ] || fail "model ${m#"$out/x"} is empty"
 done
 [ -s "$out/x/etc/lookout/lookout.yaml" ] || fail "lookout.yaml is empty"
+# The packaged daemon, run from the unpacked tree, takes the packaged
+# configuration and finds the packaged model relative to itself: no path of
+# the build tree or of its configure-time prefix is compiled in.
+if [ "$arch" = "$(dpkg --print-architecture)" ]; then
+  env -u LOOKOUT_MODEL_DIR "$out/x/usr/sbin/lookoutd" --check-config "$out/x/etc/lookout/lookout.yaml" \
+    >"$out/check.log" 2>&1 || { cat "$out/check.log" >&2; fail "the packaged lookoutd rejects the packaged lookout.yaml"; }
+  grep -qF "from $out/x/usr/share/lookout/models/" "$out/check.log" \
+    || { cat "$out/check.log" >&2; fail "the packaged lookoutd did not use the packaged model"; }
+fi
 
 # ---- DEBIAN/ ------------------------------------------------------------------------------
 [ "$(cat "$out/x/DEBIAN/conffiles")" = /etc/lookout/lookout.yaml ] \
