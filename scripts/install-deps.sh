@@ -21,7 +21,7 @@ done
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git ca-certificates
-  # the C++ libraries named in DEVELOPERS.md
+  # the C++ libraries lookout builds against (see the README)
   libtorch-dev libcamera-dev libboost-dev libyaml-cpp-dev doctest-dev
   libyuv-dev libturbojpeg0-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
   # video files in drivers/ (FFmpeg)

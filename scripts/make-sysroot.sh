@@ -49,7 +49,7 @@ readonly SCRIPT_VERSION=2
 LOOKOUT_SYSROOT_PACKAGES=(
   # C/C++ runtime and headers for linking
   libc6-dev libstdc++-12-dev libgcc-12-dev linux-libc-dev
-  # lookout's libraries (see scripts/install-deps.sh and DEVELOPERS.md)
+  # lookout's libraries (the same as scripts/install-deps.sh installs on the host)
   libtorch-dev libcamera-dev libboost-dev libyaml-cpp-dev doctest-dev
   libyuv-dev libturbojpeg0-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev

@@ -1,9 +1,8 @@
 // The real `lookout` executable, run as a process, on the toy models.
-#include <doctest/doctest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <sstream>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "app/engine/test_util.hpp"
 #include "image_io.hpp"
@@ -33,7 +32,8 @@ std::string write_scene(const std::filesystem::path& dir) {
   lookout::cli::RgbImage image{320, 240, std::vector<std::uint8_t>(320 * 240 * 3, 0)};
   for (int y = 56; y < 120; ++y) {
     for (int x = 64; x < 128; ++x) {
-      for (int c = 0; c < 3; ++c) image.pixels[(static_cast<std::size_t>(y) * 320 + x) * 3 + c] = 255;
+      for (int c = 0; c < 3; ++c)
+        image.pixels[(static_cast<std::size_t>(y) * 320 + x) * 3 + c] = 255;
     }
   }
   const auto path = (dir / "scene.jpg").string();
@@ -41,14 +41,17 @@ std::string write_scene(const std::filesystem::path& dir) {
   return path;
 }
 
-std::string model(const char* name) { return t::quote(t::toy_model(name).string()); }
+std::string model(const char* name) {
+  return t::quote(t::toy_model(name).string());
+}
 
 }  // namespace
 
 TEST_CASE("lookout detect prints one JSON line per image with boxes in image pixels") {
   const auto dir = t::scratch_dir("cli-detect");
   const std::string image = write_scene(dir);
-  const auto r = lookout_cli("detect --model " + model("cells.torchscript") + " " + t::quote(image));
+  const auto r =
+      lookout_cli("detect --model " + model("cells.torchscript") + " " + t::quote(image));
   REQUIRE(r.exit_code == 0);
   const auto lines = json_lines(r.out);
   REQUIRE(lines.size() == 1);
@@ -131,8 +134,8 @@ TEST_CASE("lookout detect --save draws the boxes and labels") {
   // Several images go into a directory, one file each.
   const auto many = dir / "many";
   REQUIRE(lookout_cli("detect --model " + model("cells.torchscript") + " --save " +
-                      t::quote(many.string()) + " " + t::quote(image) + " " +
-                      t::quote(image) + " >/dev/null")
+                      t::quote(many.string()) + " " + t::quote(image) + " " + t::quote(image) +
+                      " >/dev/null")
               .exit_code == 0);
   CHECK(std::filesystem::exists(many / "scene.jpg"));
 }
@@ -140,7 +143,8 @@ TEST_CASE("lookout detect --save draws the boxes and labels") {
 TEST_CASE("unusable models exit 2 with the reason") {
   const auto dir = t::scratch_dir("cli-bad-model");
   const std::string image = write_scene(dir);
-  for (const char* file : {"empty.torchscript", "truncated.torchscript", "wrong_output.torchscript"}) {
+  for (const char* file :
+       {"empty.torchscript", "truncated.torchscript", "wrong_output.torchscript"}) {
     CAPTURE(file);
     const auto r = lookout_cli("detect --model " + model(file) + " " + t::quote(image) + " 2>&1");
     CHECK(r.exit_code == 2);
@@ -171,7 +175,8 @@ TEST_CASE("lookout model inspect: metadata, shapes, operators, graph, dot") {
   auto r = lookout_cli("model inspect " + model("cells.torchscript"));
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("task:        detect") != std::string::npos);
-  CHECK(r.out.find("input:       [1, 3, 256, 320] (any multiple of the stride)") != std::string::npos);
+  CHECK(r.out.find("input:       [1, 3, 256, 320] (any multiple of the stride)") !=
+        std::string::npos);
   CHECK(r.out.find("output:      [1, 80, 7]") != std::string::npos);
   CHECK(r.out.find("aten::avg_pool2d") != std::string::npos);
 
@@ -223,4 +228,40 @@ TEST_CASE("lookout bench reports stages and the throughput ratio") {
   CHECK(j["prepared_inline"].get<int>() >= 0);
   CHECK(j["prepared_inline"].get<int>() <= 13);
   CHECK(j["prepared_inline"].get<int>() <= j["helper_frames"].get<int>());
+}
+
+TEST_CASE("closed-set options take their names from the tables, and bad values exit 2") {
+  const auto dir = t::scratch_dir("cli-enums");
+  const std::string image = write_scene(dir);
+  // The help lists the table's names.
+  const auto help = lookout_cli("bench --help");
+  REQUIRE(help.exit_code == 0);
+  CHECK(help.out.find("{auto,onednn,blas,xnnpack}") != std::string::npos);
+  CHECK(help.out.find("{auto,RGB24,BGR24,I420,NV12,YUYV,GRAY8,MJPEG}") != std::string::npos);
+  // A misspelt value: the allowed ones and a suggestion, exit code 2.
+  auto r = lookout_cli("detect --backend xnnpak --model " + model("cells.torchscript") + " " +
+                       t::quote(image) + " 2>&1");
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("--backend: expected one of: auto, onednn, blas, xnnpack; got 'xnnpak' (did "
+                   "you mean 'xnnpack'?)") != std::string::npos);
+  r = lookout_cli("--log-level loud detect --model " + model("cells.torchscript") + " " +
+                  t::quote(image) + " 2>&1");
+  CHECK(r.exit_code == 2);
+  CHECK(
+      r.out.find("--log-level: expected one of: error, warning, notice, info, debug; got 'loud'") !=
+      std::string::npos);
+  // A good value is taken (the JSON line says which backend ran).
+  r = lookout_cli(
+      "bench --backend blas --frames 2 --warmup 0 --width 320 --height 240 --json "
+      "--model " +
+      model("cells.torchscript"));
+  REQUIRE(r.exit_code == 0);
+  CHECK(json::parse(r.out)["backend"] == "blas");
+  r = lookout_cli(
+      "bench --format NV12 --frames 2 --warmup 0 --width 320 --height 240 --json "
+      "--model " +
+      model("cells.torchscript") + " 2>&1");
+  // The synthetic source makes RGB24 only: the driver's refusal names the format.
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("delivers RGB24 only, not NV12") != std::string::npos);
 }
