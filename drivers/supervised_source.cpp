@@ -25,22 +25,6 @@ milliseconds ceil_ms(std::chrono::steady_clock::duration d) {
 
 }  // namespace
 
-std::string_view to_string(SourceHealth::State state) {
-  switch (state) {
-    case SourceHealth::State::Stopped:
-      return "stopped";
-    case SourceHealth::State::Starting:
-      return "starting";
-    case SourceHealth::State::Running:
-      return "running";
-    case SourceHealth::State::Restarting:
-      return "restarting";
-    case SourceHealth::State::Finished:
-      return "finished";
-  }
-  return "unknown";
-}
-
 SupervisorOptions SupervisorOptions::from(const SourceConfig& config) {
   SupervisorOptions options;
   options.frame_timeout = config.frame_timeout;

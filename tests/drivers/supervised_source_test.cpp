@@ -334,6 +334,12 @@ TEST_CASE("state names") {
   CHECK(to_string(SourceHealth::State::Finished) == "finished");
   CHECK(to_string(SourceHealth::State::Stopped) == "stopped");
   CHECK(to_string(SourceHealth::State::Starting) == "starting");
+  // One table: every state named once, and the names parse back.
+  for (const auto& entry : EnumTable<SourceHealth::State>::entries) {
+    CHECK(enum_from_name<SourceHealth::State>(entry.name) == entry.value);
+  }
+  CHECK(EnumTable<SourceHealth::State>::entries.size() == 5);
+  CHECK(to_string(static_cast<SourceHealth::State>(42)) == "?");
 }
 
 }  // namespace

@@ -31,8 +31,8 @@
 #include <string_view>
 #include <thread>
 
-#include "drivers/source.hpp"
 #include "core/source_config.hpp"
+#include "drivers/source.hpp"
 
 namespace lookout {
 
@@ -56,7 +56,26 @@ struct SourceHealth {
   std::chrono::milliseconds backoff{0};   // delay chosen after the last failure
 };
 
-std::string_view to_string(SourceHealth::State state);
+}  // namespace lookout
+
+template <>
+struct lookout::EnumTable<lookout::SourceHealth::State> {
+  using State = SourceHealth::State;
+  static constexpr std::array<EnumName<State>, 5> entries{{
+      {State::Stopped, "stopped"},
+      {State::Starting, "starting"},
+      {State::Running, "running"},
+      {State::Restarting, "restarting"},
+      {State::Finished, "finished"},
+  }};
+};
+
+namespace lookout {
+
+// The state's name, as stats and the protocol show it.
+constexpr std::string_view to_string(SourceHealth::State state) {
+  return enum_name(state);
+}
 
 struct SupervisorOptions {
   // No frame for this long counts as a stall (at least two frame periods of
