@@ -2,8 +2,6 @@
 // end-to-end throughput comes to a bare forward loop on the same model,
 // input size and threads: pipelined (preparation of the next frame on a
 // helper thread, as `lookout detect` runs) and serial.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,9 +9,12 @@
 #include <filesystem>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.hpp"
-#include "engine/prepare_ahead.hpp"
+#include "core/percentile.hpp"
 #include "drivers/factory.hpp"
+#include "engine/prepare_ahead.hpp"
 
 namespace lookout::cli {
 
@@ -23,14 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-// Nearest-rank percentile of unsorted samples.
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
 double mean(const std::vector<double>& v) {
@@ -54,7 +47,7 @@ SourceConfig source_config(const BenchArgs& args) {
     case SourceType::Synthetic:
       break;
     case SourceType::Files:
-      config.path = type ? rest : s;  // a bare path is a file, directory or video
+      config.path = type ? rest : s;     // a bare path is a file, directory or video
       config.width = config.height = 0;  // as stored
       break;
     case SourceType::V4l2:
@@ -102,7 +95,7 @@ int run_bench(const BenchArgs& args, std::ostream& out) {
         break;
       } else {
         throw SourceError(r.status == FrameResult::Status::Timeout ? "no frame within 5 s"
-                                                                    : r.error);
+                                                                   : r.error);
       }
     }
     source->stop();
@@ -208,12 +201,10 @@ int run_bench(const BenchArgs& args, std::ostream& out) {
       j["backend"] = enum_name(info.backend);
       j["threads"] = info.threads;
       j["frames"] = args.frames;
-      j["stages_ms"] = {{"decode", summary(stats.decode)},
-                        {"preprocess", summary(stats.preprocess)},
-                        {"forward", summary(stats.forward)},
-                        {"postprocess", summary(stats.postprocess)},
-                        {"total", summary(stats.total)},
-                        {"total_serial", summary(serial_total)}};
+      j["stages_ms"] = {
+          {"decode", summary(stats.decode)},   {"preprocess", summary(stats.preprocess)},
+          {"forward", summary(stats.forward)}, {"postprocess", summary(stats.postprocess)},
+          {"total", summary(stats.total)},     {"total_serial", summary(serial_total)}};
       j["bare_forward_ms"] = summary(bare);
       j["fps"] = {{"end_to_end", r2(pipelined_fps)},
                   {"end_to_end_serial", r2(serial_fps)},
@@ -226,8 +217,7 @@ int run_bench(const BenchArgs& args, std::ostream& out) {
     } else {
       char line[200];
       out << "model " << info.path << " (" << enum_name(info.task) << "), backend "
-          << enum_name(info.backend) << ", "
-          << info.threads << " threads\n"
+          << enum_name(info.backend) << ", " << info.threads << " threads\n"
           << "source " << source_name << ": " << f0.width << "x" << f0.height << " "
           << to_string(f0.format) << " -> input " << info.input_width << "x" << info.input_height
           << ", " << args.frames << " frames\n";

@@ -2,11 +2,11 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
 #include "core/log.hpp"
+#include "core/percentile.hpp"
 
 namespace lookout {
 
@@ -23,13 +23,6 @@ constexpr auto kInferenceWait = std::chrono::milliseconds(200);
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
-}
-
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  const auto k = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
-  return values[k];
 }
 
 // Logs the first few failures of a kind, then every power of two.
@@ -117,6 +110,8 @@ void Pipeline::stop() {
 
 void Pipeline::start_capture() {
   if (!source_) return;
+  // A new source numbers its frames from 0 again: continue after the last seq.
+  seq_base_ = next_seq_;
   capture_running_ = true;
   capture_beat_ = now_ns();
   capture_thread_ = std::thread([this] { capture_loop(); });
@@ -147,6 +142,19 @@ void Pipeline::beat(std::atomic<std::int64_t>& heartbeat) {
   heartbeat = now_ns();
 }
 
+std::uint64_t Pipeline::wire_seq(std::uint64_t sequence) {
+  std::uint64_t seq = seq_base_ + sequence;
+  if (seq < next_seq_) {
+    // The source's numbering went back without a restart we know of (a
+    // driver that restarted on its own): rebase, so seq still only increases
+    // and the source's later gaps still show.
+    seq_base_ = next_seq_ - sequence;
+    seq = next_seq_;
+  }
+  next_seq_ = seq + 1;
+  return seq;
+}
+
 void Pipeline::capture_loop() {
   pthread_setname_np(pthread_self(), "capture");  // for top -H, perf, gdb
   SupervisedSource& source = *source_;
@@ -161,7 +169,8 @@ void Pipeline::capture_loop() {
       case FrameResult::Status::Ok: {
         Captured captured;
         captured.frame = std::move(result.frame);
-        captured.seq = captured_.fetch_add(1);
+        captured.seq = wire_seq(captured.frame->sequence);
+        ++captured_;
         captured.received_steady = Clock::now();
         captured.received_wall = std::chrono::system_clock::now();
         const int width = captured.frame->width, height = captured.frame->height;
@@ -231,33 +240,48 @@ void Pipeline::inference_loop() {
       std::lock_guard lock(parts_mutex_);
       settings = settings_;
     }
-    const Frame& frame = *captured->frame;
+    // Only the few fields the result needs are kept: the frame itself goes
+    // as soon as the engine has prepared its own input from it, so a camera
+    // buffer returns to the driver before the forward pass rather than after
+    // it (on a Pi a forward takes ~300 ms, and libcamera has only a few
+    // buffers: one held that long costs captured frames).
+    const std::uint64_t seq = captured->seq;
+    int width = 0, height = 0;
+    std::chrono::system_clock::time_point capture_time;
+    Clock::time_point captured_at;
+    {
+      const Frame& frame = *captured->frame;
+      width = frame.width;
+      height = frame.height;
+      // Sources stamp the capture instant; fall back to when we received it.
+      capture_time = frame.capture_time.time_since_epoch().count() != 0 ? frame.capture_time
+                                                                        : captured->received_wall;
+      captured_at = frame.capture_steady.time_since_epoch().count() != 0 &&
+                            frame.capture_steady <= captured->received_steady
+                        ? frame.capture_steady
+                        : captured->received_steady;
+    }
     DetectResult result;
     try {
-      result = engine.detect(frame, settings->detect);
+      PreparedFrame prepared = engine.prepare(*captured->frame);
+      captured.reset();  // the source's buffer goes back now, before the forward pass
+      result = engine.detect(std::move(prepared), settings->detect);
     } catch (const std::exception& e) {
       // A bad frame (corrupt JPEG, odd layout) is skipped, never fatal.
       const std::uint64_t n = ++errors_;
       if (worth_logging(n))
-        log::warning("frame ", captured->seq, " not processed (", n, " so far): ", e.what());
+        log::warning("frame ", seq, " not processed (", n, " so far): ", e.what());
       continue;
     }
     protocol::FrameDetections out;
-    out.seq = captured->seq;
-    // Sources stamp the capture instant; fall back to when we received it.
-    out.capture_time = frame.capture_time.time_since_epoch().count() != 0 ? frame.capture_time
-                                                                          : captured->received_wall;
-    const Clock::time_point captured_at = frame.capture_steady.time_since_epoch().count() != 0 &&
-                                                  frame.capture_steady <= captured->received_steady
-                                              ? frame.capture_steady
-                                              : captured->received_steady;
-    out.width = frame.width;
-    out.height = frame.height;
+    out.seq = seq;
+    out.capture_time = capture_time;
+    out.width = width;
+    out.height = height;
     out.inference_ms = result.times.total_ms();
     out.detections = std::move(result.detections);
     out.class_names = settings->class_names;
     out.camera = settings->camera;
-    captured.reset();  // give a camera buffer back before publishing
     record_inference_ms(out.inference_ms);
     ++processed_;
     out.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - captured_at).count();
@@ -286,8 +310,9 @@ PipelineStats Pipeline::stats() const {
     std::lock_guard lock(timing_mutex_);
     times = inference_ms_;
   }
-  s.inference_p50_ms = percentile(times, 0.5);
-  s.inference_p90_ms = percentile(times, 0.9);
+  // The same definition as `lookout bench` (core/percentile.hpp: nearest rank).
+  s.inference_p50_ms = percentile(times, 50);
+  s.inference_p90_ms = percentile(times, 90);
   std::lock_guard lock(parts_mutex_);
   if (source_) s.source = source_->health();
   return s;

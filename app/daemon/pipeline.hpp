@@ -3,9 +3,17 @@
 // The capture thread pulls frames from the (supervised) source and puts each
 // into a one-frame slot; a frame arriving while the slot is still full
 // replaces the waiting one, which counts as skipped. The inference thread
-// takes the slot's frame, runs the engine and hands the result to the sink.
+// takes the slot's frame, has the engine prepare its input from it, lets the
+// frame go (a camera buffer returns to the driver before the forward pass,
+// not after it), runs the model and hands the result to the sink.
 // Nothing queues, so latency never grows: a result is at most one inference
 // period plus its own inference old.
+//
+// Sequence numbers: a result's seq is its frame's own sequence (numbered by
+// the driver, continued across camera restarts by the SupervisedSource), so
+// gaps show frames the camera or its driver dropped as well as those skipped
+// here. A source swapped in by replace() counts from 0 again; its seqs are
+// offset to continue after the last one, and seq never goes backwards.
 //
 // Ownership: the pipeline owns the source and the engine while it runs them
 // (start/replace take them by unique_ptr). The sink is borrowed.
@@ -13,8 +21,9 @@
 // Threads:
 //  * capture thread: source start/next_frame/stop; calls the SourceSink when
 //    the delivered frame size changes.
-//  * inference thread: engine.detect; calls the ResultSink once per processed
-//    frame (the daemon serializes there and posts to the I/O thread).
+//  * inference thread: engine.prepare and engine.detect; calls the ResultSink
+//    once per processed frame (the daemon serializes there and posts to the
+//    I/O thread).
 //  * start/replace/update/stop: one control thread at a time (the daemon's
 //    startup, reload worker and shutdown); serialized by an internal mutex.
 //  * stats/alive/model_info/source_description: any thread.
@@ -32,9 +41,9 @@
 #include <thread>
 #include <vector>
 
-#include "protocol.hpp"
 #include "drivers/supervised_source.hpp"
 #include "engine/engine.hpp"
+#include "protocol.hpp"
 
 namespace lookout {
 
@@ -48,7 +57,7 @@ struct PipelineSettings {
 // While running, captured = processed + skipped + errors + the frames in the
 // slot and in inference (at most 2); after stop() the sum is exact.
 struct PipelineStats {
-  std::uint64_t captured = 0;   // frames received from the source
+  std::uint64_t captured = 0;   // frames received from the source (not those its driver dropped)
   std::uint64_t processed = 0;  // frames run through the model and published
   std::uint64_t skipped = 0;    // frames replaced by a newer one before inference
   std::uint64_t errors = 0;     // frames the engine rejected
@@ -94,7 +103,7 @@ class Pipeline {
  private:
   struct Captured {
     FramePtr frame;
-    std::uint64_t seq = 0;
+    std::uint64_t seq = 0;  // what clients see: the frame's sequence, offset (wire_seq)
     std::chrono::steady_clock::time_point received_steady;
     std::chrono::system_clock::time_point received_wall;
   };
@@ -106,6 +115,8 @@ class Pipeline {
   void capture_loop();
   void inference_loop();
   void beat(std::atomic<std::int64_t>& heartbeat);
+  // The published seq of a frame with this source sequence. Capture thread.
+  std::uint64_t wire_seq(std::uint64_t sequence);
   void record_inference_ms(double ms);
 
   ResultSink on_result_;
@@ -129,6 +140,11 @@ class Pipeline {
   std::mutex slot_mutex_;
   std::condition_variable slot_ready_;
   std::optional<Captured> slot_;
+
+  // Capture thread only (start_capture sets the base while no capture thread
+  // runs): the current source's offset, and one past the last seq given out.
+  std::uint64_t seq_base_ = 0;
+  std::uint64_t next_seq_ = 0;
 
   std::atomic<std::uint64_t> captured_{0};
   std::atomic<std::uint64_t> processed_{0};

@@ -80,7 +80,9 @@ struct Stats {
   double captured_fps = 0, processed_fps = 0, skipped_fps = 0;
   double inference_p50_ms = 0, inference_p90_ms = 0;
   std::size_t clients = 0;
-  std::string source_state;  // e.g. "running", "backoff"
+  // "stopped", "starting", "running", "restarting" or "finished": the
+  // SourceHealth::State names (drivers/supervised_source.hpp)
+  std::string source_state;
   std::uint64_t source_restarts = 0;
   std::string source_error;  // the last failure, empty if none
 };
