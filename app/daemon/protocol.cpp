@@ -136,6 +136,34 @@ std::string pong(const std::optional<std::string>& id) {
   return line(j);
 }
 
+namespace {
+
+std::variant<ClientMessage, std::string> parse_subscribe(const json& j) {
+  Subscribe sub;
+  if (const auto classes = j.find("classes"); classes != j.end() && !classes->is_null()) {
+    if (!classes->is_array()) return std::string("subscribe: \"classes\" must be a list of names");
+    for (const auto& c : *classes) {
+      if (!c.is_string()) return std::string("subscribe: \"classes\" must be a list of names");
+      const auto& name = c.get_ref<const std::string&>();
+      if (std::find(sub.filter.classes.begin(), sub.filter.classes.end(), name) ==
+          sub.filter.classes.end()) {
+        sub.filter.classes.push_back(name);
+      }
+    }
+  }
+  if (const auto score = j.find("min_score"); score != j.end() && !score->is_null()) {
+    if (!score->is_number()) return std::string("subscribe: \"min_score\" must be a number");
+    const double value = score->get<double>();
+    if (!(value >= 0 && value <= 1)) {
+      return std::string("subscribe: \"min_score\" must be between 0 and 1");
+    }
+    sub.filter.min_score = static_cast<float>(value);
+  }
+  return ClientMessage{sub};
+}
+
+}  // namespace
+
 std::variant<ClientMessage, std::string> parse_client_line(std::string_view text) {
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);  // tolerate CRLF (telnet)
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
@@ -143,49 +171,30 @@ std::variant<ClientMessage, std::string> parse_client_line(std::string_view text
   if (!j.is_object()) return std::string("expected a JSON object with a \"type\"");
   const auto type = j.find("type");
   if (type == j.end() || !type->is_string()) {
-    return std::string("missing \"type\" (subscribe, auth or ping)");
+    return "missing \"type\" (" + join_names(enum_names<ClientMessageType>()) + ")";
   }
-  const std::string& kind = type->get_ref<const std::string&>();
-  if (kind == "subscribe") {
-    Subscribe sub;
-    if (const auto classes = j.find("classes"); classes != j.end() && !classes->is_null()) {
-      if (!classes->is_array())
-        return std::string("subscribe: \"classes\" must be a list of names");
-      for (const auto& c : *classes) {
-        if (!c.is_string()) return std::string("subscribe: \"classes\" must be a list of names");
-        const auto& name = c.get_ref<const std::string&>();
-        if (std::find(sub.filter.classes.begin(), sub.filter.classes.end(), name) ==
-            sub.filter.classes.end()) {
-          sub.filter.classes.push_back(name);
-        }
+  const std::string& name = type->get_ref<const std::string&>();
+  const auto kind = enum_from_name<ClientMessageType>(name);
+  if (!kind) return "unknown message type: " + expected_one_of<ClientMessageType>(name);
+  switch (*kind) {
+    case ClientMessageType::Subscribe:
+      return parse_subscribe(j);
+    case ClientMessageType::Auth: {
+      const auto token = j.find("token");
+      if (token == j.end() || !token->is_string()) {
+        return std::string("auth: \"token\" must be a string");
       }
+      return ClientMessage{Auth{token->get<std::string>()}};
     }
-    if (const auto score = j.find("min_score"); score != j.end() && !score->is_null()) {
-      if (!score->is_number()) return std::string("subscribe: \"min_score\" must be a number");
-      const double value = score->get<double>();
-      if (!(value >= 0 && value <= 1)) {
-        return std::string("subscribe: \"min_score\" must be between 0 and 1");
+    case ClientMessageType::Ping: {
+      Ping ping;
+      if (const auto id = j.find("id"); id != j.end() && !id->is_null()) {
+        ping.id = id->is_string() ? id->get<std::string>() : id->dump();
       }
-      sub.filter.min_score = static_cast<float>(value);
+      return ClientMessage{ping};
     }
-    return ClientMessage{sub};
   }
-  if (kind == "auth") {
-    const auto token = j.find("token");
-    if (token == j.end() || !token->is_string()) {
-      return std::string("auth: \"token\" must be a string");
-    }
-    return ClientMessage{Auth{token->get<std::string>()}};
-  }
-  if (kind == "ping") {
-    Ping ping;
-    if (const auto id = j.find("id"); id != j.end() && !id->is_null()) {
-      ping.id = id->is_string() ? id->get<std::string>() : id->dump();
-    }
-    return ClientMessage{ping};
-  }
-  const std::string shown = kind.size() > 64 ? kind.substr(0, 64) + "..." : kind;
-  return "unknown message type \"" + shown + "\" (expected subscribe, auth or ping)";
+  return std::string("unknown message type");  // a value outside the table
 }
 
 }  // namespace lookout::protocol

@@ -101,6 +101,23 @@ std::string pong(const std::optional<std::string>& id);
 
 // ---- client -> server --------------------------------------------------------
 
+// The "type" of a client message.
+enum class ClientMessageType { Subscribe, Auth, Ping };
+
+}  // namespace lookout::protocol
+
+template <>
+struct lookout::EnumTable<lookout::protocol::ClientMessageType> {
+  using T = protocol::ClientMessageType;
+  static constexpr std::array<EnumName<T>, 3> entries{{
+      {T::Subscribe, "subscribe"},
+      {T::Auth, "auth"},
+      {T::Ping, "ping"},
+  }};
+};
+
+namespace lookout::protocol {
+
 struct Subscribe {
   Filter filter;
 };

@@ -130,7 +130,7 @@ TEST_CASE("client lines parse into messages or an error to send back") {
   CHECK(error_of("") == "not valid JSON");
   CHECK(error_of("{\"type\":") == "not valid JSON");
   CHECK(error_of("42") == "expected a JSON object with a \"type\"");
-  CHECK(error_of(R"({"type":3})") == "missing \"type\" (subscribe, auth or ping)");
+  CHECK(error_of(R"({"type":3})") == "missing \"type\" (subscribe, auth, ping)");
   CHECK(error_of(R"({"type":"auth"})") == "auth: \"token\" must be a string");
   CHECK(error_of(R"({"type":"subscribe","classes":[1]})") ==
         "subscribe: \"classes\" must be a list of names");
@@ -139,4 +139,9 @@ TEST_CASE("client lines parse into messages or an error to send back") {
   // A huge type name is not echoed back whole.
   const std::string long_type = "{\"type\":\"" + std::string(1000, 'x') + "\"}";
   CHECK(error_of(long_type).size() < 200);
+  // The message types come from their table, with a suggestion.
+  CHECK(error_of(R"({"type":"pign"})") ==
+        "unknown message type: expected one of: subscribe, auth, ping; got 'pign' (did you mean "
+        "'ping'?)");
+  CHECK(error_of("{\"type\":\"a\\nb\"}").find('\n') == std::string::npos);
 }
