@@ -8,23 +8,24 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 
+#include "core/jpeg.hpp"
 #include "drivers/image_decoder.hpp"
 
 namespace lookout::cli {
 
 namespace {
 
-// Owns a turbojpeg handle.
-struct TjHandle {
-  explicit TjHandle(tjhandle h) : handle(h) {
-    if (handle == nullptr) throw ImageError("turbojpeg: cannot create a handle");
+// A turbojpeg codec, failing (out of memory) with the CLI's error type.
+template <class Codec>
+Codec make_codec() {
+  try {
+    return Codec();
+  } catch (const jpeg::JpegError& e) {
+    throw ImageError(e.what());
   }
-  ~TjHandle() { tjDestroy(handle); }
-  TjHandle(const TjHandle&) = delete;
-  TjHandle& operator=(const TjHandle&) = delete;
-  tjhandle handle;
-};
+}
 
 std::vector<std::uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -42,14 +43,14 @@ bool starts_with(const std::vector<std::uint8_t>& bytes, std::initializer_list<i
 }
 
 std::shared_ptr<Frame> read_jpeg(const std::string& path, std::vector<std::uint8_t> bytes) {
-  TjHandle tj(tjInitDecompress());
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj.handle, bytes.data(), static_cast<unsigned long>(bytes.size()),
-                          &width, &height, &subsampling, &colorspace) != 0 ||
-      width <= 0 || height <= 0) {
-    throw ImageError(path + ": not a readable JPEG (" + tjGetErrorStr2(tj.handle) + ")");
+  auto tj = make_codec<jpeg::Decompressor>();
+  jpeg::Header header;
+  try {
+    header = tj.header(bytes.data(), bytes.size());
+  } catch (const jpeg::JpegError& e) {
+    throw ImageError(path + ": not a readable JPEG (" + e.reason() + ")");
   }
-  auto frame = Frame::allocate(PixelFormat::MJPEG, width, height, bytes.size());
+  auto frame = Frame::allocate(PixelFormat::MJPEG, header.width, header.height, bytes.size());
   std::memcpy(frame->mutable_plane(0), bytes.data(), bytes.size());
   return frame;
 }
@@ -58,11 +59,17 @@ std::shared_ptr<Frame> read_jpeg(const std::string& path, std::vector<std::uint8
 std::shared_ptr<Frame> read_netpbm_or_bmp(const std::string& path) {
   int width = 0, height = 0;
   int format = TJPF_UNKNOWN;
-  unsigned char* pixels = tjLoadImage(path.c_str(), &width, 1, &height, &format, 0);
-  if (pixels == nullptr) {
-    throw ImageError(path + ": not a JPEG, PNG, PPM/PGM or BMP image (" +
-                     tjGetErrorStr2(nullptr) + ")");
+  // tjLoadImage's buffer, freed with tjFree on every path.
+  struct TjFree {
+    void operator()(unsigned char* buffer) const noexcept { tjFree(buffer); }
+  };
+  const std::unique_ptr<unsigned char, TjFree> loaded(
+      tjLoadImage(path.c_str(), &width, 1, &height, &format, 0));
+  if (!loaded) {
+    throw ImageError(path + ": not a JPEG, PNG, PPM/PGM or BMP image (" + tjGetErrorStr2(nullptr) +
+                     ")");
   }
+  const unsigned char* pixels = loaded.get();
   std::shared_ptr<Frame> frame;
   if (format == TJPF_GRAY) {
     frame = Frame::allocate(PixelFormat::GRAY8, width, height);
@@ -77,7 +84,6 @@ std::shared_ptr<Frame> read_netpbm_or_bmp(const std::string& path) {
       out[3 * i + 2] = pixels[bpp * i + tjBlueOffset[format]];
     }
   }
-  tjFree(pixels);
   return frame;
 }
 
@@ -100,18 +106,16 @@ std::shared_ptr<Frame> read_image(const std::string& path) {
 RgbImage to_rgb(const Frame& frame) {
   RgbImage image;
   if (frame.format == PixelFormat::MJPEG) {
-    TjHandle tj(tjInitDecompress());
-    int subsampling = 0, colorspace = 0;
-    const auto size = static_cast<unsigned long>(frame.planes[0].size);
-    if (tjDecompressHeader3(tj.handle, frame.planes[0].data, size, &image.width, &image.height,
-                            &subsampling, &colorspace) != 0) {
-      throw ImageError(std::string("JPEG: ") + tjGetErrorStr2(tj.handle));
-    }
-    image.pixels.resize(static_cast<std::size_t>(image.width) * image.height * 3);
-    if (tjDecompress2(tj.handle, frame.planes[0].data, size, image.pixels.data(), image.width, 0,
-                      image.height, TJPF_RGB, 0) != 0 &&
-        tjGetErrorCode(tj.handle) == TJERR_FATAL) {
-      throw ImageError(std::string("JPEG: ") + tjGetErrorStr2(tj.handle));
+    auto tj = make_codec<jpeg::Decompressor>();
+    const Plane& in = frame.planes[0];
+    try {
+      const jpeg::Header header = tj.header(in.data, in.size);
+      image.width = header.width;
+      image.height = header.height;
+      image.pixels.resize(static_cast<std::size_t>(image.width) * image.height * 3);
+      tj.decode_rgb(in.data, in.size, image.pixels.data(), 0);  // a warning still draws
+    } catch (const jpeg::JpegError& e) {
+      throw ImageError("JPEG: " + e.reason());
     }
     return image;
   }
@@ -130,8 +134,8 @@ RgbImage to_rgb(const Frame& frame) {
       libyuv::RGB24ToRAW(p[0].data, s(p[0]), out, w * 3, w, h);
       break;
     case PixelFormat::I420:
-      libyuv::I420ToRAW(p[0].data, s(p[0]), p[1].data, s(p[1]), p[2].data, s(p[2]), out, w * 3,
-                        w, h);
+      libyuv::I420ToRAW(p[0].data, s(p[0]), p[1].data, s(p[1]), p[2].data, s(p[2]), out, w * 3, w,
+                        h);
       break;
     case PixelFormat::NV12:
       libyuv::NV12ToRAW(p[0].data, s(p[0]), p[1].data, s(p[1]), out, w * 3, w, h);
@@ -158,18 +162,18 @@ RgbImage to_rgb(const Frame& frame) {
 }
 
 void write_jpeg(const std::string& path, const RgbImage& image, int quality) {
-  TjHandle tj(tjInitCompress());
-  unsigned char* jpeg = nullptr;
-  unsigned long size = 0;
-  if (tjCompress2(tj.handle, image.pixels.data(), image.width, 0, image.height, TJPF_RGB, &jpeg,
-                  &size, TJSAMP_420, quality, 0) != 0) {
-    throw ImageError(path + ": JPEG compression failed: " + tjGetErrorStr2(tj.handle));
+  auto tj = make_codec<jpeg::Compressor>();
+  jpeg::JpegBytes compressed;
+  try {
+    compressed = tj.compress_rgb(image.pixels.data(), image.width, image.height, 0, quality);
+  } catch (const jpeg::JpegError& e) {
+    throw ImageError(path + ": JPEG compression failed: " + e.reason());
   }
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  const bool ok = f != nullptr && std::fwrite(jpeg, 1, size, f) == size;
+  const bool ok =
+      f != nullptr && std::fwrite(compressed.data(), 1, compressed.size(), f) == compressed.size();
   const int saved_errno = errno;
   if (f != nullptr && std::fclose(f) != 0) errno = saved_errno;
-  tjFree(jpeg);
   if (!ok) throw ImageError(path + ": cannot write (" + std::strerror(saved_errno) + ")");
 }
 

@@ -1,5 +1,6 @@
 #include "core/frame.hpp"
 
+#include <cstring>
 #include <stdexcept>
 
 namespace lookout {
@@ -53,8 +54,8 @@ int plane_count(PixelFormat format) {
 std::shared_ptr<Frame> Frame::allocate(PixelFormat format, int width, int height,
                                        std::size_t compressed_bytes) {
   if (width <= 0 || height <= 0) {
-    throw std::invalid_argument("frame size must be positive, got " + std::to_string(width) +
-                                "x" + std::to_string(height));
+    throw std::invalid_argument("frame size must be positive, got " + std::to_string(width) + "x" +
+                                std::to_string(height));
   }
   if ((is_subsampled_420(format) || format == PixelFormat::YUYV) && width % 2 != 0) {
     throw std::invalid_argument(std::string(to_string(format)) + " needs an even width, got " +
@@ -85,6 +86,44 @@ std::shared_ptr<Frame> Frame::allocate(PixelFormat format, int width, int height
     offset += shape.row_bytes * shape.rows;
   }
   return frame;
+}
+
+std::shared_ptr<Frame> Frame::clone() const {
+  std::shared_ptr<Frame> copy;
+  if (format == PixelFormat::MJPEG) {
+    const Plane& in = planes[0];
+    if (in.data == nullptr && in.size != 0) {
+      throw std::invalid_argument("cannot clone an MJPEG frame: plane 0 has no data");
+    }
+    copy = std::make_shared<Frame>();
+    copy->format = format;
+    copy->width = width;
+    copy->height = height;
+    copy->storage.assign(in.data, in.data + in.size);
+    copy->planes[0] = {copy->storage.data(), 0, in.size};
+  } else {
+    if (const std::string problem = validate_layout(*this); !problem.empty()) {
+      throw std::invalid_argument("cannot clone a " + std::string(to_string(format)) +
+                                  " frame: " + problem);
+    }
+    copy = allocate(format, width, height);
+    const auto shapes = packed_shapes(format, width, height);
+    for (int i = 0; i < plane_count(format); ++i) {
+      const auto index = static_cast<std::size_t>(i);
+      const Plane& in = planes[index];
+      const auto& shape = shapes[index];
+      std::uint8_t* out = copy->mutable_plane(i);
+      // Row by row: the source's stride may include padding the copy drops.
+      for (std::size_t row = 0; row < shape.rows; ++row) {
+        std::memcpy(out + row * shape.row_bytes, in.data + row * in.stride, shape.row_bytes);
+      }
+    }
+  }
+  copy->sequence = sequence;
+  copy->capture_time = capture_time;
+  copy->capture_steady = capture_steady;
+  copy->truth = truth;
+  return copy;
 }
 
 std::string validate_layout(const Frame& frame) {

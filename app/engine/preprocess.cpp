@@ -1,7 +1,6 @@
 #include "preprocess.hpp"
 
 #include <libyuv.h>
-#include <turbojpeg.h>
 
 #include <algorithm>
 #include <array>
@@ -29,10 +28,13 @@ inline std::uint8_t luma(std::uint8_t r, std::uint8_t g, std::uint8_t b) {
 }
 
 void check(int status, const char* what) {
-  if (status != 0) throw std::invalid_argument(std::string("preprocess: libyuv ") + what + " failed");
+  if (status != 0)
+    throw std::invalid_argument(std::string("preprocess: libyuv ") + what + " failed");
 }
 
-int as_int(std::size_t v) { return static_cast<int>(v); }
+int as_int(std::size_t v) {
+  return static_cast<int>(v);
+}
 
 std::uint8_t* grow(std::vector<std::uint8_t>& buffer, std::size_t bytes) {
   if (buffer.size() < bytes) buffer.resize(bytes);
@@ -47,8 +49,8 @@ namespace {
 // [C, H, W] (NCHW tensors) or interleaved [H, W, C] (channels-last tensors,
 // which XNNPACK convolutions take without a transposing copy).
 struct Layout {
-  std::size_t width;    // input width
-  std::size_t plane;    // input width * height
+  std::size_t width;  // input width
+  std::size_t plane;  // input width * height
   std::size_t channels;
   bool nhwc;
   std::size_t pixel() const { return nhwc ? channels : 1; }
@@ -60,7 +62,8 @@ struct Layout {
 
 Layout layout_of(const Letterbox& box, int channels, bool nhwc) {
   const auto w = static_cast<std::size_t>(box.input_width);
-  return {w, w * static_cast<std::size_t>(box.input_height), static_cast<std::size_t>(channels), nhwc};
+  return {w, w * static_cast<std::size_t>(box.input_height), static_cast<std::size_t>(channels),
+          nhwc};
 }
 
 // Fills the letterbox's padding: the bands above and below, then left and
@@ -101,7 +104,8 @@ void planes_to_input(const std::uint8_t* const rgb[3], std::size_t stride, const
   const std::size_t sh = static_cast<std::size_t>(box.scaled_height);
   const std::size_t ps = l.pixel(), cs = l.channel();
   for (std::size_t y = 0; y < sh; ++y) {
-    float* out = dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
+    float* out =
+        dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
     if (l.channels == 3 && ps == 1) {
       for (std::size_t c = 0; c < 3; ++c) {
         const std::uint8_t* s = rgb[c] + y * stride;
@@ -139,7 +143,8 @@ void pack_to_input(const std::uint8_t* src, std::size_t src_stride, int bytes_pe
   const std::size_t ib = bgr ? 0 : 2;
   for (std::size_t y = 0; y < sh; ++y) {
     const std::uint8_t* s = src + y * src_stride;
-    float* r = dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
+    float* r =
+        dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
     if (l.channels == 3 && bytes_per_pixel == 3) {
       float* g = r + cs;
       float* b = g + cs;
@@ -168,9 +173,8 @@ void pack_to_input(const std::uint8_t* src, std::size_t src_stride, int bytes_pe
 // at 1/2 it averages each 2x2 block, (a + b + c + d + 2) >> 2 (its Down2 box
 // rows); at 1/3 pixel-centre sampling lands exactly on the middle pixel of
 // each 3x3 block (weights 1 and 0), so it reads only that pixel.
-void pack_downscaled_to_input(const std::uint8_t* src, std::size_t src_stride, int factor,
-                              bool bgr, const Letterbox& box, const Layout& l, int pad_value,
-                              float* dst) {
+void pack_downscaled_to_input(const std::uint8_t* src, std::size_t src_stride, int factor, bool bgr,
+                              const Letterbox& box, const Layout& l, int pad_value, float* dst) {
   fill_padding(box, l, pad_value, dst);
   const auto& unit = unit_table();
   const std::size_t sw = static_cast<std::size_t>(box.scaled_width);
@@ -181,7 +185,8 @@ void pack_downscaled_to_input(const std::uint8_t* src, std::size_t src_stride, i
   const std::size_t row_bytes = sw * static_cast<std::size_t>(factor) * 3;
   std::uint8_t px[3];
   for (std::size_t y = 0; y < sh; ++y) {
-    float* r = dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
+    float* r =
+        dst + l.at(0, static_cast<std::size_t>(box.top) + y, static_cast<std::size_t>(box.left));
     float* g = r + cs;
     float* b = g + cs;
     const std::uint8_t* row0 = src + (factor == 3 ? 3 * y + 1 : 2 * y) * src_stride;
@@ -225,47 +230,44 @@ void pack_downscaled_to_input(const std::uint8_t* src, std::size_t src_stride, i
 
 }  // namespace
 
-void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel,
-                    bool bgr, const Letterbox& box, int channels, int pad_value, float* dst) {
+void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel, bool bgr,
+                    const Letterbox& box, int channels, int pad_value, float* dst) {
   pack_to_input(src, src_stride, bytes_per_pixel, bgr, box, layout_of(box, channels, false),
                 pad_value, dst);
 }
 
 Preprocessor::Preprocessor(bool integer_fast_paths) : integer_fast_paths_(integer_fast_paths) {}
 
-Preprocessor::~Preprocessor() {
-  if (jpeg_ != nullptr) tjDestroy(static_cast<tjhandle>(jpeg_));
-}
+Preprocessor::~Preprocessor() = default;
 
 const Frame& Preprocessor::decode(const Frame& frame) {
   if (frame.format != PixelFormat::MJPEG) return frame;
   const Plane& in = frame.planes[0];
   if (in.data == nullptr || in.size == 0) throw std::invalid_argument("JPEG frame is empty");
-  if (jpeg_ == nullptr) {
-    jpeg_ = tjInitDecompress();
-    if (jpeg_ == nullptr) throw std::runtime_error("turbojpeg: cannot create a decompressor");
+  // JpegError is a std::runtime_error: not being able to create a decompressor
+  // (out of memory) is not the frame's fault.
+  if (!jpeg_) jpeg_.emplace();
+  jpeg::Header header;
+  try {
+    header = jpeg_->header(in.data, in.size);
+  } catch (const jpeg::JpegError& e) {
+    throw std::invalid_argument("not a readable JPEG: " + e.reason());
   }
-  auto* handle = static_cast<tjhandle>(jpeg_);
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(handle, in.data, static_cast<unsigned long>(in.size), &width, &height,
-                          &subsampling, &colorspace) != 0 ||
-      width <= 0 || height <= 0) {
-    throw std::invalid_argument(std::string("not a readable JPEG: ") + tjGetErrorStr2(handle));
-  }
-  if ((frame.width != 0 && frame.width != width) ||
-      (frame.height != 0 && frame.height != height)) {
-    throw std::invalid_argument("JPEG is " + std::to_string(width) + "x" +
-                                std::to_string(height) + " but the frame says " +
-                                std::to_string(frame.width) + "x" + std::to_string(frame.height));
+  const int width = header.width, height = header.height;
+  if ((frame.width != 0 && frame.width != width) || (frame.height != 0 && frame.height != height)) {
+    throw std::invalid_argument("JPEG is " + std::to_string(width) + "x" + std::to_string(height) +
+                                " but the frame says " + std::to_string(frame.width) + "x" +
+                                std::to_string(frame.height));
   }
   const std::size_t stride = static_cast<std::size_t>(width) * 3;
   std::uint8_t* out = grow(decoded_, stride * static_cast<std::size_t>(height));
-  // Default flags: accurate integer DCT and fancy upsampling, like libjpeg's
-  // defaults that OpenCV's and PIL's readers use.
-  if (tjDecompress2(handle, in.data, static_cast<unsigned long>(in.size), out, width,
-                    static_cast<int>(stride), height, TJPF_RGB, 0) != 0 &&
-      tjGetErrorCode(handle) == TJERR_FATAL) {
-    throw std::invalid_argument(std::string("corrupt JPEG: ") + tjGetErrorStr2(handle));
+  // decode_rgb's default flags (accurate integer DCT, fancy upsampling) are
+  // libjpeg's defaults, which OpenCV's and PIL's readers use. A warning (e.g.
+  // a truncated frame) still gives a usable picture.
+  try {
+    jpeg_->decode_rgb(in.data, in.size, out, stride);
+  } catch (const jpeg::JpegError& e) {
+    throw std::invalid_argument("corrupt JPEG: " + e.reason());
   }
   decoded_frame_.format = PixelFormat::RGB24;
   decoded_frame_.width = width;
@@ -357,12 +359,13 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
       if (resize) {
         const int cw = (sw + 1) / 2, ch = (sh + 1) / 2;
         const std::size_t luma_bytes = usw * ush;
-        const std::size_t chroma_bytes = static_cast<std::size_t>(cw) * static_cast<std::size_t>(ch);
+        const std::size_t chroma_bytes =
+            static_cast<std::size_t>(cw) * static_cast<std::size_t>(ch);
         std::uint8_t* out = grow(yuv_, luma_bytes + 2 * chroma_bytes);
-        check(libyuv::I420Scale(y, ys, u, us, v, vs, w, h, out, sw, out + luma_bytes, cw,
-                                out + luma_bytes + chroma_bytes, cw, sw, sh,
-                                libyuv::kFilterBilinear),
-              "I420Scale");
+        check(
+            libyuv::I420Scale(y, ys, u, us, v, vs, w, h, out, sw, out + luma_bytes, cw,
+                              out + luma_bytes + chroma_bytes, cw, sw, sh, libyuv::kFilterBilinear),
+            "I420Scale");
         y = out;
         u = out + luma_bytes;
         v = u + chroma_bytes;

@@ -14,17 +14,20 @@
 // BGR and filling the padding on the way. A frame that already has the scaled
 // size is read in place, without a copy.
 //
-// Ownership: owns the scratch buffers and the turbojpeg handle, reused across
-// frames (no allocation per frame once sizes settle). Not copyable.
+// Ownership: owns the scratch buffers and the JPEG decompressor (its turbojpeg
+// handle), reused across frames (no allocation per frame once sizes settle).
+// Not copyable.
 // Threads: one thread at a time (the engine's caller). Deliberately serial:
 // handing channels to helper threads was measured slower, because right
 // after a forward pass the inference pools still spin on the other cores.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/frame.hpp"
+#include "core/jpeg.hpp"
 #include "letterbox.hpp"
 
 namespace lookout::engine {
@@ -57,7 +60,7 @@ class Preprocessor {
 
  private:
   bool integer_fast_paths_;
-  void* jpeg_ = nullptr;  // tjhandle, created on first use
+  std::optional<jpeg::Decompressor> jpeg_;  // created on the first MJPEG frame
   std::vector<std::uint8_t> decoded_;
   Frame decoded_frame_;
   std::vector<std::uint8_t> yuv_;  // scaled YUV planes
@@ -66,7 +69,7 @@ class Preprocessor {
 
 // Converts packed 8-bit pixels (3 bytes RGB or BGR, or 1 byte grey) of the
 // scaled size into the letterboxed float input. Exposed for tests and benches.
-void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel,
-                    bool bgr, const Letterbox& box, int channels, int pad_value, float* dst);
+void pack_to_planar(const std::uint8_t* src, std::size_t src_stride, int bytes_per_pixel, bool bgr,
+                    const Letterbox& box, int channels, int pad_value, float* dst);
 
 }  // namespace lookout::engine

@@ -1,11 +1,8 @@
 #include "drivers/image_decoder.hpp"
 
-#include <turbojpeg.h>
-
 #if LOOKOUT_WITH_FFMPEG
 extern "C" {
 #include <libavcodec/avcodec.h>
-#include <libswscale/swscale.h>
 }
 
 #include "files/ffmpeg_util.hpp"
@@ -16,6 +13,8 @@ extern "C" {
 #include <cstring>
 #include <fstream>
 #include <vector>
+
+#include "core/jpeg.hpp"
 
 namespace lookout {
 
@@ -43,41 +42,35 @@ std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
   return bytes;
 }
 
-struct TjHandle {
-  tjhandle handle = tjInitDecompress();
-  TjHandle() = default;
-  TjHandle(const TjHandle&) = delete;
-  TjHandle& operator=(const TjHandle&) = delete;
-  ~TjHandle() {
-    if (handle != nullptr) tjDestroy(handle);
+// A decompressor, failing (out of memory) as sources fail.
+jpeg::Decompressor make_decompressor() {
+  try {
+    return jpeg::Decompressor();
+  } catch (const jpeg::JpegError& e) {
+    throw ImageDecodeError(e.what());
   }
-};
+}
 
 std::shared_ptr<Frame> decode_jpeg(const std::filesystem::path& path,
                                    const std::vector<std::uint8_t>& bytes) {
-  TjHandle tj;
-  if (tj.handle == nullptr) throw ImageDecodeError("turbojpeg: cannot create a decompressor");
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj.handle, bytes.data(), static_cast<unsigned long>(bytes.size()), &width,
-                          &height, &subsampling, &colorspace) != 0) {
-    throw ImageDecodeError(path.string() + ": not a valid JPEG (" + tjGetErrorStr2(tj.handle) +
-                           ")");
+  jpeg::Decompressor tj = make_decompressor();
+  jpeg::Header header;
+  try {
+    header = tj.header(bytes.data(), bytes.size());
+  } catch (const jpeg::JpegError& e) {
+    throw ImageDecodeError(path.string() + ": not a valid JPEG (" + e.reason() + ")");
   }
-  if (width <= 0 || height <= 0)
-    throw ImageDecodeError(path.string() + ": JPEG without a frame size");
   std::shared_ptr<Frame> frame;
   try {
-    frame = Frame::allocate(PixelFormat::RGB24, width, height);
+    frame = Frame::allocate(PixelFormat::RGB24, header.width, header.height);
   } catch (const std::exception& e) {
     throw ImageDecodeError(path.string() + ": " + e.what());
   }
-  if (tjDecompress2(tj.handle, bytes.data(), static_cast<unsigned long>(bytes.size()),
-                    frame->mutable_plane(0), width, static_cast<int>(frame->planes[0].stride),
-                    height, TJPF_RGB, 0) != 0 &&
-      tjGetErrorCode(tj.handle) == TJERR_FATAL) {
-    // TJERR_WARNING (e.g. a truncated file) still yields a usable image.
-    throw ImageDecodeError(path.string() + ": cannot decode JPEG (" + tjGetErrorStr2(tj.handle) +
-                           ")");
+  try {
+    // A warning (e.g. a truncated file) still yields a usable image.
+    tj.decode_rgb(bytes.data(), bytes.size(), frame->mutable_plane(0), frame->planes[0].stride);
+  } catch (const jpeg::JpegError& e) {
+    throw ImageDecodeError(path.string() + ": cannot decode JPEG (" + e.reason() + ")");
   }
   return frame;
 }
@@ -86,42 +79,29 @@ std::shared_ptr<Frame> decode_jpeg(const std::filesystem::path& path,
 std::shared_ptr<Frame> decode_png(const std::filesystem::path& path,
                                   const std::vector<std::uint8_t>& bytes) {
   ffmpeg::route_logs();
-  // RAII for the three FFmpeg objects a one-picture decode needs.
-  struct Objects {
-    AVCodecContext* codec = nullptr;
-    AVPacket* packet = av_packet_alloc();
-    AVFrame* picture = av_frame_alloc();
-    SwsContext* scaler = nullptr;
-    Objects() = default;
-    Objects(const Objects&) = delete;
-    Objects& operator=(const Objects&) = delete;
-    ~Objects() {
-      sws_freeContext(scaler);
-      av_frame_free(&picture);
-      av_packet_free(&packet);
-      avcodec_free_context(&codec);
-    }
-  } o;
   const AVCodec* png = avcodec_find_decoder(AV_CODEC_ID_PNG);
   if (png == nullptr) throw ImageDecodeError(path.string() + ": this FFmpeg has no PNG decoder");
-  o.codec = avcodec_alloc_context3(png);
-  if (o.codec == nullptr || o.packet == nullptr || o.picture == nullptr) throw std::bad_alloc();
-  o.codec->thread_count = 1;
-  int error = avcodec_open2(o.codec, png, nullptr);
+  ffmpeg::CodecContextPtr codec(avcodec_alloc_context3(png));
+  if (!codec) throw std::bad_alloc();
+  const ffmpeg::PacketPtr packet = ffmpeg::alloc_packet();
+  const ffmpeg::AvFramePtr picture = ffmpeg::alloc_frame();
+  codec->thread_count = 1;
+  int error = avcodec_open2(codec.get(), png, nullptr);
   if (error < 0) throw ImageDecodeError(path.string() + ": " + ffmpeg::error_text(error));
   // The packet borrows `bytes`; send_packet copies what it keeps.
-  o.packet->data = const_cast<std::uint8_t*>(bytes.data());
-  o.packet->size = static_cast<int>(bytes.size());
-  error = avcodec_send_packet(o.codec, o.packet);
-  if (error >= 0) error = avcodec_send_packet(o.codec, nullptr);  // flush: one picture
-  if (error >= 0) error = avcodec_receive_frame(o.codec, o.picture);
+  packet->data = const_cast<std::uint8_t*>(bytes.data());
+  packet->size = static_cast<int>(bytes.size());
+  error = avcodec_send_packet(codec.get(), packet.get());
+  if (error >= 0) error = avcodec_send_packet(codec.get(), nullptr);  // flush: one picture
+  if (error >= 0) error = avcodec_receive_frame(codec.get(), picture.get());
   if (error < 0) {
     throw ImageDecodeError(path.string() + ": cannot decode PNG (" + ffmpeg::error_text(error) +
                            ")");
   }
   try {
     // Grey, palette, 16-bit and alpha (dropped) all become RGB24.
-    return ffmpeg::to_rgb24(*o.picture, &o.scaler);
+    ffmpeg::ScalerPtr scaler;
+    return ffmpeg::to_rgb24(*picture, scaler);
   } catch (const std::exception& e) {
     throw ImageDecodeError(path.string() + ": " + e.what());
   }

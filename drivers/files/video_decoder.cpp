@@ -8,12 +8,14 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
-#include <mutex>
+#include <memory>
+#include <new>
 #include <optional>
+#include <stdexcept>
 
 #include "core/log.hpp"
-#include "files/ffmpeg_util.hpp"
 #include "drivers/source.hpp"
+#include "files/ffmpeg_util.hpp"
 
 namespace lookout {
 
@@ -34,39 +36,43 @@ std::optional<PixelFormat> direct_format(const AVFrame& f) {
 VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
   ffmpeg::route_logs();
   const std::string name = path.string();
-  int error = avformat_open_input(&format_, name.c_str(), nullptr, nullptr);
+  // avformat_open_input frees the context itself when it fails.
+  AVFormatContext* opened = nullptr;
+  int error = avformat_open_input(&opened, name.c_str(), nullptr, nullptr);
   if (error < 0) throw SourceError("cannot open video " + name + ": " + ffmpeg::error_text(error));
-  // The destructor does not run when the constructor throws: release by hand.
-  const auto fail = [this, &name](const std::string& why) {
-    release();
-    throw SourceError(name + ": " + why);
-  };
-  error = avformat_find_stream_info(format_, nullptr);
+  format_.reset(opened);
+  // From here on every FFmpeg object has its owner among the members, whose
+  // destructors run when the constructor throws: failing is just throwing.
+  const auto fail = [&name](const std::string& why) { throw SourceError(name + ": " + why); };
+  error = avformat_find_stream_info(format_.get(), nullptr);
   if (error < 0) fail("cannot read stream info (" + ffmpeg::error_text(error) + ")");
   const AVCodec* codec = nullptr;
-  stream_ = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  stream_ = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
   if (stream_ < 0 || codec == nullptr) {
     fail(stream_ == AVERROR_DECODER_NOT_FOUND ? "no decoder for its video stream"
                                               : "not a video file (no video stream)");
   }
   AVStream* stream = format_->streams[stream_];
-  codec_ = avcodec_alloc_context3(codec);
-  if (codec_ == nullptr) fail("out of memory");
-  error = avcodec_parameters_to_context(codec_, stream->codecpar);
+  codec_.reset(avcodec_alloc_context3(codec));
+  if (!codec_) fail("out of memory");
+  error = avcodec_parameters_to_context(codec_.get(), stream->codecpar);
   if (error < 0) fail("bad codec parameters (" + ffmpeg::error_text(error) + ")");
   // One decoding thread: the cores belong to inference.
   codec_->thread_count = 1;
-  error = avcodec_open2(codec_, codec, nullptr);
+  error = avcodec_open2(codec_.get(), codec, nullptr);
   if (error < 0)
     fail("cannot open the " + std::string(codec->name) + " decoder (" + ffmpeg::error_text(error) +
          ")");
-  packet_ = av_packet_alloc();
-  decoded_ = av_frame_alloc();
-  if (packet_ == nullptr || decoded_ == nullptr) fail("out of memory");
+  try {
+    packet_ = ffmpeg::alloc_packet();
+    decoded_ = ffmpeg::alloc_frame();
+  } catch (const std::bad_alloc&) {
+    fail("out of memory");
+  }
   width_ = codec_->width;
   height_ = codec_->height;
   if (width_ <= 0 || height_ <= 0) fail("video stream has no frame size");
-  const AVRational rate = av_guess_frame_rate(format_, stream, nullptr);
+  const AVRational rate = av_guess_frame_rate(format_.get(), stream, nullptr);
   frame_rate_ = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
   AVFrame probe{};
   probe.width = width_;
@@ -76,33 +82,20 @@ VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
   likely_format_ = direct_format(probe).value_or(PixelFormat::RGB24);
 }
 
-VideoDecoder::~VideoDecoder() {
-  release();
-}
-
-void VideoDecoder::release() {
-  sws_freeContext(scaler_);
-  scaler_ = nullptr;
-  av_frame_free(&decoded_);
-  av_packet_free(&packet_);
-  avcodec_free_context(&codec_);
-  avformat_close_input(&format_);
-}
-
 std::string VideoDecoder::describe(int error) const {
   return path_.string() + ": " + ffmpeg::error_text(error);
 }
 
 VideoDecoder::Result VideoDecoder::next() {
   for (;;) {
-    int error = avcodec_receive_frame(codec_, decoded_);
+    int error = avcodec_receive_frame(codec_.get(), decoded_.get());
     if (error == 0) {
       try {
-        auto frame = publish(decoded_);
-        av_frame_unref(decoded_);
+        auto frame = publish(*decoded_);
+        av_frame_unref(decoded_.get());
         return {Result::Kind::Frame, std::move(frame), {}};
       } catch (const std::exception& e) {
-        av_frame_unref(decoded_);
+        av_frame_unref(decoded_.get());
         return {Result::Kind::Error, nullptr, path_.string() + ": " + e.what()};
       }
     }
@@ -110,15 +103,15 @@ VideoDecoder::Result VideoDecoder::next() {
     if (error != AVERROR(EAGAIN)) return {Result::Kind::Error, nullptr, describe(error)};
     if (draining_) return {Result::Kind::End, nullptr, {}};
 
-    error = av_read_frame(format_, packet_);
+    error = av_read_frame(format_.get(), packet_.get());
     if (error == AVERROR_EOF) {
       draining_ = true;
-      avcodec_send_packet(codec_, nullptr);
+      avcodec_send_packet(codec_.get(), nullptr);
       continue;
     }
     if (error < 0) return {Result::Kind::Error, nullptr, describe(error)};
     if (packet_->stream_index == stream_) {
-      error = avcodec_send_packet(codec_, packet_);
+      error = avcodec_send_packet(codec_.get(), packet_.get());
       if (error < 0 && error != AVERROR(EAGAIN)) {
         // A damaged packet costs one picture, not the stream.
         if (skipped_packets_++ == 0) {
@@ -127,35 +120,40 @@ VideoDecoder::Result VideoDecoder::next() {
         }
       }
     }
-    av_packet_unref(packet_);
+    av_packet_unref(packet_.get());
   }
 }
 
-std::shared_ptr<Frame> VideoDecoder::publish(AVFrame* decoded) {
-  if (const auto format = direct_format(*decoded)) {
-    // Zero copy: the frame keeps its own reference to FFmpeg's buffers.
-    AVFrame* ref = av_frame_clone(decoded);
-    if (ref == nullptr) throw std::bad_alloc();
-    auto* frame = new Frame;
-    frame->format = *format;
-    frame->width = ref->width;
-    frame->height = ref->height;
+std::shared_ptr<Frame> VideoDecoder::publish(const AVFrame& decoded) {
+  if (const auto format = direct_format(decoded)) {
+    // Zero copy: the frame keeps its own reference to FFmpeg's buffers, owned
+    // next to it (one allocation); the Frame is handed out through
+    // shared_ptr's aliasing constructor, so the reference is dropped exactly
+    // when the last user of the frame lets go, on whichever thread that is.
+    struct Referenced {
+      ffmpeg::AvFramePtr picture;
+      Frame frame;
+    };
+    auto held = std::make_shared<Referenced>();
+    held->picture.reset(av_frame_clone(&decoded));
+    if (!held->picture) throw std::bad_alloc();
+    const AVFrame& ref = *held->picture;
+    Frame& frame = held->frame;
+    frame.format = *format;
+    frame.width = ref.width;
+    frame.height = ref.height;
     const int planes = plane_count(*format);
     for (int i = 0; i < planes; ++i) {
-      const int rows = i == 0 ? ref->height : ref->height / 2;
-      const auto stride = static_cast<std::size_t>(ref->linesize[i]);
-      frame->planes[static_cast<std::size_t>(i)] = {ref->data[i], stride,
-                                                    stride * static_cast<std::size_t>(rows)};
+      const int rows = i == 0 ? ref.height : ref.height / 2;
+      const auto stride = static_cast<std::size_t>(ref.linesize[i]);
+      frame.planes[static_cast<std::size_t>(i)] = {ref.data[i], stride,
+                                                   stride * static_cast<std::size_t>(rows)};
     }
-    std::shared_ptr<Frame> result(frame, [ref](Frame* f) mutable {
-      delete f;
-      av_frame_free(&ref);
-    });
-    const std::string problem = validate_layout(*result);
+    const std::string problem = validate_layout(frame);
     if (!problem.empty()) throw std::runtime_error("decoded picture: " + problem);
-    return result;
+    return std::shared_ptr<Frame>(held, &held->frame);
   }
-  return ffmpeg::to_rgb24(*decoded, &scaler_);
+  return ffmpeg::to_rgb24(decoded, scaler_);
 }
 
 }  // namespace lookout

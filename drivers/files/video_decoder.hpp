@@ -6,8 +6,10 @@
 // every other layout (full-range "yuvj" from MJPEG, 4:2:2, RGB, odd sizes) is
 // converted to RGB24 with swscale.
 //
-// Ownership: owns the demuxer, decoder and scaler contexts; frames it returns
-// keep their own reference to the decoded picture. Threads: one caller.
+// Ownership: owns the demuxer, decoder and scaler contexts (FFmpeg owners from
+// files/ffmpeg_util.hpp, so a constructor that throws halfway frees what it
+// had opened); frames it returns keep their own reference to the decoded
+// picture. Threads: one caller.
 #pragma once
 
 #include <filesystem>
@@ -15,12 +17,7 @@
 #include <string>
 
 #include "core/frame.hpp"
-
-struct AVFormatContext;
-struct AVCodecContext;
-struct AVFrame;
-struct AVPacket;
-struct SwsContext;
+#include "files/ffmpeg_util.hpp"
 
 namespace lookout {
 
@@ -29,7 +26,6 @@ class VideoDecoder {
   // Opens the file and its best video stream. Throws SourceError naming the
   // file when it cannot be opened or holds no decodable video.
   explicit VideoDecoder(const std::filesystem::path& path);
-  ~VideoDecoder();
   VideoDecoder(const VideoDecoder&) = delete;
   VideoDecoder& operator=(const VideoDecoder&) = delete;
 
@@ -49,16 +45,17 @@ class VideoDecoder {
   std::uint64_t skipped_packets() const { return skipped_packets_; }
 
  private:
-  std::shared_ptr<Frame> publish(AVFrame* decoded);
-  void release();
+  std::shared_ptr<Frame> publish(const AVFrame& decoded);
   std::string describe(int error) const;
 
   std::filesystem::path path_;
-  AVFormatContext* format_ = nullptr;
-  AVCodecContext* codec_ = nullptr;
-  AVPacket* packet_ = nullptr;
-  AVFrame* decoded_ = nullptr;
-  SwsContext* scaler_ = nullptr;
+  // Declared in the order they are created; destroyed in reverse (the codec
+  // before the demuxer whose stream it decodes).
+  ffmpeg::FormatContextPtr format_;
+  ffmpeg::CodecContextPtr codec_;
+  ffmpeg::PacketPtr packet_;
+  ffmpeg::AvFramePtr decoded_;
+  ffmpeg::ScalerPtr scaler_;
   int stream_ = -1;
   bool draining_ = false;
   int width_ = 0;

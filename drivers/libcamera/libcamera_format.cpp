@@ -45,16 +45,6 @@ std::optional<std::uint32_t> to_fourcc(PixelFormat format) {
   return std::nullopt;
 }
 
-std::string fourcc_name(std::uint32_t fourcc) {
-  std::string name;
-  for (int i = 0; i < 4; ++i) {
-    const char c = static_cast<char>((fourcc >> (8 * i)) & 0xFF);
-    name += (c >= 0x20 && c < 0x7F) ? c : '?';
-  }
-  while (!name.empty() && name.back() == ' ') name.pop_back();
-  return name;
-}
-
 std::optional<std::uint32_t> choose_format(const std::vector<std::uint32_t>& offered,
                                            std::optional<PixelFormat> requested, std::string* why) {
   const auto has = [&offered](std::uint32_t f) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fourcc.hpp"
 #include "core/frame.hpp"
 
 namespace lookout::lc {
@@ -17,23 +18,17 @@ namespace lookout::lc {
 // libcamera pixel formats are DRM fourccs (modifier 0 for everything here).
 // DRM names packed RGB by the 32-bit little-endian word, so libcamera's
 // RGB888 is B,G,R in memory (our BGR24) and BGR888 is R,G,B (our RGB24).
-constexpr std::uint32_t drm_fourcc(char a, char b, char c, char d) {
-  return static_cast<std::uint32_t>(static_cast<unsigned char>(a)) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(b)) << 8) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(c)) << 16) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(d)) << 24);
-}
-inline constexpr std::uint32_t kYuv420 = drm_fourcc('Y', 'U', '1', '2');
-inline constexpr std::uint32_t kNv12 = drm_fourcc('N', 'V', '1', '2');
-inline constexpr std::uint32_t kRgb888 = drm_fourcc('R', 'G', '2', '4');  // memory B,G,R
-inline constexpr std::uint32_t kBgr888 = drm_fourcc('B', 'G', '2', '4');  // memory R,G,B
-inline constexpr std::uint32_t kYuyv = drm_fourcc('Y', 'U', 'Y', 'V');
-inline constexpr std::uint32_t kR8 = drm_fourcc('R', '8', ' ', ' ');
-inline constexpr std::uint32_t kMjpeg = drm_fourcc('M', 'J', 'P', 'G');
+// Names for messages: fourcc_name() (common/fourcc.hpp).
+inline constexpr std::uint32_t kYuv420 = fourcc('Y', 'U', '1', '2');
+inline constexpr std::uint32_t kNv12 = fourcc('N', 'V', '1', '2');
+inline constexpr std::uint32_t kRgb888 = fourcc('R', 'G', '2', '4');  // memory B,G,R
+inline constexpr std::uint32_t kBgr888 = fourcc('B', 'G', '2', '4');  // memory R,G,B
+inline constexpr std::uint32_t kYuyv = fourcc('Y', 'U', 'Y', 'V');
+inline constexpr std::uint32_t kR8 = fourcc('R', '8', ' ', ' ');
+inline constexpr std::uint32_t kMjpeg = fourcc('M', 'J', 'P', 'G');
 
 std::optional<PixelFormat> to_pixel_format(std::uint32_t fourcc);
 std::optional<std::uint32_t> to_fourcc(PixelFormat format);
-std::string fourcc_name(std::uint32_t fourcc);
 
 // Picks the stream's pixel format from those the camera offers. An explicit
 // request must be offered. "auto" prefers RGB (R,G,B first: the Pi's ISP

@@ -43,17 +43,6 @@ struct Candidate {
 
 }  // namespace
 
-std::string fourcc_name(std::uint32_t code) {
-  std::string name(4, '?');
-  for (int i = 0; i < 4; ++i) {
-    const char c = static_cast<char>((code >> (8 * i)) & 0xFF);
-    if (c >= 0x20 && c < 0x7F) name[static_cast<std::size_t>(i)] = c;
-  }
-  // Formats with fewer than four letters are padded with spaces.
-  while (!name.empty() && name.back() == ' ') name.pop_back();
-  return name;
-}
-
 std::optional<PixelFormat> to_pixel_format(std::uint32_t code) {
   switch (code) {
     case kMjpeg:

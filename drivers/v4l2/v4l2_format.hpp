@@ -9,18 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "common/fourcc.hpp"
 #include "core/frame.hpp"
 
 namespace lookout::v4l2 {
 
 // V4L2 fourcc codes we deliver (values as in linux/videodev2.h, repeated here
-// so this header needs no kernel headers).
-constexpr std::uint32_t fourcc(char a, char b, char c, char d) {
-  return static_cast<std::uint32_t>(static_cast<unsigned char>(a)) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(b)) << 8) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(c)) << 16) |
-         (static_cast<std::uint32_t>(static_cast<unsigned char>(d)) << 24);
-}
+// so this header needs no kernel headers; fourcc() and fourcc_name() are in
+// common/fourcc.hpp).
 inline constexpr std::uint32_t kMjpeg = fourcc('M', 'J', 'P', 'G');
 inline constexpr std::uint32_t kJpeg = fourcc('J', 'P', 'E', 'G');
 inline constexpr std::uint32_t kYuyv = fourcc('Y', 'U', 'Y', 'V');
@@ -29,9 +25,6 @@ inline constexpr std::uint32_t kYu12 = fourcc('Y', 'U', '1', '2');  // I420
 inline constexpr std::uint32_t kRgb24 = fourcc('R', 'G', 'B', '3');
 inline constexpr std::uint32_t kBgr24 = fourcc('B', 'G', 'R', '3');
 inline constexpr std::uint32_t kGrey = fourcc('G', 'R', 'E', 'Y');
-
-// "YUYV" for a fourcc (non-printable bytes as '?').
-std::string fourcc_name(std::uint32_t code);
 
 // Our pixel format for a V4L2 fourcc, if we deliver it.
 std::optional<PixelFormat> to_pixel_format(std::uint32_t code);

@@ -206,13 +206,13 @@ void V4l2Source::start() {
                         "device busy (frames of the previous session still held, or "
                         "another program streams from it)");
     }
-    throw SourceError(where + "cannot set format " + v4l2::fourcc_name(choice->fourcc) + " " +
+    throw SourceError(where + "cannot set format " + fourcc_name(choice->fourcc) + " " +
                       std::to_string(choice->width) + "x" + std::to_string(choice->height) + ": " +
                       errno_text(error));
   }
   if (fmt.fmt.pix.pixelformat != choice->fourcc) {
-    throw SourceError(where + "driver replaced " + v4l2::fourcc_name(choice->fourcc) + " with " +
-                      v4l2::fourcc_name(fmt.fmt.pix.pixelformat));
+    throw SourceError(where + "driver replaced " + fourcc_name(choice->fourcc) + " with " +
+                      fourcc_name(fmt.fmt.pix.pixelformat));
   }
   layout_ = {fmt.fmt.pix.pixelformat, fmt.fmt.pix.width, fmt.fmt.pix.height,
              fmt.fmt.pix.bytesperline, fmt.fmt.pix.sizeimage};
@@ -276,7 +276,7 @@ void V4l2Source::start() {
   info_.fps = fps > 0 ? fps : config_.fps;
   info_.format = *v4l2::to_pixel_format(layout_.fourcc);
   log::info("v4l2 source ", path, ": ", reinterpret_cast<const char*>(cap.card), ", ",
-            v4l2::fourcc_name(layout_.fourcc), " ", layout_.width, "x", layout_.height, " stride ",
+            fourcc_name(layout_.fourcc), " ", layout_.width, "x", layout_.height, " stride ",
             layout_.bytesperline, ", ", req.count, " buffers");
 }
 

@@ -1,15 +1,16 @@
 // The engine with real TorchScript files: the toy models of
 // make_test_models.py (whose right answers are known by construction) and the
 // broken files each of the engine's refusals is for.
-#include <doctest/doctest.h>
+#include "engine/engine.hpp"
 
 #include <sched.h>
 #include <turbojpeg.h>
 
 #include <thread>
 
+#include <doctest/doctest.h>
+
 #include "app/engine/test_util.hpp"
-#include "engine/engine.hpp"
 
 using lookout::Detection;
 using lookout::DetectOptions;
@@ -68,9 +69,12 @@ std::shared_ptr<Frame> scene(PixelFormat format, int w, int h, const std::vector
     for (int x = 0; x < w; ++x) {
       const std::uint8_t* p = &rgb[(static_cast<std::size_t>(y) * w + x) * 3];
       // Full-scale BT.601 limited range for the pure colours used here.
-      const auto Y = static_cast<std::uint8_t>(16 + (0.257 * p[0] + 0.504 * p[1] + 0.098 * p[2]) + 0.5);
-      const auto U = static_cast<std::uint8_t>(128 + (-0.148 * p[0] - 0.291 * p[1] + 0.439 * p[2]) + 0.5);
-      const auto V = static_cast<std::uint8_t>(128 + (0.439 * p[0] - 0.368 * p[1] - 0.071 * p[2]) + 0.5);
+      const auto Y =
+          static_cast<std::uint8_t>(16 + (0.257 * p[0] + 0.504 * p[1] + 0.098 * p[2]) + 0.5);
+      const auto U =
+          static_cast<std::uint8_t>(128 + (-0.148 * p[0] - 0.291 * p[1] + 0.439 * p[2]) + 0.5);
+      const auto V =
+          static_cast<std::uint8_t>(128 + (0.439 * p[0] - 0.368 * p[1] - 0.071 * p[2]) + 0.5);
       switch (format) {
         case PixelFormat::RGB24:
         case PixelFormat::BGR24: {
@@ -129,7 +133,8 @@ TEST_CASE("unusable model files are refused at load, saying which and why") {
       {"text.torchscript", "not a TorchScript file (not a zip archive"},
       {"state_dict.pt", "cannot load as TorchScript"},
       {"truncated.torchscript", "cannot load as TorchScript (truncated or corrupt file"},
-      {"wrong_output.torchscript", "output shape [1, 3] is not a detection output [1, N, 5 + classes]"},
+      {"wrong_output.torchscript",
+       "output shape [1, 3] is not a detection output [1, N, 5 + classes]"},
       {"wrong_rank.torchscript", "dry forward with input [1, 3, 64, 64] failed"},
       {"names_mismatch.torchscript", "output has 2 classes but config.txt names 3"},
       {"bad_json.torchscript", "config.txt: not valid JSON"},
@@ -197,9 +202,9 @@ TEST_CASE("detections land on the objects, in frame pixels, from every pixel for
   auto engine = load("cells.torchscript");
   // 320x240 frame -> input 320x256 (8 px padding above and below). A white
   // block at frame (64..128, 56..120) fills input cells (2..3, 2..3) exactly.
-  for (PixelFormat format : {PixelFormat::RGB24, PixelFormat::BGR24, PixelFormat::I420,
-                             PixelFormat::NV12, PixelFormat::YUYV, PixelFormat::GRAY8,
-                             PixelFormat::MJPEG}) {
+  for (PixelFormat format :
+       {PixelFormat::RGB24, PixelFormat::BGR24, PixelFormat::I420, PixelFormat::NV12,
+        PixelFormat::YUYV, PixelFormat::GRAY8, PixelFormat::MJPEG}) {
     CAPTURE(lookout::to_string(format));
     const auto frame = scene(format, 320, 240, {{64, 56, 128, 120, 255, 255, 255}});
     const auto result = engine->detect(*frame, {});
@@ -329,7 +334,13 @@ TEST_CASE("every backend gives the same detections") {
 TEST_CASE("bad frames fail that frame only") {
   auto engine = load("cells.torchscript");
   auto frame = scene(PixelFormat::NV12, 64, 64, {});
-  Frame broken = *frame;
+  // The same pixels, described wrongly (Frame is not copyable: the view
+  // borrows the planes on purpose).
+  Frame broken;
+  broken.format = frame->format;
+  broken.width = frame->width;
+  broken.height = frame->height;
+  broken.planes = frame->planes;
   broken.planes[1].size = 3;
   CHECK_THROWS_AS(engine->detect(broken, {}), std::invalid_argument);
   auto jpeg = Frame::allocate(PixelFormat::MJPEG, 64, 64, 16);
@@ -422,7 +433,8 @@ TEST_CASE("a PreparedFrame that is empty, used twice, from another engine or for
   prepared = engine->prepare(*frame);
   PreparedFrame moved = std::move(prepared);
   CHECK(engine->detect(std::move(moved), {}).detections.empty());
-  CHECK_THROWS_AS(engine->detect(std::move(moved), {}), std::invalid_argument);  // NOLINT: moved-from
+  CHECK_THROWS_AS(engine->detect(std::move(moved), {}),
+                  std::invalid_argument);  // NOLINT: moved-from
   // A bad frame fails in prepare(), as it does in detect().
   auto jpeg = Frame::allocate(PixelFormat::MJPEG, 64, 64, 16);
   CHECK_THROWS_AS(engine->prepare(*jpeg), std::invalid_argument);

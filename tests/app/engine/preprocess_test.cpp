@@ -1,7 +1,7 @@
 // Each pixel format against an independent reference: the expected RGB values
 // come from the BT.601 formulas written out here in floating point (not from
 // libyuv), applied to the frame's own bytes.
-#include <doctest/doctest.h>
+#include "preprocess.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,9 +10,10 @@
 #include <stdexcept>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "core/frame.hpp"
 #include "letterbox.hpp"
-#include "preprocess.hpp"
 
 using lookout::Frame;
 using lookout::PixelFormat;
@@ -26,12 +27,16 @@ struct Rgb {
   int w, h;
   std::vector<float> px;  // R, G, B in 0..255
   float at(int x, int y, int c) const {
-    return px[(static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)) * 3 +
+    return px[(static_cast<std::size_t>(y) * static_cast<std::size_t>(w) +
+               static_cast<std::size_t>(x)) *
+                  3 +
               static_cast<std::size_t>(c)];
   }
 };
 
-std::uint8_t clamp8(double v) { return static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
+std::uint8_t clamp8(double v) {
+  return static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+}
 
 // Test image: smooth colour gradients plus a random texture, so channel
 // swaps, chroma misplacement and off-by-one rows all show.
@@ -69,7 +74,8 @@ void to_yuv(const std::uint8_t* p, double& y, double& u, double& v) {
 void from_yuv(double y, double u, double v, float out[3]) {
   const double c = 1.164383 * (y - 16);
   out[0] = static_cast<float>(std::clamp(c + 1.596027 * (v - 128), 0.0, 255.0));
-  out[1] = static_cast<float>(std::clamp(c - 0.391762 * (u - 128) - 0.812968 * (v - 128), 0.0, 255.0));
+  out[1] =
+      static_cast<float>(std::clamp(c - 0.391762 * (u - 128) - 0.812968 * (v - 128), 0.0, 255.0));
   out[2] = static_cast<float>(std::clamp(c + 2.017232 * (u - 128), 0.0, 255.0));
 }
 
@@ -202,7 +208,8 @@ Rgb resize_reference(const Rgb& src, int w, int h) {
       for (int c = 0; c < 3; ++c) {
         const double top = src.at(x0, y0, c) * (1 - ax) + src.at(x1, y0, c) * ax;
         const double bottom = src.at(x0, y1, c) * (1 - ax) + src.at(x1, y1, c) * ax;
-        dst.px[(static_cast<std::size_t>(y) * w + x) * 3 + c] = static_cast<float>(top * (1 - ay) + bottom * ay);
+        dst.px[(static_cast<std::size_t>(y) * w + x) * 3 + c] =
+            static_cast<float>(top * (1 - ay) + bottom * ay);
       }
     }
   }
@@ -210,7 +217,7 @@ Rgb resize_reference(const Rgb& src, int w, int h) {
 }
 
 const PixelFormat kFormats[] = {PixelFormat::RGB24, PixelFormat::BGR24, PixelFormat::I420,
-                                PixelFormat::NV12, PixelFormat::YUYV, PixelFormat::GRAY8};
+                                PixelFormat::NV12,  PixelFormat::YUYV,  PixelFormat::GRAY8};
 
 }  // namespace
 
@@ -229,8 +236,8 @@ TEST_CASE("each pixel format converts like the BT.601 reference (no scaling)") {
       pre.run(*frame, box, 3, 114, input.data());
       const float worst = compare(input, box, expected, 114);
       // RGB is exact; libyuv's fixed-point YUV maths is within 2 levels of the formula.
-      const bool yuv = format == PixelFormat::I420 || format == PixelFormat::NV12 ||
-                       format == PixelFormat::YUYV;
+      const bool yuv =
+          format == PixelFormat::I420 || format == PixelFormat::NV12 || format == PixelFormat::YUYV;
       CHECK(worst <= (yuv ? 2.5f : 0.0f));
     }
   }
@@ -274,8 +281,8 @@ TEST_CASE("downscaling matches a plain bilinear resize (1920x1080 to 640x384)") 
     pre.run(*frame, box, 3, 114, input.data());
     // YUV frames are scaled before conversion (fewer pixels to convert), so
     // they differ a little more from resizing the converted image.
-    const bool yuv = format == PixelFormat::I420 || format == PixelFormat::NV12 ||
-                     format == PixelFormat::YUYV;
+    const bool yuv =
+        format == PixelFormat::I420 || format == PixelFormat::NV12 || format == PixelFormat::YUYV;
     CHECK(compare(input, box, expected, 114) <= (yuv ? 4.0f : 2.0f));
   }
 }
@@ -297,8 +304,8 @@ TEST_CASE("upscaling matches a plain bilinear resize") {
     // The reference upsamples chroma by repetition before resizing; the
     // engine resizes the chroma planes themselves (smoothly), which differs
     // by a few levels where the colour changes fastest.
-    const bool yuv = format == PixelFormat::I420 || format == PixelFormat::NV12 ||
-                     format == PixelFormat::YUYV;
+    const bool yuv =
+        format == PixelFormat::I420 || format == PixelFormat::NV12 || format == PixelFormat::YUYV;
     CHECK(compare(input, box, expected, 0) <= (yuv ? 6.0f : 1.0f));
   }
 }
@@ -367,7 +374,8 @@ TEST_CASE("interleaved (channels-last) output holds the same values as planar") 
         bool same = true;
         for (std::size_t c = 0; c < static_cast<std::size_t>(channels); ++c) {
           for (std::size_t i = 0; i < W * H; ++i) {
-            same = same && planar[c * W * H + i] == nhwc[i * static_cast<std::size_t>(channels) + c];
+            same =
+                same && planar[c * W * H + i] == nhwc[i * static_cast<std::size_t>(channels) + c];
           }
         }
         CHECK(same);
@@ -404,7 +412,13 @@ TEST_CASE("bad frames are refused with a reason") {
   Preprocessor pre;
   std::vector<float> input(3 * 64 * 64);
   auto frame = Frame::allocate(PixelFormat::NV12, 64, 64);
-  Frame broken = *frame;
+  // The same pixels, described wrongly (Frame is not copyable: the view
+  // borrows the planes on purpose).
+  Frame broken;
+  broken.format = frame->format;
+  broken.width = frame->width;
+  broken.height = frame->height;
+  broken.planes = frame->planes;
   broken.planes[1].size = 10;
   CHECK_THROWS_WITH_AS(pre.run(broken, make_letterbox(64, 64, 64, 64), 3, 114, input.data()),
                        doctest::Contains("NV12 frame: plane 1"), std::invalid_argument);

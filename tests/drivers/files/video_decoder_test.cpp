@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include <doctest/doctest.h>
 
@@ -136,6 +137,86 @@ TEST_CASE("files that are not videos fail clearly") {
   CHECK_THROWS_WITH_AS(source.start(), doctest::Contains((dir / "junk.mp4").string().c_str()),
                        SourceError);
   CHECK_THROWS_AS(VideoDecoder(dir / "nope.avi"), SourceError);
+}
+
+// The constructor refuses `path` with a SourceError that names the file and
+// contains `why`. Each caller reaches a different failure path of the
+// constructor, with more FFmpeg objects open the further it gets; under the
+// ASan build LeakSanitizer fails the test run if any of them is not freed.
+void check_refused(const std::filesystem::path& path, const std::string& why) {
+  INFO("file: ", path.string());
+  try {
+    VideoDecoder decoder(path);
+    FAIL("the decoder opened it (" << decoder.width() << "x" << decoder.height() << ")");
+  } catch (const SourceError& e) {
+    const std::string what = e.what();
+    INFO("message: ", what);
+    CHECK(what.find(path.string()) != std::string::npos);
+    CHECK(what.find(why) != std::string::npos);
+  }
+}
+
+// `bytes` with every `from` replaced by `to` (same length); at least one must be there.
+std::string patched(std::string bytes, const std::string& from, const std::string& to) {
+  REQUIRE(from.size() == to.size());
+  std::size_t at = bytes.find(from);
+  REQUIRE(at != std::string::npos);
+  for (; at != std::string::npos; at = bytes.find(from, at + to.size())) {
+    bytes.replace(at, from.size(), to);
+  }
+  return bytes;
+}
+
+TEST_CASE("files that are no video are refused by the constructor, naming the file") {
+  test::ScratchDir dir;
+  SUBCASE("an empty file") {
+    test::write_bytes(dir / "empty.mp4", "");
+    check_refused(dir / "empty.mp4", "cannot open video");
+  }
+  SUBCASE("a directory") {
+    std::filesystem::create_directory(dir / "clips.avi");
+    check_refused(dir / "clips.avi", "cannot open video");
+  }
+  SUBCASE("a text file") {
+    std::string text;
+    for (int i = 0; i < 100; ++i) text += "this is not a video\n";
+    test::write_bytes(dir / "notes.mkv", text);
+    check_refused(dir / "notes.mkv", "cannot open video");
+  }
+  SUBCASE("an audio file: opened and probed, but has no video stream") {
+    test::write_wav(dir / "tone.wav", 8000);
+    check_refused(dir / "tone.wav", "not a video file (no video stream)");
+  }
+}
+
+TEST_CASE("truncated and corrupt videos are refused by the constructor, naming the file") {
+  test::ScratchDir dir;
+  SUBCASE("an AVI cut off inside its header") {
+    test::write_video(dir / "full.avi", "mpeg4", 64, 48, 4);
+    const std::string bytes = test::read_bytes(dir / "full.avi");
+    REQUIRE(bytes.size() > 256);
+    test::write_bytes(dir / "cut.avi", bytes.substr(0, 256));
+    check_refused(dir / "cut.avi", "cannot open video");
+  }
+  SUBCASE("an AVI whose codec tag is damaged: no decoder for the stream") {
+    test::write_video(dir / "full.avi", "mpeg4", 64, 48, 4);
+    // FFmpeg's AVI muxer writes MPEG-4 part 2 as "FMP4" (stream and format headers).
+    test::write_bytes(dir / "tag.avi", patched(test::read_bytes(dir / "full.avi"), "FMP4", "ZZZZ"));
+    check_refused(dir / "tag.avi", "no decoder for its video stream");
+  }
+  SUBCASE("MJPEG in Matroska without a frame size, cut off before its first frame") {
+    // The demuxer opens, the stream is found and its decoder opened (every
+    // FFmpeg object of the decoder exists), but nothing says how big a frame is.
+    test::write_video(dir / "full.mkv", "mjpeg", 96, 64, 3);
+    std::string bytes = test::read_bytes(dir / "full.mkv");
+    // PixelWidth (EBML id B0) 96 and PixelHeight (BA) 64, one-byte values.
+    bytes = patched(patched(bytes, "\xB0\x81\x60", std::string("\xB0\x81\x00", 3)), "\xBA\x81\x40",
+                    std::string("\xBA\x81\x00", 3));
+    const std::size_t cluster = bytes.find("\x1F\x43\xB6\x75");  // the first frames' Cluster
+    REQUIRE(cluster != std::string::npos);
+    test::write_bytes(dir / "sizeless.mkv", bytes.substr(0, cluster + 16));
+    check_refused(dir / "sizeless.mkv", "video stream has no frame size");
+  }
 }
 
 }  // namespace

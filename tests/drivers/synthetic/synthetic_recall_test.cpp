@@ -3,11 +3,10 @@
 // real TorchScript) and the detections are scored against the frames' own
 // ground truth. The bar: recall >= 0.9 at IoU 0.5, class-aware.
 //
-// Skips (exit 77) while models/default/shapes.torchscript is still the empty
-// placeholder the repository starts with. LOOKOUT_RECALL_MODEL=<file> scores
-// another model (a candidate from training) instead.
+// The model is the shipped models/default/shapes.torchscript; a missing or
+// empty one fails the test. LOOKOUT_RECALL_MODEL=<file> scores another model
+// (a candidate from training) instead.
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -69,11 +68,8 @@ TEST_CASE("synthetic scenes through the shipped model: recall >= 0.9 at IoU 0.5"
   const std::filesystem::path model =
       override_path != nullptr ? std::filesystem::path(override_path) : test::default_model();
   std::error_code error;
-  if (!std::filesystem::exists(model, error) || std::filesystem::file_size(model, error) == 0) {
-    std::printf("skipped: %s is still the empty placeholder\n", model.c_str());
-    std::fflush(stdout);
-    std::exit(77);
-  }
+  REQUIRE_MESSAGE(std::filesystem::exists(model, error), model.string() << " is missing");
+  REQUIRE_MESSAGE(std::filesystem::file_size(model, error) > 0, model.string() << " is empty");
   EngineOptions options;
   options.model_path = model.string();
   options.frame_width = 640;

@@ -11,6 +11,7 @@ extern "C" {
 
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace lookout::test {
@@ -71,6 +72,36 @@ void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+void write_wav(const std::filesystem::path& path, int samples, int rate) {
+  std::string wav;
+  const auto put = [&wav](std::uint32_t value, int bytes) {
+    for (int i = 0; i < bytes; ++i) wav += static_cast<char>((value >> (8 * i)) & 0xFF);
+  };
+  const auto data_bytes = static_cast<std::uint32_t>(samples) * 2;
+  wav += "RIFF";
+  put(36 + data_bytes, 4);
+  wav += "WAVEfmt ";
+  put(16, 4);                                    // fmt chunk size
+  put(1, 2);                                     // PCM
+  put(1, 2);                                     // mono
+  put(static_cast<std::uint32_t>(rate), 4);      // sample rate
+  put(static_cast<std::uint32_t>(rate) * 2, 4);  // byte rate
+  put(2, 2);                                     // block align
+  put(16, 2);                                    // bits per sample
+  wav += "data";
+  put(data_bytes, 4);
+  wav.append(data_bytes, '\0');
+  write_bytes(path, wav);
 }
 
 Yuv video_colour(int index) {

@@ -40,6 +40,11 @@ void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t
                int width, int height, int channels = 3);
 
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
+std::string read_bytes(const std::filesystem::path& path);
+
+// A mono 16-bit PCM WAV file of `samples` silent samples: a real media file
+// FFmpeg opens, with an audio stream and no video.
+void write_wav(const std::filesystem::path& path, int samples, int rate = 8000);
 
 // Writes a video of `count` frames; frame i is filled with the colour
 // video_colour(i). codec "mpeg4" (yuv420p) or "mjpeg" (full-range yuvj420p);

@@ -1,6 +1,7 @@
 // The V4L2 source's real error paths on a machine without a webcam. What
-// needs a device (streaming, timestamps, unplugging) could not run here; see
-// the driver notes in the report.
+// needs a device (streaming, timestamps, unplugging) cannot run on a machine
+// without one; the format choice and buffer layout it relies on are tested
+// in v4l2_format_test.cpp.
 #include "v4l2/v4l2_source.hpp"
 
 #include <doctest/doctest.h>

@@ -7,6 +7,11 @@
 // Frames that own their pixels (files, synthetic, converted copies) come from
 // Frame::allocate(). A Frame never changes after it is published.
 //
+// Copying: a Frame is not copyable, because the planes of a frame that owns
+// its pixels point into its own `storage`, and a member-wise copy would point
+// at the original's pixels (dangling once the original is gone). It is
+// movable (see below), and clone() makes a deep copy that owns its pixels.
+//
 // Threads: a published frame is immutable and may be read from any thread.
 #pragma once
 
@@ -49,7 +54,9 @@ struct EnumTable<PixelFormat> {
   }};
 };
 
-constexpr std::string_view to_string(PixelFormat format) { return enum_name(format); }
+constexpr std::string_view to_string(PixelFormat format) {
+  return enum_name(format);
+}
 constexpr std::optional<PixelFormat> pixel_format_from_string(std::string_view name) {
   return enum_from_name<PixelFormat>(name);
 }
@@ -72,6 +79,19 @@ struct LabelledBox {
 };
 
 struct Frame {
+  Frame() = default;
+  ~Frame() = default;
+  Frame(const Frame&) = delete;
+  Frame& operator=(const Frame&) = delete;
+  // Moving keeps the planes valid: a moved std::vector hands its heap buffer
+  // over unchanged (no reallocation, for construction and, with
+  // std::allocator, for assignment), so planes pointing into `storage` now
+  // point into the new frame's storage; borrowed planes still point into the
+  // source's buffer. The moved-from frame keeps stale plane pointers and empty
+  // storage: assign to it or drop it, don't read it.
+  Frame(Frame&&) = default;
+  Frame& operator=(Frame&&) = default;
+
   PixelFormat format = PixelFormat::RGB24;
   int width = 0;
   int height = 0;
@@ -98,6 +118,15 @@ struct Frame {
   // (odd sizes for subsampled formats, non-positive sizes).
   static std::shared_ptr<Frame> allocate(PixelFormat format, int width, int height,
                                          std::size_t compressed_bytes = 0);
+
+  // A deep copy that owns its pixels: tightly packed copies of every plane
+  // (whatever this frame's strides, and whether it owns or borrows them; MJPEG:
+  // the compressed bytes as they are), with the same format, size, sequence,
+  // capture times and truth. For whoever must keep a frame beyond the life of
+  // the buffer it borrows (e.g. a snapshot served later). Any thread (the
+  // frame is only read). Throws std::invalid_argument when validate_layout()
+  // finds a problem with a raw frame's planes.
+  std::shared_ptr<Frame> clone() const;
 
   // Mutable view of an owned plane, for whoever fills a freshly allocated frame.
   std::uint8_t* mutable_plane(int index) {
