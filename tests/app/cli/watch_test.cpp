@@ -19,14 +19,7 @@ RunResult run_lookout(const TempDir& dir, const std::vector<std::string>& args) 
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
   env.push_back("TZ=UTC");
-  const auto out = dir / "watch.out";
-  const pid_t pid = Daemon::spawn(argv, env, out);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  r.output = read_file(out);
-  return r;
+  return run_to_completion(argv, env, dir / "watch.out");
 }
 
 // Lines like "12:00:01.234  #17  2 objects  (...)": one per frame.

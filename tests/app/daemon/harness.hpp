@@ -344,14 +344,10 @@ struct RunResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr
 };
-inline RunResult run_lookoutd(const TempDir& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {lookoutd_binary().string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
-  }
-  const auto out = dir / "run.log";
+// Runs `argv` with `env` to completion; its output goes to `out`.
+inline RunResult run_to_completion(const std::vector<std::string>& argv,
+                                   const std::vector<std::string>& env,
+                                   const std::filesystem::path& out) {
   const pid_t pid = Daemon::spawn(argv, env, out);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -359,6 +355,15 @@ inline RunResult run_lookoutd(const TempDir& dir, const std::vector<std::string>
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   r.output = read_file(out);
   return r;
+}
+inline RunResult run_lookoutd(const TempDir& dir, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {lookoutd_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
+  }
+  return run_to_completion(argv, env, dir / "run.log");
 }
 
 // One client connection, reading JSON lines.
