@@ -447,9 +447,13 @@ TEST_CASE("a camera buffer goes back when the frame is prepared, before the forw
        " ms; median inference: ", inference_p50, " ms");
   CHECK(lead_p50 > 0.5 * inference_p50);
   // And so the camera kept delivering while the model ran, instead of
-  // waiting for its second buffer: the extra frames were skipped (newest wins).
+  // waiting for its second buffer: the extra frames were skipped (newest
+  // wins). Holding the buffer let it deliver only one frame per forward pass
+  // (captured ~ processed + 1); released, it delivers several (about 5 on an
+  // optimised build, 2 under AddressSanitizer, whose instrumented
+  // preparation holds the buffer a larger part of each frame).
   INFO("captured ", stats.captured, ", processed ", stats.processed);
-  CHECK(stats.captured >= 2 * stats.processed);
+  CHECK(2 * stats.captured >= 3 * stats.processed);
   CHECK(stats.errors == 0);
   CHECK(stats.captured == stats.processed + stats.skipped + stats.errors);
 }
