@@ -608,10 +608,6 @@ Config resolve_config(Config parsed, const Environment& environment) {
   return parsed;
 }
 
-Config parse_config_file(const std::string& path) {
-  return parse_config(read_file(path), path);
-}
-
 Config load_config_file(const std::string& path) {
   const std::string text = read_file(path);
   Reader reader(path);

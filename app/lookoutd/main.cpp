@@ -55,14 +55,18 @@ int check(const std::string& path) {
     if (config.publish.unix_socket.enabled) {
       std::cout << "  unix    " << config.publish.unix_socket.path << "\n";
     }
-    // Every setting the file changes, as written, from the schema's rows.
-    const lookout::config::ReloadPlan written =
-        lookout::plan_reload(lookout::Config{}, lookout::parse_config_file(path));
-    if (written.empty()) {
+    // Every setting the file changes, from the schema's rows: the keys it
+    // writes with a value other than the default (as resolved: a model path
+    // is shown where it was found).
+    std::vector<lookout::config::Change> changed;
+    for (auto& change : lookout::plan_reload(lookout::Config{}, config).changes) {
+      if (config.locations.written(change.key)) changed.push_back(std::move(change));
+    }
+    if (changed.empty()) {
       std::cout << "  every setting has its default\n";
     } else {
       std::cout << "  settings other than the defaults:\n";
-      for (const auto& change : written.changes) {
+      for (const auto& change : changed) {
         std::cout << "    " << change.key << ": " << shown(change.after) << " (default "
                   << shown(change.before) << ")\n";
       }

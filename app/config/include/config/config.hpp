@@ -150,8 +150,6 @@ Config resolve_config(Config parsed, const Environment& environment);
 // directory). Throws ConfigError listing every problem of both steps, also
 // for an unreadable file.
 Config load_config_file(const std::string& path);
-// Reads and parses a file without resolving it: the settings as written.
-Config parse_config_file(const std::string& path);
 
 // The embedded default, resolved. Throws ConfigError only if the model
 // cannot be found.

@@ -366,22 +366,25 @@ struct KeyInfo {
 template <typename S>
 struct Section;
 
+// One row. diff_section and list_section read the row's own data; only what
+// depends on the member's type is a function.
 template <typename S>
 struct Field {
   std::string key;
   std::string type;
   std::string description;
   Restart restart = Restart::Nothing;
-  bool is_section = false;
   // Reads the key's value into its member (problems go to the reader).
   std::function<void(Reader&, const Node&, S&)> read;
   std::function<nlohmann::json(const S&)> json;
-  // Appends the changes between two sections' values of this key; `path` is
-  // the key's dotted path, `section` the enclosing section's.
-  std::function<void(const S&, const S&, const std::string& path, const std::string& section,
-                     std::vector<Change>&)>
-      diff;
-  std::function<void(const S& defaults, const std::string& path, std::vector<KeyInfo>&)> list;
+  // A value: whether two sections hold the same one.
+  std::function<bool(const S&, const S&)> same;
+  // A nested section: its changes and its keys, below the row's dotted `path`.
+  struct Nested {
+    std::function<void(const S&, const S&, const std::string& path, std::vector<Change>&)> diff;
+    std::function<void(const S& defaults, const std::string& path, std::vector<KeyInfo>&)> list;
+  };
+  std::optional<Nested> section;
 };
 
 template <typename S>
@@ -434,16 +437,7 @@ Field<S> make_field(std::string key, Access access, Codec codec, Restart restart
     if (codec.read(reader, node, value)) access(s) = std::move(value);
   };
   f.json = [access, codec](const S& s) { return codec.json(access(s)); };
-  f.diff = [access, codec, restart](const S& a, const S& b, const std::string& path,
-                                    const std::string& section, std::vector<Change>& out) {
-    if (!(access(a) == access(b))) {
-      out.push_back({path, restart, section, codec.json(access(a)), codec.json(access(b))});
-    }
-  };
-  f.list = [access, codec, restart, type = f.type, description = f.description](
-               const S& defaults, const std::string& path, std::vector<KeyInfo>& out) {
-    out.push_back({path, type, description, restart, codec.json(access(defaults)), false});
-  };
+  f.same = [access](const S& a, const S& b) { return access(a) == access(b); };
   return f;
 }
 
@@ -481,15 +475,8 @@ Field<S> custom_field(std::string key, std::string type, Restart restart, std::s
   f.description = std::move(description);
   f.restart = restart;
   f.read = std::move(read);
-  f.json = json;
-  f.diff = [json, same, restart](const S& a, const S& b, const std::string& path,
-                                 const std::string& section, std::vector<Change>& out) {
-    if (!same(a, b)) out.push_back({path, restart, section, json(a), json(b)});
-  };
-  f.list = [json, restart, type = f.type, description = f.description](
-               const S& defaults, const std::string& path, std::vector<KeyInfo>& out) {
-    out.push_back({path, type, description, restart, json(defaults), false});
-  };
+  f.json = std::move(json);
+  f.same = std::move(same);
   return f;
 }
 
@@ -512,20 +499,18 @@ Field<S> section(std::string key, C S::*m, const Section<C>& child, std::string 
   f.key = std::move(key);
   f.type = "section";
   f.description = std::move(description);
-  f.is_section = true;
   const Section<C>* schema = &child;
   f.read = [m, schema](Reader& reader, const Node& node, S& s) {
     read_section(reader, node, *schema, s.*m);
   };
   f.json = [m, schema](const S& s) { return to_json(*schema, s.*m); };
-  f.diff = [m, schema](const S& a, const S& b, const std::string& path, const std::string&,
-                       std::vector<Change>& out) { diff_section(*schema, a.*m, b.*m, path, out); };
-  f.list = [m, schema, description = f.description](const S& defaults, const std::string& path,
-                                                    std::vector<KeyInfo>& out) {
-    out.push_back(
-        {path, "section", description, Restart::Nothing, to_json(*schema, defaults.*m), true});
-    list_section(*schema, defaults.*m, path, out);
-  };
+  f.section = typename Field<S>::Nested{
+      [m, schema](const S& a, const S& b, const std::string& path, std::vector<Change>& out) {
+        diff_section(*schema, a.*m, b.*m, path, out);
+      },
+      [m, schema](const S& defaults, const std::string& path, std::vector<KeyInfo>& out) {
+        list_section(*schema, defaults.*m, path, out);
+      }};
   return f;
 }
 
@@ -562,16 +547,28 @@ nlohmann::json to_json(const Section<S>& schema, const S& value) {
   return out;
 }
 
+// Changes are reported per key: a nested section's by its own keys.
 template <typename S>
 void diff_section(const Section<S>& schema, const S& a, const S& b, const std::string& path,
                   std::vector<Change>& out) {
-  for (const auto& f : schema.fields) f.diff(a, b, join_key(path, f.key), path, out);
+  for (const auto& f : schema.fields) {
+    const std::string key = join_key(path, f.key);
+    if (f.section) {
+      f.section->diff(a, b, key, out);
+    } else if (!f.same(a, b)) {
+      out.push_back({key, f.restart, path, f.json(a), f.json(b)});
+    }
+  }
 }
 
 template <typename S>
 void list_section(const Section<S>& schema, const S& defaults, const std::string& path,
                   std::vector<KeyInfo>& out) {
-  for (const auto& f : schema.fields) f.list(defaults, join_key(path, f.key), out);
+  for (const auto& f : schema.fields) {
+    const std::string key = join_key(path, f.key);
+    out.push_back({key, f.type, f.description, f.restart, f.json(defaults), f.section.has_value()});
+    if (f.section) f.section->list(defaults, key, out);
+  }
 }
 
 // Every key of a table, nested sections included (a section's own entry
@@ -608,14 +605,12 @@ ReloadPlan plan_reload(const Section<S>& schema, const S& running, const S& next
 // Parses YAML text with a table. Throws ConfigError listing every problem.
 // The top level must be a mapping (or empty: all defaults).
 template <typename S>
-S parse_with(const Section<S>& schema, std::string_view text, const std::string& origin,
-             Locations* locations = nullptr) {
+S parse_with(const Section<S>& schema, std::string_view text, const std::string& origin) {
   Reader reader(origin);
   const Node root = parse_yaml(text, origin);
   S out{};
   read_section(reader, root, schema, out);
   if (!reader.ok()) throw ConfigError(reader.problems());
-  if (locations != nullptr) *locations = reader.locations();
   return out;
 }
 
