@@ -9,17 +9,23 @@
 #   3. latency    capture-to-publish latency with the source faster than
 #                 inference, in inference periods (target: <= 2)
 #   4. shutdown   time from SIGTERM to exit (target: <= 2 s)
+#   5. viewers    processed frame rate with one MJPEG viewer (5 fps) and a
+#                 snapshot poller (1 Hz) over HTTP vs none (target: ratio
+#                 >= 0.97); capture-to-publish latency with them, as in 3
+#                 (target: p99 <= 2); JPEGs encoded with no viewer (target:
+#                 0); the I/O and encoder threads' CPU
 #
 # Usage: scripts/bench-daemon.sh [BUILD_DIR] [--quick]
 #   BUILD_DIR defaults to build/. --quick: shorter phases and 2,000 frames
-#   for the memory phase (a smoke run; not the reported figures).
+#   for the memory phase (a smoke run; not the reported figures). Ends with
+#   "result: PASS" or "result: FAIL" and the targets missed (exit status 1).
 # Environment: MODEL (default models/default/shapes.torchscript), WIDTH,
-# HEIGHT (640x480), FPS (source rate for phase 1; default 400, above the
-# inference rate, so the processed rate measures the pipeline), PHASE_S
-# (seconds per phase 1 run; default 40), ROUNDS (phase 1 runs of each kind,
-# interleaved; default 3), FRAMES (phase 2; default 10000), LAT_FPS (source
-# rate for phases 2 and 3, above the inference rate; default 400; 0 = as fast
-# as frames can be made), THREADS (model.threads; default 0 = auto).
+# HEIGHT (640x480), FPS (source rate for phases 1 and 5; default 400, above
+# the inference rate, so the processed rate measures the pipeline), PHASE_S
+# (seconds per phase 1 and 5 run; default 40), ROUNDS (phase 1 and 5 runs of
+# each kind, interleaved; default 3), FRAMES (phase 2; default 10000), LAT_FPS
+# (source rate for phases 2 and 3, above the inference rate; default 400; 0 =
+# as fast as frames can be made), THREADS (model.threads; default 0 = auto).
 #
 # Ratios are measured within one run on one machine, so they hold on a noisy
 # host; absolute rates depend on the machine (and on what else it runs).
@@ -31,7 +37,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) build=$(cd "$arg" && pwd) ;;
   esac
 done
@@ -79,19 +85,26 @@ publish:
     allowed_networks: [127.0.0.0/8]
   unix:
     path: $work/lookoutd.sock
+http:
+  bind: 127.0.0.1
+  port: 0
 logging:
   level: info
   summary_interval_s: $3
 EOF
 }
 
-# start_daemon CONFIG: starts lookoutd, waits until it listens; sets daemon_pid and port.
+# start_daemon CONFIG: starts lookoutd, waits until it listens; sets daemon_pid,
+# port (lookout/1 over TCP) and http_port.
 start_daemon() {
   "$lookoutd" --config "$work/$1.yaml" 2> "$work/$1.log" &
   daemon_pid=$!
   for _ in $(seq 600); do
     port=$(grep -o 'listening on TCP [0-9.]*:[0-9]*' "$work/$1.log" | head -n 1 | sed 's/.*://' || true)
-    if [ -n "$port" ] && grep -q "ready: camera" "$work/$1.log"; then return 0; fi
+    http_port=$(grep -o 'listening on HTTP [0-9.]*:[0-9]*' "$work/$1.log" | head -n 1 | sed 's/.*://' || true)
+    if [ -n "$port" ] && [ -n "$http_port" ] && grep -q "ready: camera" "$work/$1.log"; then
+      return 0
+    fi
     kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/$1.log" >&2; exit 1; }
     sleep 0.1
   done
@@ -112,7 +125,7 @@ stop_daemon() {
 
 # The clients: N plain TCP connections reading and discarding, plus reporting.
 cat > "$work/clients.py" <<'EOF'
-import json, os, select, socket, sys, time
+import json, os, select, socket, sys, threading, time, urllib.request
 
 mode, port = sys.argv[1], int(sys.argv[2])
 
@@ -139,6 +152,128 @@ if mode == "hold":  # hold N clients for S seconds, reading everything
             dropped += data.count(b'"type":"dropped"')
     if dropped:
         sys.exit(f"clients were too slow: {dropped} dropped notices")
+    sys.exit(0)
+
+if mode == "viewers":  # one lookout/1 client for latency, with or without HTTP viewers
+    # Over S seconds: the capture-to-publish latency of every frame (as in
+    # "memory"), the CPU ticks of each of the daemon's threads (by name), and
+    # with viewers=1 an MJPEG viewer at 5 fps reading its stream as it comes
+    # plus a snapshot poller at 1 Hz; at the end the daemon's JPEG counters.
+    http_port, pid, seconds, viewers = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), sys.argv[6] == "1"
+    stop = threading.Event()
+    failures = []
+    got = {"parts": 0, "part_bytes": 0, "bad_parts": 0, "snapshots": 0, "snapshot_failures": 0}
+
+    def thread_ticks():  # {comm: utime + stime} (the I/O thread is the main one, "lookoutd")
+        out = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            out[comm] = out.get(comm, 0) + int(fields[11]) + int(fields[12])  # fields 14, 15
+        return out
+
+    def watch_stream():  # reads the multipart stream part by part, checking each JPEG
+        try:
+            s = socket.create_connection(("127.0.0.1", http_port))
+            s.settimeout(0.5)
+            s.sendall(b"GET /stream.mjpg?fps=5 HTTP/1.1\r\nHost: bench\r\n\r\n")
+            buf, head_done = b"", False
+            while not stop.is_set():
+                try:
+                    chunk = s.recv(1 << 16)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    return failures.append("daemon closed the MJPEG stream")
+                buf += chunk
+                if not head_done:
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        continue
+                    if b" 200 " not in buf[:buf.find(b"\r\n")]:
+                        return failures.append("MJPEG stream: " + buf[:end].decode(errors="replace"))
+                    buf, head_done = buf[end + 4:], True
+                while True:  # --lookoutframe, headers with Content-Length, the JPEG, CRLF
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        break
+                    length = [int(line.split(b":")[1]) for line in buf[:end].split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")][0]
+                    if len(buf) < end + 4 + length + 2:
+                        break
+                    jpeg = buf[end + 4:end + 4 + length]
+                    ok = jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
+                    got["parts" if ok else "bad_parts"] += 1
+                    got["part_bytes"] += length
+                    buf = buf[end + 4 + length + 2:]
+            s.close()
+        except Exception as e:
+            failures.append(f"MJPEG viewer: {e!r}")
+
+    def poll_snapshots():  # GET /snapshot.jpg once a second, on a fixed cadence
+        due = time.monotonic()
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/snapshot.jpg", timeout=10) as r:
+                    ok = r.status == 200 and r.read()[:2] == b"\xff\xd8"
+            except Exception:
+                ok = False
+            got["snapshots" if ok else "snapshot_failures"] += 1
+            due += 1
+            stop.wait(max(0.0, due - time.monotonic()))
+
+    def metrics():
+        text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name.split("{")[0]] = float(value)
+        return out
+
+    s = connect()
+    t0, ticks0 = time.monotonic(), thread_ticks()
+    threads = [threading.Thread(target=f, daemon=True) for f in (watch_stream, poll_snapshots)] if viewers else []
+    for t in threads:
+        t.start()
+    buf, frames_seen, periods, dropped = b"", [], [], 0
+    while time.monotonic() < t0 + seconds:
+        time.sleep(0.05)  # cheap, as "hold"; the latency is the daemon's own figure
+        r, _, _ = select.select([s], [], [], 0)
+        if not r:
+            continue
+        data = s.recv(1 << 20)
+        if not data:
+            sys.exit("daemon closed the lookout/1 client")
+        buf += data
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            m = json.loads(line)
+            if m["type"] == "stats" and m["inference_ms"]["p50"] > 0:
+                periods.append(m["inference_ms"]["p50"])
+            elif m["type"] == "detections" and m["seq"] > 200:  # after warm-up
+                frames_seen.append((m["latency_ms"]["total"], m["latency_ms"]["inference"]))
+            elif m["type"] == "dropped":
+                dropped += 1
+    ticks1, t1 = thread_ticks(), time.monotonic()
+    stop.set()
+    for t in threads:
+        t.join(15)
+    if failures:
+        sys.exit("; ".join(failures))
+    if dropped:
+        sys.exit(f"the lookout/1 client was too slow: {dropped} dropped notices")
+    m = metrics()
+    json.dump({"seconds": t1 - t0, "clk_tck": os.sysconf("SC_CLK_TCK"),
+               "cpu_ticks": {k: v - ticks0.get(k, 0) for k, v in ticks1.items()},
+               "frames": frames_seen, "periods": periods, **got,
+               "jpeg_encoded": m.get("lookout_http_jpeg_encoded_total"),
+               "jpeg_cpu_s": m.get("lookout_http_jpeg_encode_cpu_seconds_total")}, sys.stdout)
     sys.exit(0)
 
 # mode "memory": one client reading the stream; samples the daemon's RSS
@@ -183,12 +318,15 @@ EOF
 
 echo "lookoutd benchmark: model $(basename "$model"), synthetic ${width}x${height}, $(nproc) CPUs"
 echo
+# Each target's outcome, one line each: "PASS what" or "FAIL what".
+verdicts="$work/verdicts"
+: > "$verdicts"
 
 # ---- 1. processed rate with 50 clients vs none -----------------------------------------
 # Two runs of each, interleaved, so a slow spell of the host hits both sides.
 write_config rate "$fps" 10
-rate_of() {  # mean processed fps over the summary lines after the first (warm-up)
-  grep -o 'processed [0-9.]* fps' "$work/rate.log" | awk 'NR>1 {s+=$2; n++} END {if (n) printf "%.2f", s/n; else print "nan"}'
+rate_of() {  # CONFIG: mean processed fps over the summary lines after the first (warm-up)
+  grep -o 'processed [0-9.]* fps' "$work/$1.log" | awk 'NR>1 {s+=$2; n++} END {if (n) printf "%.2f", s/n; else print "nan"}'
 }
 # CPU time (clock ticks) of the daemon's I/O thread (the main thread), which
 # does all the publishing.
@@ -207,16 +345,17 @@ for round in $(seq "$rounds"); do
     stop_daemon > /dev/null
     io=$("$python" -c "print(100 * ($t1 - $t0) / $(getconf CLK_TCK) / $phase_s)")
     if [ "$clients" = 0 ]; then
-      none+=("$(rate_of)"); io_none+=("$io")
+      none+=("$(rate_of rate)"); io_none+=("$io")
     else
-      fifty+=("$(rate_of)"); io_fifty+=("$io")
+      fifty+=("$(rate_of rate)"); io_fifty+=("$io")
     fi
   done
 done
-"$python" - "$rounds" "${none[@]}" "${fifty[@]}" "${io_none[@]}" "${io_fifty[@]}" <<'EOF'
+"$python" - "$verdicts" "$rounds" "${none[@]}" "${fifty[@]}" "${io_none[@]}" "${io_fifty[@]}" <<'EOF'
 import sys
-n = int(sys.argv[1])
-v = [float(x) for x in sys.argv[2:]]
+verdicts = open(sys.argv[1], "a")
+n = int(sys.argv[2])
+v = [float(x) for x in sys.argv[3:]]
 none, fifty, io_none, io_fifty = v[:n], v[n:2*n], v[2*n:3*n], v[3*n:]
 mean = lambda x: sum(x) / len(x)
 a, b = mean(none), mean(fifty)
@@ -225,6 +364,7 @@ print(f"1. clients:  processed {a:.2f} fps with no clients, {b:.2f} fps with 50;
 print(f"             runs: none {none}, 50 clients {fifty}")
 print(f"             I/O thread CPU: {mean(io_none):.1f}% of a core with no clients, "
       f"{mean(io_fifty):.1f}% with 50")
+print(f"{'PASS' if b / a >= 0.97 else 'FAIL'} 1. clients: ratio {b / a:.3f} (target >= 0.97)", file=verdicts)
 EOF
 
 # ---- 2 and 3. memory over N frames and latency, source faster than inference -------------
@@ -232,9 +372,10 @@ write_config memory "$lat_fps" 0
 start_daemon memory
 "$python" "$work/clients.py" memory "$port" "$frames" "$daemon_pid" > "$work/memory.json"
 shutdown_s=$(stop_daemon)
-"$python" - "$work/memory.json" "$frames" <<'EOF'
+"$python" - "$work/memory.json" "$verdicts" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
+verdicts = open(sys.argv[2], "a")
 rss = d["rss"]
 # Warm-up: allocator pools and the first inferences settle within ~1,000 frames.
 steady = [kib for processed, kib in rss if processed >= 1000] or [kib for _, kib in rss]
@@ -257,5 +398,86 @@ print(f"             capture-to-publish in median inference periods: p50 {pct(to
       f"p99 {pct(to_median, .99):.2f}, p99.9 {pct(to_median, .999):.2f}, max {max(to_median):.2f}")
 print(f"             ... in that frame's own inference time: p50 {pct(to_own, .5):.2f}, "
       f"p99 {pct(to_own, .99):.2f}, max {max(to_own):.2f} over {len(f)} frames (target <= 2)")
+low, high = 100 * (lo - base) / base, 100 * (hi - base) / base
+print(f"{'PASS' if -5 <= low and high <= 5 else 'FAIL'} 2. memory: RSS {low:+.1f}%..{high:+.1f}% "
+      f"(target within +-5%)", file=verdicts)
+p99 = pct(to_median, .99)
+print(f"{'PASS' if p99 <= 2 else 'FAIL'} 3. latency: p99 {p99:.2f} inference periods (target <= 2)",
+      file=verdicts)
 EOF
 echo "4. shutdown: SIGTERM to exit in ${shutdown_s} s (target <= 2 s)"
+"$python" -c "print('PASS' if $shutdown_s <= 2 else 'FAIL', '4. shutdown: $shutdown_s s (target <= 2 s)')" >> "$verdicts"
+
+# ---- 5. HTTP viewers: processed rate and latency with a stream and a snapshot poller -----
+# Interleaved as phase 1; both kinds of run have one lookout/1 client, which
+# records the latency as phase 3 does, so the viewers are the only difference.
+write_config viewers "$fps" 10
+for round in $(seq "$rounds"); do
+  for viewers in 0 1; do
+    start_daemon viewers
+    "$python" "$work/clients.py" viewers "$port" "$http_port" "$daemon_pid" "$phase_s" "$viewers" \
+      > "$work/viewers-$round-$viewers.json"
+    stop_daemon > /dev/null
+    rate_of viewers > "$work/viewers-$round-$viewers.rate"
+  done
+done
+"$python" - "$work" "$rounds" "$verdicts" <<'EOF'
+import json, sys
+work, n, verdicts = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a")
+runs = {k: [json.load(open(f"{work}/viewers-{r}-{k}.json")) for r in range(1, n + 1)] for k in (0, 1)}
+rates = {k: [float(open(f"{work}/viewers-{r}-{k}.rate").read()) for r in range(1, n + 1)] for k in (0, 1)}
+mean = lambda x: sum(x) / len(x)
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+def median(values):
+    return sorted(values)[len(values) // 2]
+def latency(k):  # in each run's median inference period (as phase 3), pooled over the runs
+    return [total / median(d["periods"]) for d in runs[k] for total, _ in d["frames"]]
+def cpu(k, thread):  # mean % of one core over the runs
+    return mean([100 * d["cpu_ticks"].get(thread, 0) / d["clk_tck"] / d["seconds"] for d in runs[k]])
+a, b = mean(rates[0]), mean(rates[1])
+with_v, without = latency(1), latency(0)
+period = median([p for d in runs[1] for p in d["periods"]])
+io0, io1, enc = cpu(0, "lookoutd"), cpu(1, "lookoutd"), cpu(1, "jpeg-encoder")
+seconds = sum(d["seconds"] for d in runs[1])
+parts, snaps = sum(d["parts"] for d in runs[1]), sum(d["snapshots"] for d in runs[1])
+bad = sum(d["bad_parts"] + d["snapshot_failures"] for d in runs[1])
+encoded = sum(d["jpeg_encoded"] for d in runs[1])
+jpeg_cpu = sum(d["jpeg_cpu_s"] for d in runs[1])
+idle_encoded = sum(d["jpeg_encoded"] for d in runs[0])
+idle_encoder = any("jpeg-encoder" in d["cpu_ticks"] for d in runs[0])
+viewers = 2  # the stream and the poller
+print(f"5. viewers:  processed {a:.2f} fps with no viewer, {b:.2f} fps with an MJPEG viewer (5 fps) "
+      f"and a snapshot poller (1 Hz); ratio {b / a:.3f} (target >= 0.97)")
+print(f"             runs: none {rates[0]}, viewers {rates[1]}")
+print(f"             capture-to-publish with the viewers, in median inference periods ({period:.1f} ms): "
+      f"p50 {pct(with_v, .5):.2f}, p99 {pct(with_v, .99):.2f}, p99.9 {pct(with_v, .999):.2f}, "
+      f"max {max(with_v):.2f} over {len(with_v)} frames (target <= 2); with none: p99 {pct(without, .99):.2f}")
+print(f"             I/O thread CPU: {io0:.1f}% of a core with no viewer, {io1:.1f}% with the "
+      f"viewers (+{io1 - io0:.1f}, {(io1 - io0) / viewers:.1f} per viewer)")
+print(f"             encoder thread CPU: {enc:.1f}% of a core ({enc / viewers:.1f} per viewer); "
+      f"{encoded:.0f} JPEGs encoded ({encoded / seconds:.1f}/s, {1000 * jpeg_cpu / max(encoded, 1):.1f} ms "
+      f"CPU each), viewer received {parts} MJPEG parts ({parts / seconds:.1f}/s), poller {snaps} "
+      f"snapshots" + (f", {bad} bad" if bad else ""))
+print(f"             other threads, none -> viewers: inference {cpu(0, 'inference'):.1f} -> "
+      f"{cpu(1, 'inference'):.1f}%, capture {cpu(0, 'capture'):.1f} -> {cpu(1, 'capture'):.1f}% of a core")
+print(f"             no viewer: {idle_encoded:.0f} JPEGs encoded (lookout_http_jpeg_encoded_total; "
+      f"target 0), encoder thread {'started' if idle_encoder else 'never started'}")
+verdict = lambda ok, what: print(f"{'PASS' if ok else 'FAIL'} 5. viewers: {what}", file=verdicts)
+verdict(b / a >= 0.97, f"ratio {b / a:.3f} (target >= 0.97)")
+verdict(pct(with_v, .99) <= 2, f"p99 {pct(with_v, .99):.2f} inference periods (target <= 2)")
+verdict(idle_encoded == 0, f"{idle_encoded:.0f} JPEGs encoded with no viewer (target 0)")
+# Not a target, but without it the others mean nothing: the viewers were served.
+verdict(parts / seconds >= 4 and snaps >= 0.9 * seconds and not bad,
+        f"the viewers got {parts / seconds:.1f} parts/s (asked 5) and {snaps} "
+        f"snapshots in {seconds:.0f} s (1/s)" + (f", {bad} bad" if bad else ""))
+EOF
+
+echo
+if grep -q '^FAIL' "$verdicts"; then
+  echo "result: FAIL, $(grep -c '^FAIL' "$verdicts") of $(wc -l < "$verdicts") targets missed:"
+  sed -n 's/^FAIL /  /p' "$verdicts"
+  exit 1
+fi
+echo "result: PASS, all $(wc -l < "$verdicts") targets met"

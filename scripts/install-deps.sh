@@ -32,6 +32,10 @@ packages=(
   netcat-openbsd systemd file
   # packaging checks in the test suite (dpkg-shlibdeps)
   dpkg-dev
+  # lookoutd's HTTP tests: a real headless browser for the viewer page
+  # (tests/app/daemon/viewer_test.cpp; it skips without one), and promtool
+  # (`promtool check metrics`) for the /metrics exposition format
+  chromium prometheus
 )
 if [ "$want_cross" = 1 ]; then
   # qemu-user-static: its binfmt_misc entry lets aarch64 tests start aarch64

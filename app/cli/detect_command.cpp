@@ -8,9 +8,10 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
-#include "draw.hpp"
-#include "image_io.hpp"
 #include "engine/prepare_ahead.hpp"
+#include "image_io.hpp"
+#include "picture/draw.hpp"
+#include "picture/image.hpp"
 
 namespace lookout::cli {
 
@@ -194,8 +195,8 @@ int run_detect(const DetectArgs& args, std::ostream& out) {
     }
     line["timing_ms"] = timing_json(result.times);
     if (!args.save.empty()) {
-      RgbImage image = to_rgb(frame);
-      draw_detections(image, result.detections, info.class_names);
+      picture::RgbImage image = picture::to_rgb(frame);
+      picture::draw_detections(image, result.detections, info.class_names);
       write_jpeg(save_path(args.save, path, args.images.size()), image);
     }
     out << line.dump() << "\n" << std::flush;

@@ -1,6 +1,5 @@
 #include "image_io.hpp"
 
-#include <libyuv.h>
 #include <turbojpeg.h>
 
 #include <cerrno>
@@ -103,65 +102,7 @@ std::shared_ptr<Frame> read_image(const std::string& path) {
   return read_netpbm_or_bmp(path);
 }
 
-RgbImage to_rgb(const Frame& frame) {
-  RgbImage image;
-  if (frame.format == PixelFormat::MJPEG) {
-    auto tj = make_codec<jpeg::Decompressor>();
-    const Plane& in = frame.planes[0];
-    try {
-      const jpeg::Header header = tj.header(in.data, in.size);
-      image.width = header.width;
-      image.height = header.height;
-      image.pixels.resize(static_cast<std::size_t>(image.width) * image.height * 3);
-      tj.decode_rgb(in.data, in.size, image.pixels.data(), 0);  // a warning still draws
-    } catch (const jpeg::JpegError& e) {
-      throw ImageError("JPEG: " + e.reason());
-    }
-    return image;
-  }
-  image.width = frame.width;
-  image.height = frame.height;
-  const int w = frame.width, h = frame.height;
-  image.pixels.resize(static_cast<std::size_t>(w) * h * 3);
-  std::uint8_t* out = image.pixels.data();
-  const Plane* p = frame.planes.data();
-  const auto s = [](const Plane& plane) { return static_cast<int>(plane.stride); };
-  switch (frame.format) {
-    case PixelFormat::RGB24:
-      libyuv::CopyPlane(p[0].data, s(p[0]), out, w * 3, w * 3, h);
-      break;
-    case PixelFormat::BGR24:
-      libyuv::RGB24ToRAW(p[0].data, s(p[0]), out, w * 3, w, h);
-      break;
-    case PixelFormat::I420:
-      libyuv::I420ToRAW(p[0].data, s(p[0]), p[1].data, s(p[1]), p[2].data, s(p[2]), out, w * 3, w,
-                        h);
-      break;
-    case PixelFormat::NV12:
-      libyuv::NV12ToRAW(p[0].data, s(p[0]), p[1].data, s(p[1]), out, w * 3, w, h);
-      break;
-    case PixelFormat::YUYV: {
-      std::vector<std::uint8_t> argb(static_cast<std::size_t>(w) * h * 4);
-      libyuv::YUY2ToARGB(p[0].data, s(p[0]), argb.data(), w * 4, w, h);
-      libyuv::ARGBToRAW(argb.data(), w * 4, out, w * 3, w, h);
-      break;
-    }
-    case PixelFormat::GRAY8:
-      for (int y = 0; y < h; ++y) {
-        for (int x = 0; x < w; ++x) {
-          const std::uint8_t v = p[0].data[static_cast<std::size_t>(y) * p[0].stride + x];
-          std::uint8_t* o = out + (static_cast<std::size_t>(y) * w + x) * 3;
-          o[0] = o[1] = o[2] = v;
-        }
-      }
-      break;
-    case PixelFormat::MJPEG:
-      break;
-  }
-  return image;
-}
-
-void write_jpeg(const std::string& path, const RgbImage& image, int quality) {
+void write_jpeg(const std::string& path, const picture::RgbImage& image, int quality) {
   auto tj = make_codec<jpeg::Compressor>();
   jpeg::JpegBytes compressed;
   try {

@@ -1,16 +1,15 @@
 // Image files for the CLI: reading them as frames the engine takes, and
-// writing annotated JPEGs.
+// writing annotated JPEGs (pictures made and drawn by lookout_picture).
 //
 // Plain functions; any thread.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 #include "core/frame.hpp"
+#include "picture/image.hpp"
 
 namespace lookout::cli {
 
@@ -24,15 +23,7 @@ class ImageError : public std::runtime_error {
 // are decoded here to RGB24 / GRAY8. Throws ImageError naming the file.
 std::shared_ptr<Frame> read_image(const std::string& path);
 
-// An RGB24 copy of any frame (JPEG decoded, YUV converted), for drawing.
-struct RgbImage {
-  int width = 0;
-  int height = 0;
-  std::vector<std::uint8_t> pixels;  // R, G, B; stride width * 3
-};
-RgbImage to_rgb(const Frame& frame);
-
 // Writes `image` as a JPEG file. Throws ImageError.
-void write_jpeg(const std::string& path, const RgbImage& image, int quality = 90);
+void write_jpeg(const std::string& path, const picture::RgbImage& image, int quality = 90);
 
 }  // namespace lookout::cli

@@ -449,6 +449,47 @@ const config::Section<PublishConfig>& publish_schema() {
   return schema;
 }
 
+const config::Section<HttpConfig>& http_schema() {
+  using S = HttpConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("enabled", &S::enabled, config::Boolean{}, Restart::Listener,
+                        "serve the viewer, snapshots, streams, health and metrics over HTTP"),
+          config::field("bind", &S::bind, BindAddress{}, Restart::Listener,
+                        "address to listen on: 0.0.0.0 = every IPv4 interface, :: = IPv6 too"),
+          config::field("port", &S::port, config::Integer<int>{0, 65535}, Restart::Listener,
+                        "HTTP port; 0 = any free port (named in the log; for tests)"),
+          config::field("max_connections", &S::max_connections, config::Integer<int>{1, 4096},
+                        Restart::Nothing, "HTTP connections together; more get 503"),
+          config::field("max_connections_per_host", &S::max_connections_per_host,
+                        config::Integer<int>{1, 4096}, Restart::Nothing,
+                        "HTTP connections from one address; more get 503"),
+          config::field("max_header_bytes", &S::max_header_bytes,
+                        config::Integer<int>{1024, 1024 * 1024}, Restart::Nothing,
+                        "request line and headers together; more get 431"),
+          config::field("header_timeout_s", &S::header_timeout_s, config::Real<double>{0.5, 300},
+                        Restart::Nothing, "seconds a client may take to send a request's headers"),
+          config::field("max_stream_fps", &S::max_stream_fps, config::Integer<int>{1, 60},
+                        Restart::Nothing, "the highest frame rate /stream.mjpg sends"),
+          config::field("picture_width", &S::picture_width, config::Integer<int>{64, 4096},
+                        Restart::Nothing,
+                        "frames kept for snapshots and streams are scaled to at most this width"),
+          config::field("jpeg_quality", &S::jpeg_quality, config::Integer<int>{1, 100},
+                        Restart::Nothing, "JPEG quality of snapshots and streams by default"),
+          config::field("health_timeout_s", &S::health_timeout_s, config::Real<double>{1, 3600},
+                        Restart::Nothing,
+                        "/healthz reports unhealthy after this long without a processed frame"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        if (s.max_connections_per_host > s.max_connections) {
+          reader.problem(
+              reader.locations().of(path + ".max_connections_per_host"),
+              "must not exceed http.max_connections (" + std::to_string(s.max_connections) + ")");
+        }
+      }};
+  return schema;
+}
+
 const config::Section<LoggingConfig>& logging_schema() {
   using S = LoggingConfig;
   static const config::Section<S> schema{
@@ -475,6 +516,8 @@ const config::Section<Config>& config_schema() {
           config::section("model", &S::model, model_schema(), "the detection model"),
           config::section("publish", &S::publish, publish_schema(),
                           "publishing detections to clients (protocol lookout/1)"),
+          config::section("http", &S::http, http_schema(),
+                          "the web viewer, snapshots, MJPEG, health and metrics"),
           config::section("logging", &S::logging, logging_schema(), "the journal"),
       },
       nullptr};

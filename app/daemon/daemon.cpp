@@ -18,7 +18,9 @@
 #include "core/log.hpp"
 #include "core/version.hpp"
 #include "drivers/factory.hpp"
+#include "http_server.hpp"
 #include "notify.hpp"
+#include "output.hpp"
 #include "pipeline.hpp"
 #include "server.hpp"
 
@@ -66,6 +68,8 @@ protocol::ModelDescription model_description(const ModelInfo& info) {
   model.input_width = info.input_width;
   model.input_height = info.input_height;
   model.classes = info.class_names;
+  model.backend = std::string(enum_name(info.backend));
+  model.threads = info.threads;
   return model;
 }
 
@@ -154,11 +158,15 @@ ModelInfo check_config(const Config& config) {
 
 // Declaration order makes the io_context outlive everything that holds
 // handlers on it.
-class Daemon::Impl {
+class Daemon::Impl final : public DaemonView {
  public:
   Impl(Config config, std::string config_path);
-  ~Impl();
+  ~Impl() override;
   int run();
+
+  // DaemonView, for the outputs (I/O thread).
+  DaemonStatus status() const override;
+  void want_pictures(std::chrono::steady_clock::duration duration, int max_width) override;
 
  private:
   void wait_for_signal();
@@ -170,9 +178,17 @@ class Daemon::Impl {
   void send_stats();
   void schedule_watchdog();
   void log_summary(bool final_line);
+  std::size_t client_count() const;
+  // Hands `what` to every output, on the I/O thread.
+  template <typename F>
+  void each_output(F what) {
+    for (const auto& output : outputs_) what(*output);
+  }
 
   boost::asio::io_context io_;
-  Server server_;
+  // The lookout/1 server and the HTTP server, peers behind one interface; each
+  // gets every greeting, frame and stats message. Closed in shutdown().
+  std::vector<std::unique_ptr<Output>> outputs_;
   Pipeline pipeline_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer stats_timer_;
@@ -215,21 +231,23 @@ int Daemon::run() {
 }
 
 Daemon::Impl::Impl(Config config, std::string config_path)
-    : server_(io_),
-      pipeline_(
-          [this](protocol::FrameDetections&& frame) {
+    : pipeline_(
+          [this](protocol::FrameDetections&& frame, FramePtr picture) {
             // Inference thread: serialize once here, share the line with every client.
             auto published = std::make_shared<PublishedFrame>();
             published->line = std::make_shared<const std::string>(protocol::detections(frame));
             published->frame = std::move(frame);
-            asio::post(io_, [this, p = std::shared_ptr<const PublishedFrame>(
-                                       std::move(published))] { server_.publish(p); });
+            published->picture = std::move(picture);
+            asio::post(io_,
+                       [this, p = std::shared_ptr<const PublishedFrame>(std::move(published))] {
+                         each_output([&](Output& output) { output.publish(p); });
+                       });
           },
           [this](const protocol::SourceDescription& source) {
             // Capture thread: the real frame size is known; greet clients anew.
             asio::post(io_, [this, source] {
               hello_.source = source;
-              server_.set_hello(hello_);
+              each_output([&](Output& output) { output.set_hello(hello_); });
             });
           }),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
@@ -250,14 +268,16 @@ Daemon::Impl::Impl(Config config, std::string config_path)
               static_cast<int>(seconds_between(load_start, Clock::now()) * 1000), " ms");
   PipelineSettings settings = pipeline_settings(config_, info);
   auto source = make_supervised_source(config_.source);
-  server_.apply(config_.publish, Server::open_listeners(io_, config_.publish, true, true));
+  outputs_.push_back(std::make_unique<Server>(io_));
+  outputs_.push_back(std::make_unique<HttpServer>(io_, *this, kVersion));
+  each_output([&](Output& output) { output.apply(config_, output.prepare(nullptr, config_)); });
   // The I/O thread does not run yet: this thread may set what it owns. The
   // greeting is in place before the first frame's source report is posted.
   hello_.version = kVersion;
   hello_.camera = config_.camera;
   hello_.model = model_description(info);
   hello_.source = expected_source(config_.source);
-  server_.set_hello(hello_);
+  each_output([&](Output& output) { output.set_hello(hello_); });
   pipeline_.start(std::move(source), std::move(engine), std::move(settings),
                   expected_source(config_.source));
 }
@@ -322,7 +342,7 @@ void Daemon::Impl::shutdown(const char* why) {
     std::lock_guard commit(commit_mutex_);
     pipeline_.stop();
   }
-  server_.close();
+  each_output([](Output& output) { output.close(); });
   io_.stop();
 }
 
@@ -372,15 +392,9 @@ void Daemon::Impl::reload_worker(Config current) {
     std::unique_ptr<SupervisedSource> source;
     if (plan.restarts(config::Restart::Source)) source = make_supervised_source(next.source);
     // New addresses are bound before anything is switched, so an address in use
-    // rejects the reload. A new bind address on the same port cannot be bound
-    // next to the old one; the server switches that one over in place.
-    const TcpConfig& old_tcp = current.publish.tcp;
-    const TcpConfig& new_tcp = next.publish.tcp;
-    const bool tcp_new_port = plan.restarts(config::Restart::Listener, "publish.tcp") &&
-                              new_tcp.enabled && (!old_tcp.enabled || new_tcp.port != old_tcp.port);
-    const bool unix_new = plan.restarts(config::Restart::Listener, "publish.unix") &&
-                          next.publish.unix_socket.enabled;
-    auto listeners = Server::open_listeners(io_, next.publish, tcp_new_port, unix_new);
+    // rejects the reload (each output binds only what is new to it).
+    auto prepared = std::make_shared<std::vector<std::unique_ptr<OutputPrepared>>>();
+    for (const auto& output : outputs_) prepared->push_back(output->prepare(&current, next));
     {
       std::lock_guard commit(commit_mutex_);
       if (stopping_) return;
@@ -413,10 +427,12 @@ void Daemon::Impl::reload_worker(Config current) {
       const std::string restarted = plan.summary();
       outcome += restarted.empty() ? ", nothing restarted" : "; restarted " + restarted;
     }
-    asio::post(io_, [this, publish = next.publish, outcome = std::move(outcome),
-                     listeners = std::shared_ptr<Listeners>(std::move(listeners))]() mutable {
-      server_.apply(publish, std::make_unique<Listeners>(std::move(*listeners)));
-      server_.set_hello(hello_);
+    asio::post(io_, [this, next = std::make_shared<const Config>(std::move(next)),
+                     outcome = std::move(outcome), prepared]() {
+      for (std::size_t i = 0; i < outputs_.size(); ++i) {
+        outputs_[i]->apply(*next, std::move((*prepared)[i]));
+        outputs_[i]->set_hello(hello_);
+      }
       reload_finished(true, outcome);
     });
   } catch (const ConfigError& e) {
@@ -486,17 +502,22 @@ void Daemon::Impl::send_stats() {
   s.skipped_fps = rate(now.stats.skipped, last_stats_.stats.skipped, dt);
   s.inference_p50_ms = now.stats.inference_p50_ms;
   s.inference_p90_ms = now.stats.inference_p90_ms;
-  s.clients = server_.client_count();
+  s.clients = client_count();
   s.source_state = std::string(to_string(now.stats.source.state));
   s.source_restarts = now.stats.source.restarts;
   s.source_error = now.stats.source.last_error;
   last_stats_ = now;
-  server_.broadcast(std::make_shared<const std::string>(protocol::stats(s)));
+  auto published = std::make_shared<PublishedStats>();
+  published->line = std::make_shared<const std::string>(protocol::stats(s));
+  published->stats = std::move(s);
+  const std::shared_ptr<const PublishedStats> shared = published;
+  each_output([&](Output& output) { output.publish_stats(shared); });
+  const protocol::Stats& sent = shared->stats;
   // What `systemctl status lookoutd` shows.
   char status[160];
   std::snprintf(status, sizeof status,
                 "STATUS=Running: %.1f fps processed, inference %.1f ms, %zu clients, source %s",
-                s.processed_fps, s.inference_p50_ms, s.clients, s.source_state.c_str());
+                sent.processed_fps, sent.inference_p50_ms, sent.clients, sent.source_state.c_str());
   systemd::notify(status);
 
   double summary_interval = 0;
@@ -526,10 +547,31 @@ void Daemon::Impl::log_summary(bool final_line) {
   if (final_line) {
     log::notice("stopped after ", static_cast<long>(dt), " s: ", counts, "; ", rates);
   } else {
-    log::info(counts, "; ", rates, "; ", server_.client_count(), " clients; source ",
+    log::info(counts, "; ", rates, "; ", client_count(), " clients; source ",
               to_string(now.stats.source.state));
     last_summary_ = now;
   }
+}
+
+std::size_t Daemon::Impl::client_count() const {
+  std::vector<ClientCount> counts;
+  for (const auto& output : outputs_) output->count_clients(counts);
+  std::size_t total = 0;
+  for (const auto& c : counts) total += c.count;
+  return total;
+}
+
+DaemonStatus Daemon::Impl::status() const {
+  DaemonStatus out;
+  out.pipeline = pipeline_.stats();
+  out.uptime_s = seconds_between(started_, Clock::now());
+  for (const auto& output : outputs_) output->count_clients(out.clients);
+  out.model = pipeline_.model_info();
+  return out;
+}
+
+void Daemon::Impl::want_pictures(std::chrono::steady_clock::duration duration, int max_width) {
+  pipeline_.want_pictures(Clock::now() + duration, max_width);
 }
 
 void Daemon::Impl::schedule_watchdog() {

@@ -7,6 +7,7 @@
 
 #include "core/log.hpp"
 #include "core/percentile.hpp"
+#include "picture/image.hpp"
 
 namespace lookout {
 
@@ -28,6 +29,21 @@ std::int64_t now_ns() {
 // Logs the first few failures of a kind, then every power of two.
 bool worth_logging(std::uint64_t count) {
   return count <= 3 || (count & (count - 1)) == 0;
+}
+
+// A small copy of `frame` for pictures (snapshots, streams), or null when it
+// cannot be made: a picture is a convenience, never a reason to lose the
+// frame's detections.
+FramePtr take_picture(const Frame& frame, int max_width, std::uint64_t seq) {
+  try {
+    return picture::small_copy(frame, max_width);
+  } catch (const std::exception& e) {
+    static std::atomic<std::uint64_t> failures{0};
+    const std::uint64_t n = ++failures;
+    if (worth_logging(n))
+      log::warning("no picture of frame ", seq, " (", n, " so far): ", e.what());
+    return nullptr;
+  }
 }
 
 }  // namespace
@@ -262,8 +278,12 @@ void Pipeline::inference_loop() {
                         : captured->received_steady;
     }
     DetectResult result;
+    FramePtr picture;
     try {
       PreparedFrame prepared = engine.prepare(*captured->frame);
+      if (now_ns() < pictures_until_.load()) {
+        picture = take_picture(*captured->frame, picture_width_.load(), seq);
+      }
       captured.reset();  // the source's buffer goes back now, before the forward pass
       result = engine.detect(std::move(prepared), settings->detect);
     } catch (const std::exception& e) {
@@ -285,8 +305,14 @@ void Pipeline::inference_loop() {
     record_inference_ms(out.inference_ms);
     ++processed_;
     out.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - captured_at).count();
-    if (on_result_) on_result_(std::move(out));
+    if (on_result_) on_result_(std::move(out), std::move(picture));
   }
+}
+
+void Pipeline::want_pictures(Clock::time_point until, int max_width) {
+  picture_width_ = max_width;
+  pictures_until_ =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(until.time_since_epoch()).count();
 }
 
 void Pipeline::record_inference_ms(double ms) {

@@ -23,10 +23,14 @@
 //    the delivered frame size changes.
 //  * inference thread: engine.prepare and engine.detect; calls the ResultSink
 //    once per processed frame (the daemon serializes there and posts to the
-//    I/O thread).
+//    I/O thread). While pictures are wanted (want_pictures), it also makes a
+//    small copy of the frame before the frame goes back (picture/image.hpp
+//    small_copy: a libyuv scale, or the compressed bytes of an MJPEG frame)
+//    and hands it to the sink with the detections; otherwise that costs
+//    nothing.
 //  * start/replace/update/stop: one control thread at a time (the daemon's
 //    startup, reload worker and shutdown); serialized by an internal mutex.
-//  * stats/alive/model_info/source_description: any thread.
+//  * stats/alive/model_info/source_description/want_pictures: any thread.
 #pragma once
 
 #include <atomic>
@@ -68,7 +72,8 @@ struct PipelineStats {
 
 class Pipeline {
  public:
-  using ResultSink = std::function<void(protocol::FrameDetections&&)>;
+  // `picture` is null unless pictures are wanted (want_pictures).
+  using ResultSink = std::function<void(protocol::FrameDetections&&, FramePtr picture)>;
   using SourceSink = std::function<void(const protocol::SourceDescription&)>;
 
   Pipeline(ResultSink on_result, SourceSink on_source);
@@ -99,6 +104,9 @@ class Pipeline {
   protocol::SourceDescription source_description() const;
   // The current settings (for the reload worker to compare against).
   PipelineSettings settings() const;
+  // Frames processed before `until` come with a picture at most `max_width`
+  // wide. A later call replaces the deadline and width.
+  void want_pictures(std::chrono::steady_clock::time_point until, int max_width);
 
  private:
   struct Captured {
@@ -150,6 +158,8 @@ class Pipeline {
   std::atomic<std::uint64_t> processed_{0};
   std::atomic<std::uint64_t> skipped_{0};
   std::atomic<std::uint64_t> errors_{0};
+  std::atomic<std::int64_t> pictures_until_{0};  // steady clock, nanoseconds
+  std::atomic<int> picture_width_{640};
   std::atomic<std::int64_t> capture_beat_{0};  // steady clock, nanoseconds
   std::atomic<std::int64_t> inference_beat_{0};
 

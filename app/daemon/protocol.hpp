@@ -32,6 +32,8 @@ struct ModelDescription {
   int input_width = 0;
   int input_height = 0;
   std::vector<std::string> classes;
+  std::string backend;  // how the engine runs it (engine.hpp Backend names)
+  int threads = 0;      // inference threads
 };
 
 struct SourceDescription {

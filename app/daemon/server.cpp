@@ -15,7 +15,6 @@
 
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "core/log.hpp"
+#include "net.hpp"
 
 namespace lookout {
 
@@ -32,6 +32,12 @@ using boost::system::error_code;
 using tcp = asio::ip::tcp;
 using local = asio::local::stream_protocol;
 using StreamSocket = asio::generic::stream_protocol::socket;
+using net::allowed;
+using net::constant_time_equal;
+using net::LogLimiter;
+using net::peer_address;
+using net::PeerAddress;
+using net::TcpListener;
 
 namespace {
 
@@ -48,74 +54,6 @@ constexpr auto kLingerTimeout = std::chrono::seconds(2);
 // Lines written with one system call at most.
 constexpr std::size_t kMaxBatch = 16;
 
-// Keeps a port scan or a reconnect loop from flooding the journal: at most
-// `burst` messages per minute, then one line saying how many were suppressed.
-class LogLimiter {
- public:
-  explicit LogLimiter(int burst) : burst_(burst) {}
-  bool allow() {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - window_start_ > std::chrono::minutes(1)) {
-      if (suppressed_ > 0) {
-        log::notice(suppressed_, " connection messages suppressed in the last minute");
-      }
-      window_start_ = now;
-      count_ = 0;
-      suppressed_ = 0;
-    }
-    if (count_ < burst_) {
-      ++count_;
-      return true;
-    }
-    ++suppressed_;
-    return false;
-  }
-
- private:
-  int burst_;
-  int count_ = 0;
-  int suppressed_ = 0;
-  std::chrono::steady_clock::time_point window_start_{};
-};
-
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const std::size_t n = std::max(a.size(), b.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
-}
-
-// A client's address, kept to re-check it when allowed_networks changes.
-struct PeerAddress {
-  bool tcp = false;
-  bool v6 = false;
-  std::array<std::uint8_t, 16> bytes{};
-};
-
-bool allowed(const std::vector<Network>& networks, const PeerAddress& peer) {
-  if (!peer.tcp) return true;
-  return std::any_of(networks.begin(), networks.end(),
-                     [&](const Network& net) { return net.contains(peer.bytes.data(), peer.v6); });
-}
-
-PeerAddress peer_address(const asio::ip::address& address) {
-  PeerAddress peer;
-  peer.tcp = true;
-  if (address.is_v4()) {
-    const auto b = address.to_v4().to_bytes();
-    std::copy(b.begin(), b.end(), peer.bytes.begin());
-  } else {
-    peer.v6 = true;
-    const auto b = address.to_v6().to_bytes();
-    std::copy(b.begin(), b.end(), peer.bytes.begin());
-  }
-  return peer;
-}
-
 std::shared_ptr<const std::string> shared_line(std::string line) {
   return std::make_shared<const std::string>(std::move(line));
 }
@@ -125,15 +63,6 @@ class Session;
 }  // namespace
 
 // ---- listeners -------------------------------------------------------------------
-
-struct TcpListener {
-  explicit TcpListener(asio::io_context& io) : acceptor(io), retry(io) {}
-  tcp::acceptor acceptor;
-  asio::steady_timer retry;  // after accept failures such as EMFILE
-  std::string address;       // as listened on, for logs
-  std::string bind;          // as configured, to tell whether a reload changes it
-  int port = 0;
-};
 
 // Owns the socket file: removes it on destruction, unless another process
 // has replaced it meanwhile.
@@ -158,34 +87,6 @@ struct UnixListener {
 };
 
 namespace {
-
-std::shared_ptr<TcpListener> open_tcp(asio::io_context& io, const TcpConfig& config) {
-  auto listener = std::make_shared<TcpListener>(io);
-  listener->bind = config.bind;
-  listener->port = config.port;
-  const std::string wanted =
-      (config.bind.find(':') != std::string::npos ? "[" + config.bind + "]" : config.bind) + ":" +
-      std::to_string(config.port);
-  try {
-    const tcp::endpoint endpoint(asio::ip::make_address(config.bind),
-                                 static_cast<unsigned short>(config.port));
-    listener->acceptor.open(endpoint.protocol());
-    listener->acceptor.set_option(asio::socket_base::reuse_address(true));
-    if (endpoint.address().is_v6()) {
-      // "::" serves IPv4 clients too, whatever the system's bindv6only default.
-      listener->acceptor.set_option(asio::ip::v6_only(false));
-    }
-    listener->acceptor.bind(endpoint);
-    listener->acceptor.listen(asio::socket_base::max_listen_connections);
-    const auto actual = listener->acceptor.local_endpoint();
-    const std::string host = actual.address().to_string();
-    listener->address =
-        (actual.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(actual.port());
-  } catch (const boost::system::system_error& e) {
-    throw std::runtime_error("cannot listen on TCP " + wanted + ": " + e.code().message());
-  }
-  return listener;
-}
 
 std::shared_ptr<UnixListener> open_unix(asio::io_context& io, const UnixConfig& config) {
   auto listener = std::make_shared<UnixListener>(io);
@@ -596,17 +497,24 @@ Server::~Server() {
   close();
 }
 
-std::unique_ptr<Listeners> Server::open_listeners(asio::io_context& io, const PublishConfig& config,
-                                                  bool want_tcp, bool want_unix) {
+std::unique_ptr<OutputPrepared> Server::prepare(const Config* running, const Config& next) {
   auto listeners = std::make_unique<Listeners>();
-  if (want_tcp && config.tcp.enabled) listeners->tcp = open_tcp(io, config.tcp);
-  if (want_unix && config.unix_socket.enabled) {
-    listeners->unix_socket = open_unix(io, config.unix_socket);
-  }
+  const TcpConfig& tcp_next = next.publish.tcp;
+  const UnixConfig& unix_next = next.publish.unix_socket;
+  // A new bind address on the same port cannot be bound next to the old one;
+  // apply() switches that one over in place.
+  const bool tcp_new = tcp_next.enabled && (!running || !running->publish.tcp.enabled ||
+                                            running->publish.tcp.port != tcp_next.port);
+  const bool unix_new = unix_next.enabled && (!running || !running->publish.unix_socket.enabled ||
+                                              running->publish.unix_socket.path != unix_next.path);
+  if (tcp_new) listeners->tcp = net::open_tcp(hub_->io, tcp_next.bind, tcp_next.port, "TCP");
+  if (unix_new) listeners->unix_socket = open_unix(hub_->io, unix_next);
   return listeners;
 }
 
-void Server::apply(const PublishConfig& config, std::unique_ptr<Listeners> fresh) {
+void Server::apply(const Config& full_config, std::unique_ptr<OutputPrepared> prepared) {
+  const PublishConfig& config = full_config.publish;
+  std::unique_ptr<Listeners> fresh(dynamic_cast<Listeners*>(prepared.release()));
   ServerHub& hub = *hub_;
   hub.config = config;
   hub.closed = false;
@@ -647,11 +555,11 @@ void Server::apply(const PublishConfig& config, std::unique_ptr<Listeners> fresh
     previous.port = hub.tcp_listener->port;
     replace_tcp(nullptr);
     try {
-      replace_tcp(open_tcp(hub.io, config.tcp));
+      replace_tcp(net::open_tcp(hub.io, config.tcp.bind, config.tcp.port, "TCP"));
     } catch (const std::exception& e) {
       log::error(e.what(), "; staying on ", previous.bind, ":", previous.port);
       try {
-        replace_tcp(open_tcp(hub.io, previous));
+        replace_tcp(net::open_tcp(hub.io, previous.bind, previous.port, "TCP"));
       } catch (const std::exception& again) {
         log::error(again.what(), "; TCP clients cannot connect until the next reload");
       }
@@ -702,6 +610,17 @@ void Server::publish(const std::shared_ptr<const PublishedFrame>& frame) {
     }
     session->send(it->second);
   }
+}
+
+void Server::publish_stats(const std::shared_ptr<const PublishedStats>& stats) {
+  broadcast(stats->line);
+}
+
+void Server::count_clients(std::vector<ClientCount>& counts) const {
+  std::size_t tcp_clients = 0;
+  for (const auto& entry : hub_->sessions) tcp_clients += entry.second->address().tcp ? 1 : 0;
+  counts.push_back({"tcp", tcp_clients});
+  counts.push_back({"unix", hub_->sessions.size() - tcp_clients});
 }
 
 void Server::broadcast(const std::shared_ptr<const std::string>& line) {

@@ -8,9 +8,9 @@
 //
 // Threads: everything runs on the thread that runs the io_context (the "I/O
 // thread"), which is the only thread that touches sessions; other threads hand
-// work over with boost::asio::post. The one exception is open_listeners(),
-// which only creates new, unshared sockets and may run on any thread (the
-// reload worker binds new addresses before anything is switched over).
+// work over with boost::asio::post. The one exception is prepare(), which
+// only creates new, unshared sockets and may run on any thread (the reload
+// worker binds new addresses before anything is switched over).
 //
 // Each client has a bounded send queue: a client that reads too slowly loses
 // its oldest queued messages (and is told how many in a "dropped" message);
@@ -26,60 +26,56 @@
 #include <boost/asio/io_context.hpp>
 
 #include "config/config.hpp"
+#include "output.hpp"
 #include "protocol.hpp"
 
 namespace lookout {
 
-// One processed frame ready to publish: the data (for clients with a filter)
-// and its unfiltered line, serialized once and shared by all other clients.
-struct PublishedFrame {
-  protocol::FrameDetections frame;
-  std::shared_ptr<const std::string> line;
-};
-
+namespace net {
 struct TcpListener;
+}
 struct UnixListener;
 // Listening sockets opened for a publish configuration but not yet accepting.
 // Each kind is null when it was not asked for.
-struct Listeners {
-  std::shared_ptr<TcpListener> tcp;
+struct Listeners : OutputPrepared {
+  std::shared_ptr<net::TcpListener> tcp;
   std::shared_ptr<UnixListener> unix_socket;
 };
 // The server's state shared with its sessions (server.cpp).
 struct ServerHub;
 
-class Server {
+class Server final : public Output {
  public:
   explicit Server(boost::asio::io_context& io);
-  ~Server();
+  ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens on the TCP address and/or Unix socket of `config`
-  // (only those asked for). Throws std::runtime_error naming the address.
-  // Any thread.
-  static std::unique_ptr<Listeners> open_listeners(boost::asio::io_context& io,
-                                                   const PublishConfig& config, bool tcp,
-                                                   bool unix_socket);
+  // Binds and listens on the TCP address and/or Unix socket of `next.publish`
+  // that the running configuration does not listen on yet (Listeners). Any
+  // thread.
+  std::unique_ptr<OutputPrepared> prepare(const Config* running, const Config& next) override;
 
   // ---- I/O thread only --------------------------------------------------------
 
-  // Applies `config`: client limits, queue size, token and allowed networks
-  // take effect at once (TCP clients no longer allowed are disconnected);
-  // listeners in `fresh` replace the current ones of the same kind; a kind
-  // disabled in `config` is closed.
-  void apply(const PublishConfig& config, std::unique_ptr<Listeners> fresh);
+  // Applies `config.publish`: client limits, queue size, token and allowed
+  // networks take effect at once (TCP clients no longer allowed are
+  // disconnected); listeners prepared replace the current ones of the same
+  // kind; a kind disabled in `config` is closed.
+  void apply(const Config& config, std::unique_ptr<OutputPrepared> prepared) override;
   // Sets what new clients are greeted with; when it differs from the last
   // one, connected clients are sent the new hello too.
-  void set_hello(const protocol::HelloInfo& hello);
-  void publish(const std::shared_ptr<const PublishedFrame>& frame);
+  void set_hello(const protocol::HelloInfo& hello) override;
+  void publish(const std::shared_ptr<const PublishedFrame>& frame) override;
+  void publish_stats(const std::shared_ptr<const PublishedStats>& stats) override;
+  void count_clients(std::vector<ClientCount>& counts) const override;
   // Sends `line` to every authenticated client.
   void broadcast(const std::shared_ptr<const std::string>& line);
   std::size_t client_count() const;
   // The TCP address actually listened on (its port when configured as 0).
   std::optional<std::string> tcp_address() const;
   // Stops accepting and disconnects every client.
-  void close();
+  void close() override;
 
  private:
   std::shared_ptr<ServerHub> hub_;

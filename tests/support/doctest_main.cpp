@@ -1,21 +1,31 @@
 // Shared main for every doctest binary. Adds one option of our own:
 //   --lookout-needs-shared   exit 77 (ctest: skipped) with a message when
 //                            ../shared/data is absent, instead of failing.
-// and one rule: a run whose filters select no test case fails. ctest runs
-// each file (--source-file) or case (--test-case) by name, and a misspelt
-// or comma-split filter would otherwise pass having tested nothing.
+// lookout::test::skip() (support/skip.hpp) for test cases that skip at run
+// time: a run whose selected cases all skipped exits 77 too. And one rule:
+// a run whose filters select no test case fails. ctest runs each file
+// (--source-file) or case (--test-case) by name, and a misspelt or
+// comma-split filter would otherwise pass having tested nothing.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "support/paths.hpp"
+#include "support/skip.hpp"
 
 namespace {
 
 int g_selected_cases = -1;  // set at the end of the run (main thread)
+
+std::mutex g_skip_mutex;
+std::string g_current_case;             // guarded by g_skip_mutex
+std::set<std::string> g_skipped_cases;  // guarded by g_skip_mutex
 
 // Records how many test cases the filters selected.
 struct SelectionListener : doctest::IReporter {
@@ -25,7 +35,10 @@ struct SelectionListener : doctest::IReporter {
   void test_run_end(const doctest::TestRunStats& stats) override {
     g_selected_cases = static_cast<int>(stats.numTestCasesPassingFilters);
   }
-  void test_case_start(const doctest::TestCaseData&) override {}
+  void test_case_start(const doctest::TestCaseData& data) override {
+    std::lock_guard lock(g_skip_mutex);
+    g_current_case = std::string(data.m_file.c_str()) + ":" + data.m_name;
+  }
   void test_case_reenter(const doctest::TestCaseData&) override {}
   void test_case_end(const doctest::CurrentTestCaseStats&) override {}
   void test_case_exception(const doctest::TestCaseException&) override {}
@@ -39,6 +52,13 @@ struct SelectionListener : doctest::IReporter {
 REGISTER_LISTENER("lookout-selection", 1, SelectionListener);
 
 }  // namespace
+
+void lookout::test::skip(const std::string& reason) {
+  std::lock_guard lock(g_skip_mutex);
+  std::printf("skipped: %s\n", reason.c_str());
+  std::fflush(stdout);
+  g_skipped_cases.insert(g_current_case);
+}
 
 int main(int argc, char** argv) {
   std::vector<char*> args;
@@ -60,6 +80,10 @@ int main(int argc, char** argv) {
   if (result == 0 && g_selected_cases == 0 && !context.shouldExit()) {
     std::fprintf(stderr, "error: the filters select no test case\n");
     return 1;
+  }
+  if (result == 0 && g_selected_cases > 0 &&
+      g_skipped_cases.size() == static_cast<std::size_t>(g_selected_cases)) {
+    return 77;  // every case selected skipped: ctest reports the test skipped
   }
   return result;
 }

@@ -6,6 +6,7 @@
 
 #include "app/engine/test_util.hpp"
 #include "image_io.hpp"
+#include "picture/image.hpp"
 
 namespace t = lookout::test;
 using nlohmann::json;
@@ -29,7 +30,7 @@ std::vector<json> json_lines(const std::string& out) {
 // 320x240 black with a white block that covers four 32 px cells of the toy
 // detector (see tests/app/engine/engine_test.cpp).
 std::string write_scene(const std::filesystem::path& dir) {
-  lookout::cli::RgbImage image{320, 240, std::vector<std::uint8_t>(320 * 240 * 3, 0)};
+  lookout::picture::RgbImage image{320, 240, std::vector<std::uint8_t>(320 * 240 * 3, 0)};
   for (int y = 56; y < 120; ++y) {
     for (int x = 64; x < 128; ++x) {
       for (int c = 0; c < 3; ++c)
@@ -124,7 +125,7 @@ TEST_CASE("lookout detect --save draws the boxes and labels") {
   const auto r = lookout_cli("detect --model " + model("cells.torchscript") + " --save " +
                              t::quote(out) + " " + t::quote(image));
   REQUIRE(r.exit_code == 0);
-  const auto saved = lookout::cli::to_rgb(*lookout::cli::read_image(out));
+  const auto saved = lookout::picture::to_rgb(*lookout::cli::read_image(out));
   REQUIRE(saved.width == 320);
   REQUIRE(saved.height == 240);
   // The label background (class 0's colour, a strong red) sits above the

@@ -6,6 +6,7 @@
 
 #include "app/engine/test_util.hpp"
 #include "image_io.hpp"
+#include "picture/image.hpp"
 
 namespace t = lookout::test;
 using lookout::PixelFormat;
@@ -22,13 +23,13 @@ void write_file(const std::filesystem::path& path, const std::string& bytes) {
 
 TEST_CASE("JPEG files become MJPEG frames with the size from their header") {
   const auto dir = t::scratch_dir("image-io-jpeg");
-  lookout::cli::RgbImage image{48, 32, std::vector<std::uint8_t>(48 * 32 * 3, 200)};
+  lookout::picture::RgbImage image{48, 32, std::vector<std::uint8_t>(48 * 32 * 3, 200)};
   lookout::cli::write_jpeg((dir / "a.jpg").string(), image);
   const auto frame = read_image((dir / "a.jpg").string());
   CHECK(frame->format == PixelFormat::MJPEG);
   CHECK(frame->width == 48);
   CHECK(frame->height == 32);
-  const auto rgb = lookout::cli::to_rgb(*frame);
+  const auto rgb = lookout::picture::to_rgb(*frame);
   REQUIRE(rgb.width == 48);
   CHECK(std::abs(rgb.pixels[100] - 200) <= 2);
 }
@@ -45,7 +46,7 @@ TEST_CASE("PPM and PGM files decode to RGB24 and GRAY8") {
   frame = read_image((dir / "a.pgm").string());
   CHECK(frame->format == PixelFormat::GRAY8);
   CHECK(frame->planes[0].data[2] == 3);
-  const auto rgb = lookout::cli::to_rgb(*frame);
+  const auto rgb = lookout::picture::to_rgb(*frame);
   CHECK(rgb.pixels[6] == 3);
   CHECK(rgb.pixels[8] == 3);
 }
@@ -63,18 +64,4 @@ TEST_CASE("unreadable images are refused naming the file") {
   write_file(dir / "bad.jpg", std::string("\xFF\xD8\xFF\x00garbage", 11));
   CHECK_THROWS_WITH_AS(read_image((dir / "bad.jpg").string()), doctest::Contains("not a readable JPEG"),
                        ImageError);
-}
-
-TEST_CASE("to_rgb converts camera formats for drawing") {
-  auto nv12 = lookout::Frame::allocate(PixelFormat::NV12, 4, 2);
-  std::fill(nv12->mutable_plane(0), nv12->mutable_plane(0) + 8, 235);  // white
-  std::fill(nv12->mutable_plane(1), nv12->mutable_plane(1) + 4, 128);
-  auto rgb = lookout::cli::to_rgb(*nv12);
-  CHECK(rgb.pixels[0] >= 253);
-  auto bgr = lookout::Frame::allocate(PixelFormat::BGR24, 1, 1);
-  bgr->mutable_plane(0)[0] = 1;
-  bgr->mutable_plane(0)[2] = 3;
-  rgb = lookout::cli::to_rgb(*bgr);
-  CHECK(rgb.pixels[0] == 3);
-  CHECK(rgb.pixels[2] == 1);
 }

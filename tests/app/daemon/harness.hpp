@@ -99,6 +99,8 @@ struct DaemonConfig {
   std::vector<std::string> allowed_networks = {"127.0.0.0/8"};
   std::string model_extra;  // more lines for the model section, each "  key: value\n"
   std::string unix_name = "lookoutd.sock";
+  bool http = true;        // http.enabled (on 127.0.0.1, port 0)
+  std::string http_extra;  // more lines for the http section, each "  key: value\n"
 
   std::string yaml(const TempDir& dir) const {
     std::ostringstream y;
@@ -112,7 +114,8 @@ struct DaemonConfig {
       << "\"\n    allowed_networks:\n";
     for (const auto& net : allowed_networks) y << "      - " << net << "\n";
     y << "  unix:\n    path: " << (dir / unix_name).string() << "\n"
-      << "logging:\n  level: debug\n";
+      << "http:\n  enabled: " << (http ? "true" : "false") << "\n  bind: 127.0.0.1\n  port: 0\n"
+      << http_extra << "logging:\n  level: debug\n";
     return y.str();
   }
 };
@@ -268,9 +271,13 @@ class Daemon {
 
   // The TCP port from the "listening on TCP 127.0.0.1:PORT" log line (the
   // configs use port 0, so parallel tests never collide).
-  int tcp_port() const {
+  int tcp_port() const { return logged_port("listening on TCP "); }
+  // The HTTP port, from "listening on HTTP 127.0.0.1:PORT".
+  int http_port() const { return logged_port("listening on HTTP "); }
+
+  // The port of the last log line starting with `marker` and ending in ":PORT".
+  int logged_port(const std::string& marker) const {
     const std::string text = log();
-    const std::string marker = "listening on TCP ";
     const auto at = text.rfind(marker);
     if (at != std::string::npos) {
       const auto line_end = text.find('\n', at);
@@ -278,7 +285,7 @@ class Daemon {
       const auto colon = address.rfind(':');
       if (colon != std::string::npos) return std::stoi(address.substr(colon + 1));
     }
-    throw std::runtime_error("no TCP port in the daemon's log:\n" + text);
+    throw std::runtime_error("no '" + marker + "' port in the daemon's log:\n" + text);
   }
 
   void signal(int sig) const { ::kill(pid_, sig); }
@@ -510,6 +517,7 @@ struct RunningDaemon {
   std::filesystem::path config_path;
   std::unique_ptr<Daemon> daemon;
   int port = 0;
+  int http_port = 0;  // 0 when http is disabled
 
   explicit RunningDaemon(const DaemonConfig& config, Daemon::Options options = {}) {
     config_path = dir.write("lookout.yaml", config.yaml(dir));
@@ -518,6 +526,7 @@ struct RunningDaemon {
       throw std::runtime_error("lookoutd did not get ready; its log:\n" + daemon->log());
     }
     port = daemon->tcp_port();
+    if (config.http) http_port = daemon->http_port();
   }
   std::filesystem::path socket_path(const std::string& name = "lookoutd.sock") const {
     return dir / name;

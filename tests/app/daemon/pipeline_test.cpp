@@ -48,12 +48,14 @@ struct Results {
   std::condition_variable changed;
   std::vector<protocol::FrameDetections> frames;
   std::vector<Clock::time_point> arrived;  // when each of `frames` reached the sink
+  std::vector<FramePtr> pictures;          // what came with each of `frames`
   std::vector<protocol::SourceDescription> sources;
 
   Pipeline::ResultSink sink() {
-    return [this](protocol::FrameDetections&& f) {
+    return [this](protocol::FrameDetections&& f, FramePtr picture) {
       const Clock::time_point now = Clock::now();
       std::lock_guard lock(mutex);
+      pictures.push_back(std::move(picture));
       frames.push_back(std::move(f));
       arrived.push_back(now);
       changed.notify_all();
@@ -476,4 +478,40 @@ TEST_CASE("settings updates apply from the next frame without a restart") {
     CHECK(*results.frames[i].camera == "stars");
     for (const auto& d : results.frames[i].detections) CHECK(d.class_id == 3);
   }
+}
+
+TEST_CASE("pictures come with results only while wanted, as small owned RGB copies") {
+  Results results;
+  Pipeline pipeline(results.sink(), nullptr);
+  auto engine = load(256);
+  auto s = settings(*engine, "cam");
+  pipeline.start(synthetic(640, 480, 0), std::move(engine), s, {"synthetic", 640, 480, 0});
+  results.wait_for(3);
+  {
+    // Nobody asked: no picture at all.
+    std::lock_guard lock(results.mutex);
+    for (const auto& p : results.pictures) CHECK(p == nullptr);
+  }
+  const std::size_t asked_at = results.count();
+  pipeline.want_pictures(Clock::now() + std::chrono::hours(1), 200);
+  results.wait_for(asked_at + 4);
+  {
+    std::lock_guard lock(results.mutex);
+    // The frame in inference when asked may come without one; the ones after have one.
+    const FramePtr& p = results.pictures.back();
+    REQUIRE(p != nullptr);
+    CHECK(p->format == lookout::PixelFormat::RGB24);
+    CHECK(p->width == 200);
+    CHECK(p->height == 150);
+    CHECK(p->storage.size() >= 200u * 150u * 3u);  // it owns its pixels
+    CHECK(p->sequence <= results.frames.back().seq);
+  }
+  // The deadline passed: pictures stop.
+  pipeline.want_pictures(Clock::now() - std::chrono::seconds(1), 200);
+  const std::size_t stopped_at = results.count();
+  results.wait_for(stopped_at + 4);
+  pipeline.stop();
+  std::lock_guard lock(results.mutex);
+  CHECK(results.pictures.back() == nullptr);
+  CHECK(results.pictures[results.pictures.size() - 2] == nullptr);
 }

@@ -11,7 +11,7 @@ TEST_CASE("hello describes the protocol, camera, model and source on one line") 
   protocol::HelloInfo info;
   info.version = "1.2.3";
   info.camera = "porch";
-  info.model = {"shapes", "detect", 320, 256, {"circle", "star"}};
+  info.model = {"shapes", "detect", 320, 256, {"circle", "star"}, "onednn", 4};
   info.source = {"synthetic", 640, 480, 10};
   const std::string line = protocol::hello(info);
   REQUIRE(line.back() == '\n');
@@ -19,7 +19,7 @@ TEST_CASE("hello describes the protocol, camera, model and source on one line") 
   CHECK(json::parse(line) ==
         json::parse(R"({"type":"hello","protocol":"lookout/1","version":"1.2.3",
     "camera":"porch","model":{"name":"shapes","task":"detect","input":[320,256],
-    "classes":["circle","star"]},"source":{"name":"synthetic","width":640,"height":480,"fps":10.0}})"));
+    "classes":["circle","star"],"backend":"onednn","threads":4},"source":{"name":"synthetic","width":640,"height":480,"fps":10.0}})"));
 }
 
 TEST_CASE("detections carry seq, capture time, frame size, latency and rounded boxes") {

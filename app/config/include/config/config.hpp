@@ -99,6 +99,22 @@ struct PublishConfig {
   UnixConfig unix_socket;
 };
 
+// The HTTP server (viewer, snapshots, MJPEG, health, metrics; app/daemon/HTTP.md).
+// Access control is lookout/1's: publish.tcp.allowed_networks and publish.tcp.token.
+struct HttpConfig {
+  bool enabled = true;
+  std::string bind = "0.0.0.0";
+  int port = 8080;                    // 0 = any free port (logged at start; for tests)
+  int max_connections = 64;           // all HTTP connections together
+  int max_connections_per_host = 16;  // from one client address
+  int max_header_bytes = 8192;        // request line and headers
+  double header_timeout_s = 10;       // to send a whole request head
+  int max_stream_fps = 15;            // cap on /stream.mjpg?fps=
+  int picture_width = 640;            // frames kept for pictures are at most this wide
+  int jpeg_quality = 70;              // default quality of snapshots and streams
+  double health_timeout_s = 10;       // /healthz fails after this long without a processed frame
+};
+
 struct LoggingConfig {
   log::Level level = log::Level::Info;
   double summary_interval_s = 600;  // 0 = no periodic summary line
@@ -109,6 +125,7 @@ struct Config {
   SourceConfig source;
   ModelConfig model;
   PublishConfig publish;
+  HttpConfig http;
   LoggingConfig logging;
   // The file the configuration came from, or "<embedded default>".
   std::string origin;
@@ -118,7 +135,7 @@ struct Config {
 };
 
 // The schema of the whole file (sections camera, source, model, publish,
-// logging), for the reference and for tests.
+// http, logging), for the reference and for tests.
 const config::Section<Config>& config_schema();
 // Every key with its type, default, description and what a change restarts.
 std::vector<config::KeyInfo> config_keys();

@@ -1,0 +1,91 @@
+#include "net.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <boost/asio/ip/v6_only.hpp>
+
+#include "core/log.hpp"
+
+namespace lookout::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+bool LogLimiter::allow() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - window_start_ > std::chrono::minutes(1)) {
+    if (suppressed_ > 0) {
+      log::notice(suppressed_, " connection messages suppressed in the last minute");
+    }
+    window_start_ = now;
+    count_ = 0;
+    suppressed_ = 0;
+  }
+  if (count_ < burst_) {
+    ++count_;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+bool allowed(const std::vector<Network>& networks, const PeerAddress& peer) {
+  if (!peer.tcp) return true;
+  return std::any_of(networks.begin(), networks.end(),
+                     [&](const Network& net) { return net.contains(peer.bytes.data(), peer.v6); });
+}
+
+PeerAddress peer_address(const asio::ip::address& address) {
+  PeerAddress peer;
+  peer.tcp = true;
+  if (address.is_v4()) {
+    const auto b = address.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), peer.bytes.begin());
+  } else {
+    peer.v6 = true;
+    const auto b = address.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), peer.bytes.begin());
+  }
+  return peer;
+}
+
+std::shared_ptr<TcpListener> open_tcp(asio::io_context& io, const std::string& bind, int port,
+                                      const std::string& what) {
+  auto listener = std::make_shared<TcpListener>(io);
+  listener->bind = bind;
+  listener->port = port;
+  const std::string wanted =
+      (bind.find(':') != std::string::npos ? "[" + bind + "]" : bind) + ":" + std::to_string(port);
+  try {
+    const tcp::endpoint endpoint(asio::ip::make_address(bind), static_cast<unsigned short>(port));
+    listener->acceptor.open(endpoint.protocol());
+    listener->acceptor.set_option(asio::socket_base::reuse_address(true));
+    if (endpoint.address().is_v6()) {
+      // "::" serves IPv4 clients too, whatever the system's bindv6only default.
+      listener->acceptor.set_option(asio::ip::v6_only(false));
+    }
+    listener->acceptor.bind(endpoint);
+    listener->acceptor.listen(asio::socket_base::max_listen_connections);
+    const auto actual = listener->acceptor.local_endpoint();
+    const std::string host = actual.address().to_string();
+    listener->address =
+        (actual.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(actual.port());
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot listen on " + what + " " + wanted + ": " + e.code().message());
+  }
+  return listener;
+}
+
+}  // namespace lookout::net

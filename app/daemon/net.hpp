@@ -1,0 +1,68 @@
+// What the daemon's TCP listeners share, lookout/1 (server.cpp) and HTTP
+// (http_server.cpp): opening a listening socket, telling whether a client's
+// address is allowed, comparing tokens, and keeping connection noise out of
+// the journal.
+//
+// Threads: open_tcp() may run on any thread (it creates a new, unshared
+// socket); a TcpListener and a LogLimiter belong to the I/O thread once in use.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+
+namespace lookout::net {
+
+// Keeps a port scan or a reconnect loop from flooding the journal: at most
+// `burst` messages per minute, then one line saying how many were suppressed.
+class LogLimiter {
+ public:
+  explicit LogLimiter(int burst) : burst_(burst) {}
+  bool allow();
+
+ private:
+  int burst_;
+  int count_ = 0;
+  int suppressed_ = 0;
+  std::chrono::steady_clock::time_point window_start_{};
+};
+
+// Compares in time independent of where the strings differ.
+bool constant_time_equal(const std::string& a, const std::string& b);
+
+// A client's address, kept to re-check it when allowed_networks changes.
+struct PeerAddress {
+  bool tcp = false;
+  bool v6 = false;
+  std::array<std::uint8_t, 16> bytes{};
+};
+PeerAddress peer_address(const boost::asio::ip::address& address);
+// Non-TCP peers (Unix sockets) are always allowed: the socket file's
+// permissions decide who may connect.
+bool allowed(const std::vector<Network>& networks, const PeerAddress& peer);
+
+// A listening TCP socket, opened but not yet accepting.
+struct TcpListener {
+  explicit TcpListener(boost::asio::io_context& io) : acceptor(io), retry(io) {}
+  boost::asio::ip::tcp::acceptor acceptor;
+  boost::asio::steady_timer retry;  // after accept failures such as EMFILE
+  std::string address;              // as listened on, for logs ("127.0.0.1:7878")
+  std::string bind;                 // as configured, to tell whether a reload changes it
+  int port = 0;
+};
+
+// Binds and listens on bind:port ("::" serves IPv4 too). Throws
+// std::runtime_error "cannot listen on <what> <address>: <reason>".
+std::shared_ptr<TcpListener> open_tcp(boost::asio::io_context& io, const std::string& bind,
+                                      int port, const std::string& what);
+
+}  // namespace lookout::net
