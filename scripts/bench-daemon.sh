@@ -165,7 +165,7 @@ if mode == "viewers":  # one lookout/1 client for latency, with or without HTTP 
     got = {"parts": 0, "part_bytes": 0, "bad_parts": 0, "snapshots": 0, "snapshot_failures": 0}
 
     def thread_ticks():  # {comm: utime + stime} (the I/O thread is the main one, "lookoutd")
-        out = {}
+        out = {}  # and {comm + " faults": minor page faults}
         for tid in os.listdir(f"/proc/{pid}/task"):
             try:
                 with open(f"/proc/{pid}/task/{tid}/comm") as f:
@@ -175,6 +175,7 @@ if mode == "viewers":  # one lookout/1 client for latency, with or without HTTP 
             except OSError:
                 continue  # the thread ended meanwhile
             out[comm] = out.get(comm, 0) + int(fields[11]) + int(fields[12])  # fields 14, 15
+            out[comm + " faults"] = out.get(comm + " faults", 0) + int(fields[7])  # field 10
         return out
 
     def watch_stream():  # reads the multipart stream part by part, checking each JPEG
@@ -241,7 +242,7 @@ if mode == "viewers":  # one lookout/1 client for latency, with or without HTTP 
     threads = [threading.Thread(target=f, daemon=True) for f in (watch_stream, poll_snapshots)] if viewers else []
     for t in threads:
         t.start()
-    buf, frames_seen, periods, dropped = b"", [], [], 0
+    buf, frames_seen, periods, dropped, processed = b"", [], [], 0, 0
     while time.monotonic() < t0 + seconds:
         time.sleep(0.05)  # cheap, as "hold"; the latency is the daemon's own figure
         r, _, _ = select.select([s], [], [], 0)
@@ -256,8 +257,10 @@ if mode == "viewers":  # one lookout/1 client for latency, with or without HTTP 
             m = json.loads(line)
             if m["type"] == "stats" and m["inference_ms"]["p50"] > 0:
                 periods.append(m["inference_ms"]["p50"])
-            elif m["type"] == "detections" and m["seq"] > 200:  # after warm-up
-                frames_seen.append((m["latency_ms"]["total"], m["latency_ms"]["inference"]))
+            elif m["type"] == "detections":
+                processed += 1
+                if m["seq"] > 200:  # after warm-up
+                    frames_seen.append((m["latency_ms"]["total"], m["latency_ms"]["inference"]))
             elif m["type"] == "dropped":
                 dropped += 1
     ticks1, t1 = thread_ticks(), time.monotonic()
@@ -271,7 +274,7 @@ if mode == "viewers":  # one lookout/1 client for latency, with or without HTTP 
     m = metrics()
     json.dump({"seconds": t1 - t0, "clk_tck": os.sysconf("SC_CLK_TCK"),
                "cpu_ticks": {k: v - ticks0.get(k, 0) for k, v in ticks1.items()},
-               "frames": frames_seen, "periods": periods, **got,
+               "processed": processed, "frames": frames_seen, "periods": periods, **got,
                "jpeg_encoded": m.get("lookout_http_jpeg_encoded_total"),
                "jpeg_cpu_s": m.get("lookout_http_jpeg_encode_cpu_seconds_total")}, sys.stdout)
     sys.exit(0)
@@ -460,8 +463,13 @@ print(f"             encoder thread CPU: {enc:.1f}% of a core ({enc / viewers:.1
       f"{encoded:.0f} JPEGs encoded ({encoded / seconds:.1f}/s, {1000 * jpeg_cpu / max(encoded, 1):.1f} ms "
       f"CPU each), viewer received {parts} MJPEG parts ({parts / seconds:.1f}/s), poller {snaps} "
       f"snapshots" + (f", {bad} bad" if bad else ""))
+def per_frame(k):  # the inference thread's CPU (ms) and minor page faults per processed frame
+    return (mean([1000 * d["cpu_ticks"].get("inference", 0) / d["clk_tck"] / d["processed"] for d in runs[k]]),
+            mean([d["cpu_ticks"].get("inference faults", 0) / d["processed"] for d in runs[k]]))
+(ms0, faults0), (ms1, faults1) = per_frame(0), per_frame(1)
 print(f"             other threads, none -> viewers: inference {cpu(0, 'inference'):.1f} -> "
-      f"{cpu(1, 'inference'):.1f}%, capture {cpu(0, 'capture'):.1f} -> {cpu(1, 'capture'):.1f}% of a core")
+      f"{cpu(1, 'inference'):.1f}% of a core, per processed frame {ms0:.2f} -> {ms1:.2f} ms CPU and "
+      f"{faults0:.0f} -> {faults1:.0f} page faults; capture {cpu(0, 'capture'):.1f} -> {cpu(1, 'capture'):.1f}%")
 print(f"             no viewer: {idle_encoded:.0f} JPEGs encoded (lookout_http_jpeg_encoded_total; "
       f"target 0), encoder thread {'started' if idle_encoder else 'never started'}")
 verdict = lambda ok, what: print(f"{'PASS' if ok else 'FAIL'} 5. viewers: {what}", file=verdicts)

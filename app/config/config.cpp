@@ -439,13 +439,7 @@ const config::Section<PublishConfig>& publish_schema() {
           config::section("unix", &S::unix_socket, unix_schema(),
                           "lookout/1 over a Unix socket (this machine)"),
       },
-      [](Reader& reader, const S& s, const std::string& path) {
-        if (!s.tcp.enabled && !s.unix_socket.enabled) {
-          reader.problem(reader.locations().of(path),
-                         "publish.tcp and publish.unix are both disabled: clients could not "
-                         "connect");
-        }
-      }};
+      nullptr};
   return schema;
 }
 
@@ -520,7 +514,14 @@ const config::Section<Config>& config_schema() {
                           "the web viewer, snapshots, MJPEG, health and metrics"),
           config::section("logging", &S::logging, logging_schema(), "the journal"),
       },
-      nullptr};
+      [](Reader& reader, const S& s, const std::string&) {
+        // Any one way in is enough (an HTTP-only appliance is fine).
+        if (!s.publish.tcp.enabled && !s.publish.unix_socket.enabled && !s.http.enabled) {
+          reader.problem(reader.locations().of("publish"),
+                         "publish.tcp, publish.unix and http are all disabled: clients could not "
+                         "connect");
+        }
+      }};
   return schema;
 }
 

@@ -693,7 +693,15 @@ void HttpSession::dispatch() {
     version_ = request.version();
     keep_alive_ = request.keep_alive();
     head_ = request.method() == http::verb::head;
-    const std::string_view target = sv(request.target());
+    std::string_view target = sv(request.target());
+    // The absolute form ("GET http://host:8080/healthz"), which proxies send,
+    // names the same resource as its path (RFC 9112, 3.2.2).
+    for (const std::string_view scheme : {"http://", "https://"}) {
+      if (target.substr(0, scheme.size()) == scheme) {
+        const auto slash = target.find('/', scheme.size());
+        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+      }
+    }
     const auto question = target.find('?');
     const std::string path(target.substr(0, question));
     const auto query = parse_form(question == std::string_view::npos ? std::string_view{}

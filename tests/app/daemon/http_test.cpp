@@ -593,3 +593,34 @@ TEST_CASE(
   CHECK(jpeg_size(small.body).width == 80);
   CHECK(jpeg_size(small.body).height == 60);
 }
+
+TEST_CASE("request forms: absolute targets, HTTP/1.0, and pipelined requests answered in order") {
+  auto& d = shared_daemon();
+  get_when_ok(d.http_port, "/healthz");
+  const auto absolute = http_get(d.http_port, "http://127.0.0.1/api/status");
+  REQUIRE(absolute);
+  CHECK(absolute->status == 200);
+  CHECK(json::parse(absolute->body)["hello"]["camera"] == "test-cam");
+
+  HttpConnection old(d.http_port);
+  old.send("GET /api/detections/latest HTTP/1.0\r\n\r\n");
+  const auto r = old.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body)["type"] == "detections");
+  CHECK(old.closed_without_data());  // HTTP/1.0 without keep-alive: closed after it
+
+  HttpConnection piped(d.http_port);
+  piped.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+             "GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto first = piped.read_response();
+  const auto second = piped.read_response();
+  const auto third = piped.read_response();
+  REQUIRE(first);
+  REQUIRE(second);
+  REQUIRE(third);
+  CHECK(json::parse(first->body).contains("source"));
+  CHECK(second->status == 404);
+  CHECK(third->status == 200);
+  CHECK(json::parse(third->body).contains("hello"));
+}
