@@ -1099,39 +1099,20 @@ void HttpServer::apply(const Config& config, std::unique_ptr<OutputPrepared> pre
   hub.token = config.publish.tcp.token;
   hub.send_queue = static_cast<std::size_t>(config.publish.send_queue);
   hub.closed = false;
-  auto replace = [&](std::shared_ptr<net::TcpListener> next) {
-    if (hub.listener) {
-      error_code ec;
-      hub.listener->acceptor.close(ec);
-      hub.listener->retry.cancel();
-    }
-    hub.listener = std::move(next);
+  auto listener =
+      net::switch_listener(hub.io, hub.listener, fresh ? fresh->tcp : nullptr, config.http.enabled,
+                           config.http.bind, config.http.port, "HTTP");
+  if (listener != hub.listener) {
+    if (!listener && !config.http.enabled)
+      log::notice("HTTP server stopped (http.enabled is false)");
+    hub.listener = std::move(listener);
     if (hub.listener) {
       log::notice("listening on HTTP ", hub.listener->address);
       hub.accept(hub.listener);
     }
-  };
-  if (fresh && fresh->tcp) {
-    replace(std::move(fresh->tcp));
-  } else if (!config.http.enabled) {
-    if (hub.listener) log::notice("HTTP server stopped (http.enabled is false)");
-    replace(nullptr);
+  }
+  if (!config.http.enabled) {
     for (const auto& session : hub.snapshot()) session->close();
-  } else if (hub.listener &&
-             (hub.listener->bind != config.http.bind || hub.listener->port != config.http.port)) {
-    const std::string old_bind = hub.listener->bind;
-    const int old_port = hub.listener->port;
-    replace(nullptr);
-    try {
-      replace(net::open_tcp(hub.io, config.http.bind, config.http.port, "HTTP"));
-    } catch (const std::exception& e) {
-      log::error(e.what(), "; staying on ", old_bind, ":", old_port);
-      try {
-        replace(net::open_tcp(hub.io, old_bind, old_port, "HTTP"));
-      } catch (const std::exception& again) {
-        log::error(again.what(), "; HTTP clients cannot connect until the next reload");
-      }
-    }
   }
   for (const auto& session : hub.snapshot()) {
     if (!net::allowed(hub.allowed_networks, session->address())) {

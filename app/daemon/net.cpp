@@ -88,4 +88,40 @@ std::shared_ptr<TcpListener> open_tcp(asio::io_context& io, const std::string& b
   return listener;
 }
 
+std::shared_ptr<TcpListener> switch_listener(asio::io_context& io,
+                                             const std::shared_ptr<TcpListener>& running,
+                                             std::shared_ptr<TcpListener> prepared, bool enabled,
+                                             const std::string& bind, int port,
+                                             const std::string& what) {
+  auto close = [&] {
+    if (!running) return;
+    boost::system::error_code ec;
+    running->acceptor.close(ec);
+    running->retry.cancel();
+  };
+  if (prepared) {
+    close();
+    return prepared;
+  }
+  if (!enabled) {
+    close();
+    return nullptr;
+  }
+  if (!running || (running->bind == bind && running->port == port)) return running;
+  const std::string old_bind = running->bind;
+  const int old_port = running->port;
+  close();
+  try {
+    return open_tcp(io, bind, port, what);
+  } catch (const std::exception& e) {
+    log::error(e.what(), "; staying on ", old_bind, ":", old_port);
+    try {
+      return open_tcp(io, old_bind, old_port, what);
+    } catch (const std::exception& again) {
+      log::error(again.what(), "; ", what, " clients cannot connect until the next reload");
+      return nullptr;
+    }
+  }
+}
+
 }  // namespace lookout::net

@@ -65,4 +65,16 @@ struct TcpListener {
 std::shared_ptr<TcpListener> open_tcp(boost::asio::io_context& io, const std::string& bind,
                                       int port, const std::string& what);
 
+// The listener a server accepts on after applying a configuration, from the
+// running one and the one prepared for it (either may be null): a prepared
+// listener replaces the running one; `enabled` false closes it; a new bind
+// address on the same port, which cannot be bound next to the old one, is
+// switched in place, going back to the old address when the new one fails
+// (logged, naming both). Whatever is replaced is closed. I/O thread.
+std::shared_ptr<TcpListener> switch_listener(boost::asio::io_context& io,
+                                             const std::shared_ptr<TcpListener>& running,
+                                             std::shared_ptr<TcpListener> prepared, bool enabled,
+                                             const std::string& bind, int port,
+                                             const std::string& what);
+
 }  // namespace lookout::net

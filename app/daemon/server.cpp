@@ -518,18 +518,6 @@ void Server::apply(const Config& full_config, std::unique_ptr<OutputPrepared> pr
   ServerHub& hub = *hub_;
   hub.config = config;
   hub.closed = false;
-  auto replace_tcp = [&](std::shared_ptr<TcpListener> next) {
-    if (hub.tcp_listener) {
-      error_code ec;
-      hub.tcp_listener->acceptor.close(ec);
-      hub.tcp_listener->retry.cancel();
-    }
-    hub.tcp_listener = std::move(next);
-    if (hub.tcp_listener) {
-      log::notice("listening on TCP ", hub.tcp_listener->address);
-      hub.accept_tcp(hub.tcp_listener);
-    }
-  };
   auto replace_unix = [&](std::shared_ptr<UnixListener> next) {
     if (hub.unix_listener) {
       error_code ec;
@@ -542,27 +530,13 @@ void Server::apply(const Config& full_config, std::unique_ptr<OutputPrepared> pr
       hub.accept_unix(hub.unix_listener);
     }
   };
-  if (fresh && fresh->tcp) {
-    replace_tcp(std::move(fresh->tcp));
-  } else if (!config.tcp.enabled) {
-    replace_tcp(nullptr);
-  } else if (hub.tcp_listener && (hub.tcp_listener->bind != config.tcp.bind ||
-                                  hub.tcp_listener->port != config.tcp.port)) {
-    // Same port, other address: the new one cannot be bound next to the old
-    // one, so switch in place, and go back to the old one if that fails.
-    TcpConfig previous = config.tcp;
-    previous.bind = hub.tcp_listener->bind;
-    previous.port = hub.tcp_listener->port;
-    replace_tcp(nullptr);
-    try {
-      replace_tcp(net::open_tcp(hub.io, config.tcp.bind, config.tcp.port, "TCP"));
-    } catch (const std::exception& e) {
-      log::error(e.what(), "; staying on ", previous.bind, ":", previous.port);
-      try {
-        replace_tcp(net::open_tcp(hub.io, previous.bind, previous.port, "TCP"));
-      } catch (const std::exception& again) {
-        log::error(again.what(), "; TCP clients cannot connect until the next reload");
-      }
+  auto tcp_next = net::switch_listener(hub.io, hub.tcp_listener, fresh ? fresh->tcp : nullptr,
+                                       config.tcp.enabled, config.tcp.bind, config.tcp.port, "TCP");
+  if (tcp_next != hub.tcp_listener) {
+    hub.tcp_listener = std::move(tcp_next);
+    if (hub.tcp_listener) {
+      log::notice("listening on TCP ", hub.tcp_listener->address);
+      hub.accept_tcp(hub.tcp_listener);
     }
   }
   if (fresh && fresh->unix_socket) {

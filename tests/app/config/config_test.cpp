@@ -315,9 +315,8 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
             .find("bad.yaml:5:9: source.path: no such file or directory: ") == 0);
   CHECK(only_problem(m + "source:\n  backoff_initial_ms: 5000\n  backoff_max_ms: 1000\n") ==
         "bad.yaml:5:19: source.backoff_max_ms: must not be less than source.backoff_initial_ms");
-  CHECK(only_problem(m +
-                     "publish:\n  tcp:\n    enabled: false\n  unix:\n    enabled: false\n"
-                     "http:\n  enabled: false\n") ==
+  CHECK(only_problem(m + "publish:\n  tcp:\n    enabled: false\n  unix:\n    enabled: false\n"
+                         "http:\n  enabled: false\n") ==
         "bad.yaml:4:3: publish: publish.tcp, publish.unix and http are all disabled: clients "
         "could not connect");
   // HTTP alone is a way in.

@@ -611,8 +611,9 @@ TEST_CASE("request forms: absolute targets, HTTP/1.0, and pipelined requests ans
   CHECK(old.closed_without_data());  // HTTP/1.0 without keep-alive: closed after it
 
   HttpConnection piped(d.http_port);
-  piped.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-             "GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n");
+  piped.send(
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n");
   const auto first = piped.read_response();
   const auto second = piped.read_response();
   const auto third = piped.read_response();
