@@ -166,7 +166,8 @@ class Daemon::Impl final : public DaemonView {
 
   // DaemonView, for the outputs (I/O thread).
   DaemonStatus status() const override;
-  void want_pictures(std::chrono::steady_clock::duration duration, int max_width) override;
+  void want_pictures(std::chrono::steady_clock::duration duration, int max_width,
+                     std::chrono::steady_clock::duration interval) override;
 
  private:
   void wait_for_signal();
@@ -570,8 +571,9 @@ DaemonStatus Daemon::Impl::status() const {
   return out;
 }
 
-void Daemon::Impl::want_pictures(std::chrono::steady_clock::duration duration, int max_width) {
-  pipeline_.want_pictures(Clock::now() + duration, max_width);
+void Daemon::Impl::want_pictures(std::chrono::steady_clock::duration duration, int max_width,
+                                 std::chrono::steady_clock::duration interval) {
+  pipeline_.want_pictures(Clock::now() + duration, max_width, interval);
 }
 
 void Daemon::Impl::schedule_watchdog() {

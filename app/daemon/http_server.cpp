@@ -296,7 +296,11 @@ struct HttpHub : std::enable_shared_from_this<HttpHub> {
   }
 
   std::string camera() const { return hello.camera; }
-  void want_pictures() { daemon.want_pictures(kPictureDemand, config.picture_width); }
+  // Pictures twice as often as the fastest MJPEG viewer wants them (a viewer
+  // takes the first one due, and frames come at the pipeline's own pace, so
+  // at its own rate it would often wait a whole extra interval), or, for
+  // snapshots alone, often enough to keep one fresh.
+  void want_pictures();
   // Has latest_picture encoded as `variant` (at once when it is already).
   void request_encoding(const PictureVariant& variant);
   void on_encoded(EncodedPicture&& picture);
@@ -338,6 +342,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const net::PeerAddress& address() const { return address_; }
   const std::string& peer() const { return peer_; }
   const PictureVariant& variant() const { return variant_; }
+  // An MJPEG viewer's time between pictures (1 / its fps).
+  Clock::duration interval() const { return interval_; }
 
   // ---- server-sent events ---------------------------------------------------------
   void send_event(const std::shared_ptr<const std::string>& event) {
@@ -958,6 +964,16 @@ void HttpHub::admit(tcp::socket socket, std::string peer, net::PeerAddress addre
   log::debug("HTTP client ", peer, " connected");
   sessions.emplace(id, session);
   session->start();
+}
+
+void HttpHub::want_pictures() {
+  Clock::duration interval = kFreshPicture / 2;
+  for (const auto& entry : sessions) {
+    if (entry.second->mode() == HttpSession::Mode::Mjpeg) {
+      interval = std::min(interval, entry.second->interval() / 2);
+    }
+  }
+  daemon.want_pictures(kPictureDemand, config.picture_width, interval);
 }
 
 void HttpHub::request_encoding(const PictureVariant& variant) {

@@ -63,10 +63,13 @@ class DaemonView {
  public:
   virtual ~DaemonView() = default;
   virtual DaemonStatus status() const = 0;
-  // Asks the pipeline to attach pictures (at most `max_width` wide) to the
-  // frames it publishes for the next `duration`. Outputs call it again while
-  // anyone still watches; pictures cost nothing once nobody asks.
-  virtual void want_pictures(std::chrono::steady_clock::duration duration, int max_width) = 0;
+  // Asks the pipeline to attach pictures (at most `max_width` wide, at most
+  // one per `interval`: copying a frame costs the inference thread, so only
+  // as many are made as viewers can use) to the frames it publishes for the
+  // next `duration`. Outputs call it again while anyone still watches;
+  // pictures cost nothing once nobody asks.
+  virtual void want_pictures(std::chrono::steady_clock::duration duration, int max_width,
+                             std::chrono::steady_clock::duration interval) = 0;
 };
 
 // Whatever an output made ready off the I/O thread for apply() (its new

@@ -31,12 +31,52 @@ bool worth_logging(std::uint64_t count) {
   return count <= 3 || (count & (count - 1)) == 0;
 }
 
+}  // namespace
+
+// Picture buffers that the inference thread fills (picture::small_copy_into)
+// and the outputs hold (a snapshot's latest picture, encoder jobs). A picture
+// comes back here when its last holder lets go, on whichever thread that is,
+// so steady watching allocates nothing: a fresh 900 KB buffer per picture
+// cost the inference thread page faults, and glibc's trimming of the memory
+// freed on the I/O thread cost its other allocations more. Thread-safe.
+class PicturePool : public std::enable_shared_from_this<PicturePool> {
+ public:
+  FramePtr copy(const Frame& frame, int max_width) {
+    std::unique_ptr<Frame> buffer;
+    {
+      std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        buffer = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!buffer) buffer = std::make_unique<Frame>();
+    picture::small_copy_into(frame, max_width, *buffer);
+    return FramePtr(buffer.release(), [pool = weak_from_this()](const Frame* picture) {
+      std::unique_ptr<Frame> owned(const_cast<Frame*>(picture));
+      if (const auto self = pool.lock()) self->give_back(std::move(owned));
+    });
+  }
+
+ private:
+  // More than viewers and encoder jobs hold at once is freed.
+  static constexpr std::size_t kKeep = 4;
+  void give_back(std::unique_ptr<Frame> buffer) {
+    std::lock_guard lock(mutex_);
+    if (free_.size() < kKeep) free_.push_back(std::move(buffer));
+  }
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Frame>> free_;
+};
+
+namespace {
+
 // A small copy of `frame` for pictures (snapshots, streams), or null when it
 // cannot be made: a picture is a convenience, never a reason to lose the
 // frame's detections.
-FramePtr take_picture(const Frame& frame, int max_width, std::uint64_t seq) {
+FramePtr take_picture(PicturePool& pool, const Frame& frame, int max_width, std::uint64_t seq) {
   try {
-    return picture::small_copy(frame, max_width);
+    return pool.copy(frame, max_width);
   } catch (const std::exception& e) {
     static std::atomic<std::uint64_t> failures{0};
     const std::uint64_t n = ++failures;
@@ -49,7 +89,9 @@ FramePtr take_picture(const Frame& frame, int max_width, std::uint64_t seq) {
 }  // namespace
 
 Pipeline::Pipeline(ResultSink on_result, SourceSink on_source)
-    : on_result_(std::move(on_result)), on_source_(std::move(on_source)) {
+    : on_result_(std::move(on_result)),
+      on_source_(std::move(on_source)),
+      picture_pool_(std::make_shared<PicturePool>()) {
   inference_ms_.reserve(kTimingWindow);
 }
 
@@ -281,8 +323,10 @@ void Pipeline::inference_loop() {
     FramePtr picture;
     try {
       PreparedFrame prepared = engine.prepare(*captured->frame);
-      if (now_ns() < pictures_until_.load()) {
-        picture = take_picture(*captured->frame, picture_width_.load(), seq);
+      const std::int64_t now = now_ns();
+      if (now < pictures_until_.load() && now - last_picture_ >= picture_interval_.load()) {
+        picture = take_picture(*picture_pool_, *captured->frame, picture_width_.load(), seq);
+        last_picture_ = now;
       }
       captured.reset();  // the source's buffer goes back now, before the forward pass
       result = engine.detect(std::move(prepared), settings->detect);
@@ -309,8 +353,9 @@ void Pipeline::inference_loop() {
   }
 }
 
-void Pipeline::want_pictures(Clock::time_point until, int max_width) {
+void Pipeline::want_pictures(Clock::time_point until, int max_width, Clock::duration interval) {
   picture_width_ = max_width;
+  picture_interval_ = std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count();
   pictures_until_ =
       std::chrono::duration_cast<std::chrono::nanoseconds>(until.time_since_epoch()).count();
 }

@@ -51,6 +51,8 @@
 
 namespace lookout {
 
+class PicturePool;
+
 // What the inference thread applies to each frame; replaced whole on reload.
 struct PipelineSettings {
   std::shared_ptr<const std::string> camera;
@@ -105,8 +107,10 @@ class Pipeline {
   // The current settings (for the reload worker to compare against).
   PipelineSettings settings() const;
   // Frames processed before `until` come with a picture at most `max_width`
-  // wide. A later call replaces the deadline and width.
-  void want_pictures(std::chrono::steady_clock::time_point until, int max_width);
+  // wide, at most one per `interval` (0 = every frame; the frames between
+  // come without). A later call replaces all three.
+  void want_pictures(std::chrono::steady_clock::time_point until, int max_width,
+                     std::chrono::steady_clock::duration interval = {});
 
  private:
   struct Captured {
@@ -160,6 +164,11 @@ class Pipeline {
   std::atomic<std::uint64_t> errors_{0};
   std::atomic<std::int64_t> pictures_until_{0};  // steady clock, nanoseconds
   std::atomic<int> picture_width_{640};
+  std::atomic<std::int64_t> picture_interval_{0};  // nanoseconds
+  // The buffers pictures are made in, reused (pipeline.cpp); shared with the
+  // pictures' deleters, which may run after the pipeline is gone.
+  std::shared_ptr<PicturePool> picture_pool_;
+  std::int64_t last_picture_ = 0;  // inference thread: when it last made one (steady, ns)
   std::atomic<std::int64_t> capture_beat_{0};  // steady clock, nanoseconds
   std::atomic<std::int64_t> inference_beat_{0};
 

@@ -80,22 +80,49 @@ RgbImage scaled(const RgbImage& image, int width) {
 }
 
 std::shared_ptr<const Frame> small_copy(const Frame& frame, int max_width) {
-  if (frame.format == PixelFormat::MJPEG) return frame.clone();
-  require_positive_size(frame);
-  const Size size = fit_width(frame.width, frame.height, max_width);
-  // Converted straight into the copy's own storage: no intermediate image.
-  std::shared_ptr<Frame> copy = Frame::allocate(PixelFormat::RGB24, size.width, size.height);
-  convert_to_rgb(frame, size, copy->mutable_plane(0));
-  copy->sequence = frame.sequence;
-  copy->capture_time = frame.capture_time;
-  copy->capture_steady = frame.capture_steady;
-  const float sx = static_cast<float>(size.width) / static_cast<float>(frame.width);
-  const float sy = static_cast<float>(size.height) / static_cast<float>(frame.height);
-  copy->truth.reserve(frame.truth.size());
-  for (const LabelledBox& box : frame.truth) {
-    copy->truth.push_back({box.class_id, box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy});
-  }
+  auto copy = std::make_shared<Frame>();
+  small_copy_into(frame, max_width, *copy);
   return copy;
+}
+
+void small_copy_into(const Frame& frame, int max_width, Frame& out) {
+  out.planes = {};
+  out.truth.clear();
+  if (frame.format == PixelFormat::MJPEG) {
+    const Plane& in = frame.planes[0];
+    if (in.data == nullptr && in.size != 0) {
+      throw std::invalid_argument("cannot copy an MJPEG frame: plane 0 has no data");
+    }
+    out.storage.assign(in.data, in.data + in.size);  // keeps the capacity it has
+    out.format = PixelFormat::MJPEG;
+    out.width = frame.width;
+    out.height = frame.height;
+    out.planes[0] = {out.storage.data(), 0, in.size};
+    out.truth = frame.truth;  // same size: boxes as they are
+  } else {
+    require_positive_size(frame);
+    const Size size = fit_width(frame.width, frame.height, max_width);
+    const std::size_t row = static_cast<std::size_t>(size.width) * 3;
+    const std::size_t bytes = row * static_cast<std::size_t>(size.height);
+    // resize() only grows: a reused buffer of the same size is neither
+    // reallocated nor cleared, and the conversion writes every byte.
+    if (out.storage.size() < bytes) out.storage.resize(bytes);
+    out.format = PixelFormat::RGB24;
+    out.width = size.width;
+    out.height = size.height;
+    out.planes[0] = {out.storage.data(), row, bytes};
+    // Converted straight into the copy's own storage: no intermediate image.
+    convert_to_rgb(frame, size, out.storage.data());
+    const float sx = static_cast<float>(size.width) / static_cast<float>(frame.width);
+    const float sy = static_cast<float>(size.height) / static_cast<float>(frame.height);
+    out.truth.reserve(frame.truth.size());
+    for (const LabelledBox& box : frame.truth) {
+      out.truth.push_back({box.class_id, box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy});
+    }
+  }
+  out.sequence = frame.sequence;
+  out.capture_time = frame.capture_time;
+  out.capture_steady = frame.capture_steady;
 }
 
 }  // namespace lookout::picture

@@ -506,6 +506,20 @@ TEST_CASE("pictures come with results only while wanted, as small owned RGB copi
     CHECK(p->storage.size() >= 200u * 150u * 3u);  // it owns its pixels
     CHECK(p->sequence <= results.frames.back().seq);
   }
+  // At most one per interval: with a long one, one picture among many frames.
+  const std::size_t rationed_at = results.count();
+  pipeline.want_pictures(Clock::now() + std::chrono::hours(1), 200, std::chrono::hours(1));
+  results.wait_for(rationed_at + 8);
+  {
+    std::lock_guard lock(results.mutex);
+    std::size_t with_picture = 0;
+    // From the frame after the call on (the one in inference then may have
+    // followed the old rule).
+    for (std::size_t i = rationed_at + 1; i < results.pictures.size(); ++i) {
+      with_picture += results.pictures[i] != nullptr ? 1 : 0;
+    }
+    CHECK(with_picture <= 1);
+  }
   // The deadline passed: pictures stop.
   pipeline.want_pictures(Clock::now() - std::chrono::seconds(1), 200);
   const std::size_t stopped_at = results.count();

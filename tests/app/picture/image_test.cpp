@@ -14,6 +14,7 @@ using lookout::PixelFormat;
 using lookout::picture::RgbImage;
 using lookout::picture::scaled;
 using lookout::picture::small_copy;
+using lookout::picture::small_copy_into;
 using lookout::picture::to_rgb;
 
 namespace {
@@ -248,4 +249,42 @@ TEST_CASE("a small copy outlives the buffer its frame borrowed") {
   REQUIRE(copy->width == 80);
   REQUIRE(copy->height == 60);
   t::check_quadrants(to_rgb(*copy), PixelFormat::I420, tolerance_of(PixelFormat::I420) + 3);
+}
+
+TEST_CASE("small_copy_into reuses the buffer it is given and overwrites everything") {
+  Frame out;
+  auto first = t::quadrant_frame(PixelFormat::I420, 640, 360, 0);
+  first->sequence = 1;
+  first->truth = {{1, 100, 50, 300, 200}};
+  small_copy_into(*first, 320, out);
+  REQUIRE(out.format == PixelFormat::RGB24);
+  REQUIRE(out.width == 320);
+  const std::uint8_t* buffer = out.storage.data();
+  // Another frame of the same size: the same buffer, new pixels and metadata.
+  auto second = t::quadrant_frame(PixelFormat::NV12, 640, 360, 0);
+  second->sequence = 2;
+  small_copy_into(*second, 320, out);
+  CHECK(out.storage.data() == buffer);
+  CHECK(out.sequence == 2);
+  CHECK(out.truth.empty());
+  CHECK(lookout::validate_layout(out).empty());
+  // The same picture as a fresh copy of that frame.
+  const auto fresh = small_copy(*second, 320);
+  REQUIRE(fresh->planes[0].size == out.planes[0].size);
+  CHECK(std::equal(out.planes[0].data, out.planes[0].data + out.planes[0].size,
+                   fresh->planes[0].data));
+  // A smaller frame fits in the same buffer; its plane covers only its pixels.
+  small_copy_into(*first, 160, out);
+  CHECK(out.storage.data() == buffer);
+  CHECK(out.width == 160);
+  CHECK(out.planes[0].size == 160u * 90u * 3u);
+  CHECK(lookout::validate_layout(out).empty());
+  // An MJPEG frame after a raw one: its compressed bytes, its format.
+  const auto jpeg = t::quadrant_jpeg(64, 48);
+  small_copy_into(*jpeg, 320, out);
+  CHECK(out.format == PixelFormat::MJPEG);
+  CHECK(out.width == 64);
+  REQUIRE(out.planes[0].size == jpeg->planes[0].size);
+  CHECK(std::equal(out.planes[0].data, out.planes[0].data + out.planes[0].size,
+                   jpeg->planes[0].data));
 }

@@ -57,4 +57,11 @@ RgbImage scaled(const RgbImage& image, int width);
 // data). Any thread.
 std::shared_ptr<const Frame> small_copy(const Frame& frame, int max_width);
 
+// The same copy made into `out`, reusing its storage when it is large
+// enough (no allocation, no fresh pages: for a pool of pictures the
+// inference thread fills again and again). `out` is overwritten whole:
+// format, size, planes, sequence, capture times and truth. Throws as
+// small_copy() does; `out` is then unspecified but valid to fill again.
+void small_copy_into(const Frame& frame, int max_width, Frame& out);
+
 }  // namespace lookout::picture
