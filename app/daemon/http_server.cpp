@@ -346,8 +346,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Clock::duration interval() const { return interval_; }
 
   // ---- server-sent events ---------------------------------------------------------
-  void send_event(const std::shared_ptr<const std::string>& event) {
+  // `rated`: a detections event, which a client that asked for ?fps= gets at
+  // most that often (the newest when due; hello and stats always).
+  void send_event(const std::shared_ptr<const std::string>& event, bool rated = false) {
     if (mode_ != Mode::Events) return;
+    if (rated && event_interval_ > Clock::duration::zero()) {
+      const Clock::time_point now = Clock::now();
+      if (now < next_event_due_) return;
+      next_event_due_ = now + event_interval_ * 9 / 10;
+    }
     const auto hub = hub_.lock();
     const std::size_t limit = hub ? hub->send_queue : 64;
     while (queue_.size() >= limit) queue_.pop_front();  // the oldest go; the stream goes on
@@ -562,7 +569,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void dispatch();
   bool authorised(HttpHub& hub, Endpoint endpoint, const std::map<std::string, std::string>& query);
-  void start_events(HttpHub& hub);
+  void start_events(HttpHub& hub, const std::map<std::string, std::string>& query);
   void start_mjpeg(HttpHub& hub, const std::map<std::string, std::string>& query);
   void start_snapshot(HttpHub& hub, const std::map<std::string, std::string>& query);
 
@@ -638,6 +645,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::uint64_t last_seq_ = 0;
   bool sent_any_ = false;
   std::uint64_t waiting_min_seq_ = 0;
+  Clock::duration event_interval_{};  // 0 = every detections event
+  Clock::time_point next_event_due_{};
 };
 
 bool HttpSession::authorised(HttpHub& hub, Endpoint endpoint,
@@ -794,7 +803,7 @@ void HttpSession::dispatch() {
         return respond(text_response("application/json", *hub->latest->line), head_);
       case Endpoint::EventStream:
         if (head_) return respond(text_response("text/event-stream", ""), true);
-        return start_events(*hub);
+        return start_events(*hub, *query);
       case Endpoint::Snapshot:
         return start_snapshot(*hub, *query);
       case Endpoint::MjpegStream:
@@ -813,7 +822,13 @@ void HttpSession::dispatch() {
   }
 }
 
-void HttpSession::start_events(HttpHub& hub) {
+void HttpSession::start_events(HttpHub& hub, const std::map<std::string, std::string>& query) {
+  const IntParam fps = int_param(query, "fps", 1, 1000);
+  if (!fps.error.empty()) return respond(error_response(http::status::bad_request, fps.error));
+  if (fps.value) {
+    event_interval_ = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / *fps.value));
+  }
   begin_stream(Mode::Events,
                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
                "Connection: close\r\nX-Accel-Buffering: no\r\nServer: lookoutd\r\n\r\n"
@@ -1080,7 +1095,7 @@ void HttpHub::send_event(const std::string& type, const std::string& line) {
       event = std::make_shared<const std::string>("event: " + type +
                                                   "\ndata: " + std::string(data) + "\n\n");
     }
-    session->send_event(event);
+    session->send_event(event, type == "detections");
   }
 }
 

@@ -625,3 +625,42 @@ TEST_CASE("request forms: absolute targets, HTTP/1.0, and pipelined requests ans
   CHECK(third->status == 200);
   CHECK(json::parse(third->body).contains("hello"));
 }
+
+TEST_CASE("GET /api/stream?fps=N sends detections at most N times a second, hello and stats always") {
+  auto& d = shared_daemon();
+  auto open = [&](const std::string& target) {
+    auto c = std::make_unique<HttpConnection>(d.http_port);
+    c->send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    const auto r = c->read_response();
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    return c;
+  };
+  auto every = open("/api/stream");
+  auto rated = open("/api/stream?fps=1");
+  int all = 0, limited = 0;
+  std::set<std::string> limited_types;
+  auto drain = [&] {
+    while (const auto e = rated->next_event(10ms)) {
+      limited_types.insert(e->first);
+      if (e->first == "detections") ++limited;
+    }
+  };
+  // Over the same stretch of time (the unlimited client's 40 frames, and at
+  // least one stats message for both), the limited one gets far fewer.
+  while (all < 40 || !limited_types.count("stats")) {
+    const auto e = every->next_event();
+    REQUIRE(e);
+    if (e->first == "detections") ++all;
+    drain();
+  }
+  drain();
+  INFO("every frame: ", all, " detections events; fps=1: ", limited);
+  CHECK(limited >= 1);
+  CHECK(2 * limited < all);
+  CHECK(limited_types.count("hello") == 1);
+  CHECK(limited_types.count("stats") == 1);
+  const auto bad = http_get(d.http_port, "/api/stream?fps=0");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+}
