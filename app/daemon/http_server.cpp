@@ -158,6 +158,14 @@ std::optional<std::map<std::string, std::string>> parse_form(std::string_view qu
   return out;
 }
 
+// One server-sent event: the lookout/1 message `line` (without its newline)
+// as the data of an event named by its type.
+std::shared_ptr<const std::string> sse_event(std::string_view type, std::string_view line) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  return std::make_shared<const std::string>("event: " + std::string(type) +
+                                             "\ndata: " + std::string(line) + "\n\n");
+}
+
 // The value of cookie `name` in a Cookie header, URL-decoded.
 std::optional<std::string> cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {
@@ -331,11 +339,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // Answers at once, without reading a request, and closes.
   void refuse(http::status status, const std::string& message) {
-    Response res{status, 11};
-    res.set(http::field::content_type, "application/json");
-    res.body() = json_error(static_cast<int>(status), message);
-    res.keep_alive(false);
-    respond(std::move(res));
+    keep_alive_ = false;
+    respond(error_response(status, message));
   }
 
   Mode mode() const { return mode_; }
@@ -442,7 +447,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_header(error_code ec) {
     if (closed_) return;
     if (ec) return read_failed(ec);
-    const auto& request = parser_->get();
     if (!parser_->is_done()) {
       // A body (the login form): the same deadline covers it.
       return http::async_read(socket_, buffer_, *parser_,
@@ -453,7 +457,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                                 self->dispatch();
                               });
     }
-    (void)request;
     timer_.cancel();
     dispatch();
   }
@@ -495,6 +498,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     res.body() = json_error(static_cast<int>(status), message);
+    res.keep_alive(keep_alive_);
+    return res;
+  }
+
+  // 303 to the viewer, with the cookie that carries `token` from now on (none
+  // when no token is configured).
+  Response signed_in(const std::string& token) const {
+    Response res{http::status::see_other, version_};
+    res.set(http::field::location, "/");
+    if (!token.empty()) {
+      res.set(http::field::set_cookie, std::string(kCookie) + "=" + url_encode(token) +
+                                           "; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000");
+    }
     res.keep_alive(keep_alive_);
     return res;
   }
@@ -668,12 +684,7 @@ bool HttpSession::authorised(HttpHub& hub, Endpoint endpoint,
   if (given && net::constant_time_equal(*given, hub.token)) {
     if (from_query && page) {
       // The token leaves the address bar: the cookie carries it from now on.
-      Response res{http::status::see_other, version_};
-      res.set(http::field::location, "/");
-      res.set(http::field::set_cookie, std::string(kCookie) + "=" + url_encode(hub.token) +
-                                           "; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000");
-      res.keep_alive(keep_alive_);
-      respond(std::move(res));
+      respond(signed_in(hub.token));
       return false;
     }
     return true;
@@ -762,15 +773,7 @@ void HttpSession::dispatch() {
         }
         const std::string& token = form->at("token");
         if (hub->token.empty() || net::constant_time_equal(token, hub->token)) {
-          Response res{http::status::see_other, version_};
-          res.set(http::field::location, "/");
-          if (!hub->token.empty()) {
-            res.set(http::field::set_cookie,
-                    std::string(kCookie) + "=" + url_encode(hub->token) +
-                        "; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000");
-          }
-          res.keep_alive(keep_alive_);
-          return respond(std::move(res));
+          return respond(signed_in(hub->token));
         }
         if (hub->limiter.allow()) log::notice("HTTP client ", peer_, ": wrong token at /login");
         Response res = text_response("text/html; charset=utf-8",
@@ -834,14 +837,8 @@ void HttpSession::start_events(HttpHub& hub, const std::map<std::string, std::st
                "Connection: close\r\nX-Accel-Buffering: no\r\nServer: lookoutd\r\n\r\n"
                "retry: 2000\n\n");
   hub.metrics.count_request(200);
-  auto event = [](const char* type, const std::string& line) {
-    std::string_view data(line);
-    if (!data.empty() && data.back() == '\n') data.remove_suffix(1);
-    return std::make_shared<const std::string>(std::string("event: ") + type +
-                                               "\ndata: " + std::string(data) + "\n\n");
-  };
-  if (hub.hello_line) send_event(event("hello", *hub.hello_line));
-  if (hub.stats) send_event(event("stats", *hub.stats->line));
+  if (hub.hello_line) send_event(sse_event("hello", *hub.hello_line));
+  if (hub.stats) send_event(sse_event("stats", *hub.stats->line));
 }
 
 void HttpSession::start_mjpeg(HttpHub& hub, const std::map<std::string, std::string>& query) {
@@ -1086,15 +1083,10 @@ json HttpHub::status_json() const {
 }
 
 void HttpHub::send_event(const std::string& type, const std::string& line) {
-  std::string_view data(line);
-  if (!data.empty() && data.back() == '\n') data.remove_suffix(1);
-  std::shared_ptr<const std::string> event;
+  std::shared_ptr<const std::string> event;  // made once, for the first listener
   for (const auto& session : snapshot()) {
     if (session->mode() != HttpSession::Mode::Events) continue;
-    if (!event) {
-      event = std::make_shared<const std::string>("event: " + type +
-                                                  "\ndata: " + std::string(data) + "\n\n");
-    }
+    if (!event) event = sse_event(type, line);
     session->send_event(event, type == "detections");
   }
 }
@@ -1197,11 +1189,6 @@ void HttpServer::publish_stats(const std::shared_ptr<const PublishedStats>& stat
 
 void HttpServer::count_clients(std::vector<ClientCount>& counts) const {
   counts.push_back({"http", hub_->sessions.size()});
-}
-
-std::optional<std::string> HttpServer::address() const {
-  if (!hub_->listener) return std::nullopt;
-  return hub_->listener->address;
 }
 
 void HttpServer::close() {

@@ -49,9 +49,6 @@ class HttpServer final : public Output {
   void count_clients(std::vector<ClientCount>& counts) const override;
   void close() override;
 
-  // The address listened on ("127.0.0.1:8080"), when listening.
-  std::optional<std::string> address() const;
-
  private:
   std::shared_ptr<HttpHub> hub_;
 };

@@ -603,15 +603,6 @@ void Server::broadcast(const std::shared_ptr<const std::string>& line) {
   }
 }
 
-std::size_t Server::client_count() const {
-  return hub_->sessions.size();
-}
-
-std::optional<std::string> Server::tcp_address() const {
-  if (!hub_->tcp_listener) return std::nullopt;
-  return hub_->tcp_listener->address;
-}
-
 void Server::close() {
   ServerHub& hub = *hub_;
   if (hub.closed) return;

@@ -71,9 +71,6 @@ class Server final : public Output {
   void count_clients(std::vector<ClientCount>& counts) const override;
   // Sends `line` to every authenticated client.
   void broadcast(const std::shared_ptr<const std::string>& line);
-  std::size_t client_count() const;
-  // The TCP address actually listened on (its port when configured as 0).
-  std::optional<std::string> tcp_address() const;
   // Stops accepting and disconnects every client.
   void close() override;
 
