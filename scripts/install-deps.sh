@@ -26,6 +26,10 @@ packages=(
   libyuv-dev libturbojpeg0-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
   # video files in drivers/ (FFmpeg)
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  # lookoutd's MQTT output (libmosquitto), and for its tests a real broker
+  # and Debian's command-line clients (tests/app/daemon/mqtt_test.cpp,
+  # scripts/fleet-sim.sh); openssl makes the TLS tests' certificates
+  libmosquitto-dev mosquitto mosquitto-clients openssl
   # models/ tooling and its tests (Debian's python3, not any other on PATH)
   python3 python3-torch python3-numpy python3-pil python3-pytest python3-yaml
   # test helpers: a plain TCP client, systemd-analyze for the unit file

@@ -53,6 +53,7 @@ LOOKOUT_SYSROOT_PACKAGES=(
   libtorch-dev libcamera-dev libboost-dev libyaml-cpp-dev doctest-dev
   libyuv-dev libturbojpeg0-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  libmosquitto-dev
 )
 # Files a sysroot never needs (dpkg path-exclude, applied while extracting).
 readonly PATH_EXCLUDES=(

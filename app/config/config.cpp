@@ -484,6 +484,129 @@ const config::Section<HttpConfig>& http_schema() {
   return schema;
 }
 
+// An MQTT topic prefix: one or more levels, no wildcards, no empty level.
+struct TopicPrefix {
+  using Value = std::string;
+  bool read(Reader& reader, const Node& node, std::string& out) const {
+    std::string text;
+    if (!config::Text{200}.read(reader, node, text)) return false;
+    std::string why;
+    if (text.empty()) {
+      why = "a topic prefix cannot be empty";
+    } else if (text.find_first_of("+#") != std::string::npos) {
+      why = "MQTT wildcards (+, #) cannot appear in a topic";
+    } else if (text.front() == '/' || text.back() == '/' || text.find("//") != std::string::npos) {
+      why = "topic levels cannot be empty (no leading, trailing or doubled '/')";
+    } else if (text.front() == '$') {
+      why = "topics starting with '$' are the broker's own";
+    } else if (std::any_of(text.begin(), text.end(),
+                           [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+      why = "control characters cannot appear in a topic";
+    }
+    if (!why.empty()) {
+      reader.problem(node, why + ", got '" + printable(text) + "'");
+      return false;
+    }
+    out = std::move(text);
+    return true;
+  }
+  nlohmann::json json(const std::string& value) const { return value; }
+  std::string type() const { return "MQTT topic prefix"; }
+};
+
+const config::Section<MqttTlsConfig>& mqtt_tls_schema() {
+  using S = MqttTlsConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("enabled", &S::enabled, config::Boolean{}, Restart::Output,
+                        "connect to the broker over TLS (usually port 8883)"),
+          config::field("ca_file", &S::ca_file, config::Text{}, Restart::Output,
+                        "CA certificate(s) the broker's certificate must chain to, PEM; empty "
+                        "= the system's CAs"),
+          config::field("cert_file", &S::cert_file, config::Text{}, Restart::Output,
+                        "client certificate, PEM, for brokers that ask for one; with key_file"),
+          config::field("key_file", &S::key_file, config::Text{}, Restart::Output,
+                        "the client certificate's private key, PEM, unencrypted"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        // Reported at the one that is set, which is where the user looks.
+        if (s.cert_file.empty() != s.key_file.empty()) {
+          reader.problem(
+              reader.locations().of(path + (s.cert_file.empty() ? ".key_file" : ".cert_file")),
+              "cert_file and key_file go together: set both or neither");
+        }
+      }};
+  return schema;
+}
+
+const config::Section<MqttDiscoveryConfig>& mqtt_discovery_schema() {
+  using S = MqttDiscoveryConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("enabled", &S::enabled, config::Boolean{}, Restart::Output,
+                        "publish Home Assistant discovery configs (no integration to install)"),
+          config::field("prefix", &S::prefix, TopicPrefix{}, Restart::Output,
+                        "Home Assistant's discovery prefix"),
+          config::field("classes", &S::classes, ClassNames{}, Restart::Nothing,
+                        "classes that get entities; [] = model.classes if set, else every "
+                        "class of a model with at most 10, else person"),
+      },
+      nullptr};
+  return schema;
+}
+
+const config::Section<MqttConfig>& mqtt_schema() {
+  using S = MqttConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("enabled", &S::enabled, config::Boolean{}, Restart::Output,
+                        "publish to an MQTT broker (Home Assistant, a fleet)"),
+          config::field("host", &S::host, config::Text{253}, Restart::Output,
+                        "the broker's host name or address"),
+          config::field("port", &S::port, config::Integer<int>{1, 65535}, Restart::Output,
+                        "the broker's port: 1883, or 8883 for TLS"),
+          config::field("client_id", &S::client_id, config::Text{128}, Restart::Output,
+                        "MQTT client id; empty = lookout-<camera>"),
+          config::field("username", &S::username, config::Text{256}, Restart::Output,
+                        "user name for the broker; empty = anonymous"),
+          config::field("password_file", &S::password_file, config::Text{}, Restart::Output,
+                        "file holding the password (its first line); never the password here"),
+          config::section("tls", &S::tls, mqtt_tls_schema(), "TLS to the broker"),
+          config::field("topic_prefix", &S::topic_prefix, TopicPrefix{}, Restart::Output,
+                        "topics are <topic_prefix>/<camera>/..."),
+          config::field("qos", &S::qos, config::Integer<int>{0, 2}, Restart::Output,
+                        "MQTT quality of service of every message"),
+          config::field("keepalive_s", &S::keepalive_s, config::Integer<int>{5, 3600},
+                        Restart::Output, "seconds between keep-alive pings"),
+          config::field("detections_max_rate", &S::detections_max_rate,
+                        config::Real<double>{0, 100}, Restart::Nothing,
+                        "detections messages a second at most; 0 = none"),
+          config::field("off_delay_s", &S::off_delay_s, config::Real<double>{0, 3600},
+                        Restart::Nothing,
+                        "seconds without a class before its detected topic turns OFF"),
+          config::field("snapshot_interval_s", &S::snapshot_interval_s,
+                        config::Real<double>{0.5, 86400}, Restart::Nothing,
+                        "seconds between snapshots published (a request is answered at once)"),
+          config::field("max_queued", &S::max_queued, config::Integer<int>{1, 100000},
+                        Restart::Nothing,
+                        "detections, stats and events waiting for the broker; then the oldest "
+                        "are dropped"),
+          config::section("discovery", &S::discovery, mqtt_discovery_schema(),
+                          "Home Assistant MQTT discovery"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        if (s.enabled && s.host.empty()) {
+          reader.problem(reader.locations().of(path + ".host"),
+                         "a broker host is required when enabled");
+        }
+        if (!s.password_file.empty() && s.username.empty()) {
+          reader.problem(reader.locations().of(path + ".password_file"),
+                         "a password needs mqtt.username as well");
+        }
+      }};
+  return schema;
+}
+
 const config::Section<LoggingConfig>& logging_schema() {
   using S = LoggingConfig;
   static const config::Section<S> schema{
@@ -512,6 +635,8 @@ const config::Section<Config>& config_schema() {
                           "publishing detections to clients (protocol lookout/1)"),
           config::section("http", &S::http, http_schema(),
                           "the web viewer, snapshots, MJPEG, health and metrics"),
+          config::section("mqtt", &S::mqtt, mqtt_schema(),
+                          "detections, presence and Home Assistant discovery over MQTT"),
           config::section("logging", &S::logging, logging_schema(), "the journal"),
       },
       [](Reader& reader, const S& s, const std::string&) {
@@ -601,6 +726,45 @@ std::string resolve_model(Reader& reader, const Config& config, const Environmen
   return path;
 }
 
+// A file named at `key`, relative to the configuration's directory: made
+// absolute, and checked readable (a problem at the key otherwise).
+void resolve_readable_file(std::string& path, const std::string& key, const Config& config,
+                           const Environment& env, Reader& reader) {
+  if (path.empty()) return;
+  fs::path p(path);
+  if (p.is_relative() && !env.base_dir.empty()) p = fs::path(env.base_dir) / p;
+  p = fs::absolute(p).lexically_normal();
+  std::ifstream in(p, std::ios::binary);
+  std::error_code ec;
+  if (!in || fs::is_directory(p, ec)) {
+    reader.problem(config.locations.of(key),
+                   "cannot read " + p.string() + ": " +
+                       (fs::is_directory(p, ec) ? std::string("is a directory")
+                                                : std::string(std::strerror(errno))));
+  }
+  path = p.string();
+}
+
+void resolve_mqtt(Config& config, const Environment& env, Reader& reader) {
+  MqttConfig& mqtt = config.mqtt;
+  resolve_readable_file(mqtt.tls.ca_file, "mqtt.tls.ca_file", config, env, reader);
+  resolve_readable_file(mqtt.tls.cert_file, "mqtt.tls.cert_file", config, env, reader);
+  resolve_readable_file(mqtt.tls.key_file, "mqtt.tls.key_file", config, env, reader);
+  if (mqtt.password_file.empty()) return;
+  const std::size_t before = reader.problems().size();
+  resolve_readable_file(mqtt.password_file, "mqtt.password_file", config, env, reader);
+  if (reader.problems().size() != before) return;
+  std::ifstream in(mqtt.password_file, std::ios::binary);
+  std::string first_line;
+  std::getline(in, first_line);
+  if (!first_line.empty() && first_line.back() == '\r') first_line.pop_back();
+  if (first_line.empty()) {
+    reader.problem(config.locations.of("mqtt.password_file"),
+                   mqtt.password_file + " is empty: its first line is the password");
+  }
+  mqtt.password = std::move(first_line);
+}
+
 void resolve_into(Config& config, const Environment& env, Reader& reader) {
   if (config.camera.empty()) config.camera = env.host_name;
   if (!config.model.engine.model_path.empty()) {
@@ -618,6 +782,7 @@ void resolve_into(Config& config, const Environment& env, Reader& reader) {
       source.path = fs::absolute(p).lexically_normal();
     }
   }
+  if (config.mqtt.enabled) resolve_mqtt(config, env, reader);
   UnixConfig& unix_socket = config.publish.unix_socket;
   if (!unix_socket.path.empty()) {
     fs::path p(unix_socket.path);

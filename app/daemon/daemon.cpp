@@ -19,6 +19,7 @@
 #include "core/version.hpp"
 #include "drivers/factory.hpp"
 #include "http_server.hpp"
+#include "mqtt_output.hpp"
 #include "notify.hpp"
 #include "output.hpp"
 #include "pipeline.hpp"
@@ -141,6 +142,15 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
       settings.detect.class_conf[id] = score;
     }
   }
+  if (config.mqtt.enabled && config.mqtt.discovery.enabled) {
+    for (const auto& name : config.mqtt.discovery.classes) {
+      if (id_of(name) < 0) {
+        problems.push_back(config.locations.of("mqtt.discovery.classes")
+                               .format("'" + name + "' is not a class of model " + model.name +
+                                       " (" + known + ")"));
+      }
+    }
+  }
   if (!problems.empty()) throw ConfigError(problems);
   return settings;
 }
@@ -168,6 +178,7 @@ class Daemon::Impl final : public DaemonView {
   DaemonStatus status() const override;
   void want_pictures(std::chrono::steady_clock::duration duration, int max_width,
                      std::chrono::steady_clock::duration interval) override;
+  void set_detection(bool on) override;
 
  private:
   void wait_for_signal();
@@ -187,7 +198,7 @@ class Daemon::Impl final : public DaemonView {
   }
 
   boost::asio::io_context io_;
-  // The lookout/1 server and the HTTP server, peers behind one interface; each
+  // The lookout/1 server, the HTTP server and the MQTT output, peers behind one interface; each
   // gets every greeting, frame and stats message. Closed in shutdown().
   std::vector<std::unique_ptr<Output>> outputs_;
   Pipeline pipeline_;
@@ -216,6 +227,16 @@ class Daemon::Impl final : public DaemonView {
   Sample last_summary_;
   std::optional<std::chrono::microseconds> watchdog_;
   bool watchdog_starved_ = false;
+  // I/O thread: what outputs asked of pictures, merged for the pipeline
+  // (widest, most often, until the last asks no more). One entry per kind of
+  // request (width and interval), so that the HTTP viewers' and the MQTT
+  // snapshots' requests do not replace each other.
+  struct PictureWant {
+    Clock::time_point until;
+    int max_width = 0;
+    Clock::duration interval{};
+  };
+  std::vector<PictureWant> picture_wants_;
   // I/O thread: what new clients are greeted with. The source part is what
   // the pipeline's source sink last reported (the frames' real size), or
   // what the configuration expects until the first frame.
@@ -271,6 +292,7 @@ Daemon::Impl::Impl(Config config, std::string config_path)
   auto source = make_supervised_source(config_.source);
   outputs_.push_back(std::make_unique<Server>(io_));
   outputs_.push_back(std::make_unique<HttpServer>(io_, *this, kVersion));
+  outputs_.push_back(std::make_unique<MqttOutput>(io_, *this, kVersion));
   each_output([&](Output& output) { output.apply(config_, output.prepare(nullptr, config_)); });
   // The I/O thread does not run yet: this thread may set what it owns. The
   // greeting is in place before the first frame's source report is posted.
@@ -507,6 +529,8 @@ void Daemon::Impl::send_stats() {
   s.source_state = std::string(to_string(now.stats.source.state));
   s.source_restarts = now.stats.source.restarts;
   s.source_error = now.stats.source.last_error;
+  s.detection = !pipeline_.paused();
+  each_output([&](Output& output) { output.report(s.outputs); });
   last_stats_ = now;
   auto published = std::make_shared<PublishedStats>();
   published->line = std::make_shared<const std::string>(protocol::stats(s));
@@ -568,12 +592,34 @@ DaemonStatus Daemon::Impl::status() const {
   out.uptime_s = seconds_between(started_, Clock::now());
   for (const auto& output : outputs_) output->count_clients(out.clients);
   out.model = pipeline_.model_info();
+  out.detection = !pipeline_.paused();
+  for (const auto& output : outputs_) output->report(out.outputs);
   return out;
 }
 
 void Daemon::Impl::want_pictures(std::chrono::steady_clock::duration duration, int max_width,
                                  std::chrono::steady_clock::duration interval) {
-  pipeline_.want_pictures(Clock::now() + duration, max_width, interval);
+  const auto now = Clock::now();
+  picture_wants_.erase(std::remove_if(picture_wants_.begin(), picture_wants_.end(),
+                                      [&](const PictureWant& w) {
+                                        return w.until <= now ||
+                                               (w.max_width == max_width && w.interval == interval);
+                                      }),
+                       picture_wants_.end());
+  picture_wants_.push_back({now + duration, max_width, interval});
+  PictureWant merged = picture_wants_.front();
+  for (const auto& w : picture_wants_) {
+    merged.until = std::max(merged.until, w.until);
+    merged.max_width = std::max(merged.max_width, w.max_width);
+    merged.interval = std::min(merged.interval, w.interval);
+  }
+  pipeline_.want_pictures(merged.until, merged.max_width, merged.interval);
+}
+
+void Daemon::Impl::set_detection(bool on) {
+  if (pipeline_.paused() == !on) return;
+  pipeline_.set_paused(!on);
+  log::notice(on ? "detection resumed" : "detection paused: frames are captured, not processed");
 }
 
 void Daemon::Impl::schedule_watchdog() {

@@ -1054,9 +1054,12 @@ json HttpHub::health(const DaemonStatus& status) const {
   std::optional<double> age;
   if (latest_at) age = std::chrono::duration<double>(Clock::now() - *latest_at).count();
   if (age) out["last_frame_age_s"] = std::round(*age * 1000) / 1000;
+  out["detection"] = status.detection ? "on" : "paused";
   std::string reason;
   if (source.state != SourceHealth::State::Running) {
     reason = "source " + state + (source.last_error.empty() ? "" : ": " + source.last_error);
+  } else if (!status.detection) {
+    // Paused on purpose (MQTT detection/set): no frame is processed, and that is fine.
   } else if (!age) {
     reason = "no frame processed yet";
   } else if (*age > config.health_timeout_s) {

@@ -1,7 +1,8 @@
 // Output: where lookoutd's results go. The lookout/1 server (server.hpp) and
 // the HTTP server (http_server.hpp) are peers behind this one interface, as
 // MQTT and events will be: the daemon hands every output the same greeting,
-// frames and stats, and knows nothing of their protocols.
+// frames and stats, and knows nothing of their protocols (mqtt_output.hpp is
+// the third).
 //
 // Ownership: the daemon owns its outputs (unique_ptr) for its whole life and
 // closes them before the io_context stops. Whatever an output needs from the
@@ -54,8 +55,10 @@ struct ClientCount {
 struct DaemonStatus {
   PipelineStats pipeline;  // fresh counters, timings and source health
   double uptime_s = 0;
-  std::vector<ClientCount> clients;  // of every output
-  ModelInfo model;                   // the running model
+  std::vector<ClientCount> clients;            // of every output
+  ModelInfo model;                             // the running model
+  bool detection = true;                       // false while detection is paused
+  std::vector<protocol::OutputStats> outputs;  // what outputs report of themselves
 };
 
 // The daemon, as its outputs see it. I/O thread only.
@@ -70,6 +73,9 @@ class DaemonView {
   // pictures cost nothing once nobody asks.
   virtual void want_pictures(std::chrono::steady_clock::duration duration, int max_width,
                              std::chrono::steady_clock::duration interval) = 0;
+  // Pauses (false) or resumes (true) inference: while paused, frames are
+  // captured and let go unprocessed, and nothing is published.
+  virtual void set_detection(bool on) = 0;
 };
 
 // Whatever an output made ready off the I/O thread for apply() (its new
@@ -98,6 +104,8 @@ class Output {
   virtual void publish_stats(const std::shared_ptr<const PublishedStats>& stats) = 0;
   // Appends this output's clients per transport.
   virtual void count_clients(std::vector<ClientCount>& counts) const = 0;
+  // Appends what this output reports of itself in stats and /metrics, if anything.
+  virtual void report(std::vector<protocol::OutputStats>& /*out*/) const {}
   // Stops accepting and disconnects every client. Idempotent.
   virtual void close() = 0;
 };

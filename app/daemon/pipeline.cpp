@@ -293,6 +293,10 @@ void Pipeline::inference_loop() {
       captured = std::move(slot_);
       slot_.reset();
     }
+    if (paused_) {
+      ++skipped_;  // the frame goes back at once
+      continue;
+    }
     std::shared_ptr<const PipelineSettings> settings;
     {
       std::lock_guard lock(parts_mutex_);

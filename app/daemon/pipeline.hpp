@@ -30,7 +30,7 @@
 //    nothing.
 //  * start/replace/update/stop: one control thread at a time (the daemon's
 //    startup, reload worker and shutdown); serialized by an internal mutex.
-//  * stats/alive/model_info/source_description/want_pictures: any thread.
+//  * stats/alive/model_info/source_description/want_pictures/set_paused: any thread.
 #pragma once
 
 #include <atomic>
@@ -65,7 +65,7 @@ struct PipelineSettings {
 struct PipelineStats {
   std::uint64_t captured = 0;   // frames received from the source (not those its driver dropped)
   std::uint64_t processed = 0;  // frames run through the model and published
-  std::uint64_t skipped = 0;    // frames replaced by a newer one before inference
+  std::uint64_t skipped = 0;    // frames replaced by a newer one before inference, or paused
   std::uint64_t errors = 0;     // frames the engine rejected
   double inference_p50_ms = 0;  // over the last frames
   double inference_p90_ms = 0;
@@ -111,6 +111,11 @@ class Pipeline {
   // come without). A later call replaces all three.
   void want_pictures(std::chrono::steady_clock::time_point until, int max_width,
                      std::chrono::steady_clock::duration interval = {});
+  // While paused, the inference thread takes each frame and lets it go
+  // unprocessed (counted as skipped): the camera keeps running, nothing is
+  // published. Survives replace().
+  void set_paused(bool paused) { paused_ = paused; }
+  bool paused() const { return paused_; }
 
  private:
   struct Captured {
@@ -162,6 +167,7 @@ class Pipeline {
   std::atomic<std::uint64_t> processed_{0};
   std::atomic<std::uint64_t> skipped_{0};
   std::atomic<std::uint64_t> errors_{0};
+  std::atomic<bool> paused_{false};
   std::atomic<std::int64_t> pictures_until_{0};  // steady clock, nanoseconds
   std::atomic<int> picture_width_{640};
   std::atomic<std::int64_t> picture_interval_{0};  // nanoseconds

@@ -115,6 +115,17 @@ std::string stats(const Stats& s) {
       {"clients", s.clients},
       {"source", std::move(source)},
   };
+  if (!s.detection) j["detection"] = "paused";
+  if (!s.outputs.empty()) {
+    json outputs = json::object();
+    for (const auto& o : s.outputs) {
+      json entry = {
+          {"state", o.state}, {"sent", o.sent}, {"dropped", o.dropped}, {"queued", o.queued}};
+      if (!o.error.empty()) entry["error"] = o.error;
+      outputs[o.name] = std::move(entry);
+    }
+    j["outputs"] = std::move(outputs);
+  }
   return line(j);
 }
 

@@ -75,6 +75,16 @@ struct Filter {
   }
 };
 
+// What an output beside lookout/1 reports of itself in stats (the MQTT
+// output: its broker connection and its queue).
+struct OutputStats {
+  std::string name;   // "mqtt"
+  std::string state;  // "connected", "retrying", ... (the output's own names)
+  std::string error;  // why it is not connected, if it is not
+  std::uint64_t sent = 0, dropped = 0;
+  std::size_t queued = 0;
+};
+
 struct Stats {
   std::string camera;
   double uptime_s = 0;
@@ -87,6 +97,8 @@ struct Stats {
   std::string source_state;
   std::uint64_t source_restarts = 0;
   std::string source_error;  // the last failure, empty if none
+  bool detection = true;     // false while detection is paused (MQTT.md, detection/set)
+  std::vector<OutputStats> outputs;
 };
 
 // ---- server -> client --------------------------------------------------------

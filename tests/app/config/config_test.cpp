@@ -631,3 +631,66 @@ TEST_CASE("the reload plan says what each change restarts") {
   CHECK(token.changes[0].before == "(set)");
   CHECK(token.changes[0].after == "(set)");
 }
+
+TEST_CASE("mqtt: the password comes from password_file, never from the YAML") {
+  Dir dir;
+  dir.write("mqtt-password", "s3cret\nignored second line\n");
+  const auto file =
+      dir.write("lookout.yaml", std::string(kModel) +
+                                    "mqtt:\n  enabled: true\n  host: broker.lan\n  username: pi\n"
+                                    "  password_file: mqtt-password\n  tls:\n    enabled: true\n");
+  const Config c = lookout::load_config_file(file.string());
+  CHECK(c.mqtt.enabled);
+  CHECK(c.mqtt.host == "broker.lan");
+  CHECK(c.mqtt.password == "s3cret");
+  CHECK(c.mqtt.password_file == (dir.path / "mqtt-password").string());
+  CHECK(c.mqtt.port == 1883);
+  CHECK(c.mqtt.qos == 1);
+  CHECK(c.mqtt.topic_prefix == "lookout");
+  CHECK(c.mqtt.discovery.prefix == "homeassistant");
+  // describe() never shows it, and "password" is not a key.
+  CHECK(lookout::describe(c).find("s3cret") == std::string::npos);
+  CHECK(only_problem(std::string(kModel) + "mqtt:\n  password: x\n") ==
+        "bad.yaml:4:3: mqtt.password: unknown key");
+}
+
+TEST_CASE("mqtt: bad settings are reported at their keys") {
+  const std::string m = std::string(kModel) + "mqtt:\n  enabled: true\n";
+  CHECK(only_problem(m + "  password_file: nowhere\n  username: u\n")
+            .rfind("bad.yaml:5:18: mqtt.password_file: cannot read ", 0) == 0);
+  const auto no_user = problems_of(m + "  password_file: x\n");
+  REQUIRE(!no_user.empty());
+  CHECK(no_user[0] == "bad.yaml:5:18: mqtt.password_file: a password needs mqtt.username as well");
+  CHECK(only_problem(m + "  tls:\n    enabled: true\n    ca_file: missing-ca.crt\n")
+            .rfind("bad.yaml:7:14: mqtt.tls.ca_file: cannot read ", 0) == 0);
+  CHECK(only_problem(m + "  tls:\n    cert_file: model.torchscript\n") ==
+        "bad.yaml:6:16: mqtt.tls.cert_file: cert_file and key_file go together: set both or "
+        "neither");
+  CHECK(only_problem(m + "  topic_prefix: home/+/cams\n") ==
+        "bad.yaml:5:17: mqtt.topic_prefix: MQTT wildcards (+, #) cannot appear in a topic, got "
+        "'home/+/cams'");
+  CHECK(only_problem(m + "  topic_prefix: lookout/\n").find("topic levels cannot be empty") !=
+        std::string::npos);
+  CHECK(only_problem(m + "  qos: 3\n") == "bad.yaml:5:8: mqtt.qos: must be between 0 and 2, got 3");
+  CHECK(only_problem(m + "  host: \"\"\n") ==
+        "bad.yaml:5:9: mqtt.host: a broker host is required when enabled");
+  CHECK(only_problem(m + "  discovery:\n    classes: [person, person]\n")
+            .find("'person' is listed twice") != std::string::npos);
+  Dir dir;
+  dir.write("empty-password", "\n");
+  const auto file = dir.write("lookout.yaml", std::string(kModel) +
+                                                  "mqtt:\n  enabled: true\n  username: u\n"
+                                                  "  password_file: empty-password\n");
+  try {
+    lookout::load_config_file(file.string());
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    REQUIRE(e.problems().size() == 1);
+    CHECK(e.problems()[0].find("mqtt.password_file: ") != std::string::npos);
+    CHECK(e.problems()[0].find("is empty") != std::string::npos);
+  }
+  // Files of a disabled output are not looked at.
+  CHECK(problems_of(std::string(kModel) + "mqtt:\n  enabled: false\n  username: u\n"
+                                          "  password_file: nowhere\n")
+            .empty());
+}

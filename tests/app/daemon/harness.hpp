@@ -101,6 +101,7 @@ struct DaemonConfig {
   std::string unix_name = "lookoutd.sock";
   bool http = true;        // http.enabled (on 127.0.0.1, port 0)
   std::string http_extra;  // more lines for the http section, each "  key: value\n"
+  std::string sections;    // more top-level sections (e.g. "mqtt:\n  enabled: true\n")
 
   std::string yaml(const TempDir& dir) const {
     std::ostringstream y;
@@ -115,7 +116,7 @@ struct DaemonConfig {
     for (const auto& net : allowed_networks) y << "      - " << net << "\n";
     y << "  unix:\n    path: " << (dir / unix_name).string() << "\n"
       << "http:\n  enabled: " << (http ? "true" : "false") << "\n  bind: 127.0.0.1\n  port: 0\n"
-      << http_extra << "logging:\n  level: debug\n";
+      << http_extra << sections << "logging:\n  level: debug\n";
     return y.str();
   }
 };

@@ -115,6 +115,45 @@ struct HttpConfig {
   double health_timeout_s = 10;       // /healthz fails after this long without a processed frame
 };
 
+// The MQTT output (app/daemon/MQTT.md): detections, presence, snapshots and
+// Home Assistant discovery through an existing broker.
+struct MqttTlsConfig {
+  bool enabled = false;
+  std::string ca_file;    // resolved to an absolute path; empty = the system's CAs
+  std::string cert_file;  // a client certificate, with key_file; empty = none
+  std::string key_file;
+};
+
+struct MqttDiscoveryConfig {
+  bool enabled = true;
+  std::string prefix = "homeassistant";
+  // Classes that get Home Assistant entities; empty = the rule in MQTT.md
+  // (model.classes when set, else every class of a model with at most
+  // kMaxDefaultDiscoveryClasses, else "person" alone).
+  std::vector<std::string> classes;
+};
+inline constexpr std::size_t kMaxDefaultDiscoveryClasses = 10;
+
+struct MqttConfig {
+  bool enabled = false;
+  std::string host = "localhost";
+  int port = 1883;
+  std::string client_id;  // empty = "lookout-" + the topic-safe camera name
+  std::string username;   // empty = none
+  std::string password_file;
+  // Read from password_file at resolution (not a key: never in the YAML).
+  std::string password;
+  MqttTlsConfig tls;
+  std::string topic_prefix = "lookout";
+  int qos = 1;
+  int keepalive_s = 30;
+  double detections_max_rate = 5;   // messages a second on P/C/detections; 0 = none
+  double off_delay_s = 10;          // P/C/<class>/detected stays ON this long after the last one
+  double snapshot_interval_s = 10;  // at most one P/C/snapshot per interval (requests excepted)
+  int max_queued = 100;             // streamed messages waiting for the broker
+  MqttDiscoveryConfig discovery;
+};
+
 struct LoggingConfig {
   log::Level level = log::Level::Info;
   double summary_interval_s = 600;  // 0 = no periodic summary line
@@ -126,6 +165,7 @@ struct Config {
   ModelConfig model;
   PublishConfig publish;
   HttpConfig http;
+  MqttConfig mqtt;
   LoggingConfig logging;
   // The file the configuration came from, or "<embedded default>".
   std::string origin;
@@ -135,7 +175,7 @@ struct Config {
 };
 
 // The schema of the whole file (sections camera, source, model, publish,
-// http, logging), for the reference and for tests.
+// http, mqtt, logging), for the reference and for tests.
 const config::Section<Config>& config_schema();
 // Every key with its type, default, description and what a change restarts.
 std::vector<config::KeyInfo> config_keys();
