@@ -14,19 +14,26 @@
 #                 >= 0.97); capture-to-publish latency with them, as in 3
 #                 (target: p99 <= 2); JPEGs encoded with no viewer (target:
 #                 0); the I/O and encoder threads' CPU
+#   6. mqtt       processed frame rate with MQTT publishing at its default
+#                 rates (detections_max_rate 5, qos 1, discovery on, a
+#                 snapshot every snapshot_interval_s = 10 s) to a mosquitto
+#                 the script starts vs without MQTT (target: ratio >= 0.97);
+#                 the messages delivered (lookoutd's "mqtt: stopped" line)
+#                 and the MQTT, I/O and encoder threads' and broker's CPU
 #
 # Usage: scripts/bench-daemon.sh [BUILD_DIR] [--quick]
 #   BUILD_DIR defaults to build/. --quick: shorter phases and 2,000 frames
 #   for the memory phase (a smoke run; not the reported figures). Ends with
 #   "result: PASS" or "result: FAIL" and the targets missed (exit status 1).
 # Environment: MODEL (default models/default/shapes.torchscript), WIDTH,
-# HEIGHT (640x480), FPS (source rate for phases 1 and 5; default 400, above
+# HEIGHT (640x480), FPS (source rate for phases 1, 5 and 6; default 400, above
 # the inference rate, so the processed rate measures the pipeline), PHASE_S
-# (seconds per phase 1 and 5 run; default 40), ROUNDS (phase 1 and 5 runs of
-# each kind, interleaved; default 3), FRAMES (phase 2; default 10000), LAT_FPS
-# (source rate for phases 2 and 3, above the inference rate; default 400; 0 =
-# as fast as frames can be made), THREADS (model.threads; default 0 = auto),
-# PHASES (which to run, e.g. "5"; default "1 2 3 4 5"; 2, 3 and 4 run together).
+# (seconds per phase 1, 5 and 6 run; default 40), ROUNDS (phase 1, 5 and 6
+# runs of each kind, interleaved; default 3), FRAMES (phase 2; default 10000),
+# LAT_FPS (source rate for phases 2 and 3, above the inference rate; default
+# 400; 0 = as fast as frames can be made), THREADS (model.threads; default 0 =
+# auto), PHASES (which to run, e.g. "5"; default "1 2 3 4 5 6"; 2, 3 and 4 run
+# together). Phase 6 needs mosquitto (Debian package mosquitto).
 #
 # Ratios are measured within one run on one machine, so they hold on a noisy
 # host; absolute rates depend on the machine (and on what else it runs).
@@ -59,8 +66,10 @@ python=$(command -v python3)
 
 work=$(mktemp -d /tmp/lookout-bench-XXXXXX)
 daemon_pid=""
+broker_pid=""
 cleanup() {
   [ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null || true
+  [ -n "$broker_pid" ] && kill -TERM "$broker_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -325,8 +334,13 @@ echo
 # Each target's outcome, one line each: "PASS what" or "FAIL what".
 verdicts="$work/verdicts"
 : > "$verdicts"
-phases=" ${PHASES:-1 2 3 4 5} "
+phases=" ${PHASES:-1 2 3 4 5 6} "
 want() { [[ "$phases" == *" $1 "* ]]; }
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+if want 6 && [ ! -x "$mosquitto" ]; then
+  echo "error: phase 6 needs mosquitto (apt-get install mosquitto), or leave 6 out of PHASES" >&2
+  exit 2
+fi
 rate_of() {  # CONFIG: mean processed fps over the summary lines after the first (warm-up)
   grep -o 'processed [0-9.]* fps' "$work/$1.log" | awk 'NR>1 {s+=$2; n++} END {if (n) printf "%.2f", s/n; else print "nan"}'
 }
@@ -490,6 +504,113 @@ verdict(idle_encoded == 0, f"{idle_encoded:.0f} JPEGs encoded with no viewer (ta
 verdict(parts / seconds >= 4 and snaps >= 0.9 * seconds and not bad,
         f"the viewers got {parts / seconds:.1f} parts/s (asked 5) and {snaps} "
         f"snapshots in {seconds:.0f} s (1/s)" + (f", {bad} bad" if bad else ""))
+EOF
+
+echo
+fi
+
+# ---- 6. MQTT: processed rate with MQTT publishing at its default rates ------------------
+if want 6; then
+# Interleaved as phase 5, and as there both kinds of run have the one lookout/1
+# client (here with no viewers), so MQTT is the only difference. The MQTT runs
+# publish to a mosquitto on loopback with no subscriber (the broker only
+# acknowledges; what a subscriber costs is the broker's, not the daemon's),
+# at the defaults: detections_max_rate 5, qos 1, discovery, snapshots.
+broker_port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$work/mosquitto.conf" <<EOF
+listener $broker_port 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest stderr
+EOF
+"$mosquitto" -c "$work/mosquitto.conf" 2> "$work/mosquitto.log" &
+broker_pid=$!
+for _ in $(seq 100); do
+  grep -qs ' running$' "$work/mosquitto.log" && break
+  kill -0 "$broker_pid" 2>/dev/null || break
+  sleep 0.1
+done
+grep -qs ' running$' "$work/mosquitto.log" || { cat "$work/mosquitto.log" >&2; echo "error: mosquitto did not start" >&2; exit 1; }
+broker_ticks() { awk '{print $14 + $15}' "/proc/$broker_pid/stat"; }
+write_config mqtt-0 "$fps" 10
+write_config mqtt-1 "$fps" 10
+cat >> "$work/mqtt-1.yaml" <<EOF
+mqtt:
+  enabled: true
+  host: 127.0.0.1
+  port: $broker_port
+EOF
+for round in $(seq "$rounds"); do
+  for mqtt in 0 1; do
+    start_daemon "mqtt-$mqtt"
+    if [ "$mqtt" = 1 ]; then  # from the connection to the broker (after "ready"), for the rate
+      for _ in $(seq 100); do
+        grep -qs 'mqtt: connected' "$work/mqtt-1.log" && break
+        sleep 0.1
+      done
+    fi
+    t0=$(date +%s.%N) b0=$(broker_ticks)
+    "$python" "$work/clients.py" viewers "$port" "$http_port" "$daemon_pid" "$phase_s" 0 \
+      > "$work/mqtt-$round-$mqtt.json"
+    stop_daemon > /dev/null
+    echo "$t0 $(date +%s.%N) $b0 $(broker_ticks)" > "$work/mqtt-$round-$mqtt.time"
+    rate_of "mqtt-$mqtt" > "$work/mqtt-$round-$mqtt.rate"
+    grep -o 'mqtt: stopped .*' "$work/mqtt-$mqtt.log" > "$work/mqtt-$round-$mqtt.stop" || true
+  done
+done
+kill -TERM "$broker_pid"
+wait "$broker_pid" || true
+broker_pid=""
+"$python" - "$work" "$rounds" "$verdicts" "$(getconf CLK_TCK)" <<'EOF'
+import json, re, sys
+work, n, verdicts, clk_tck = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a"), int(sys.argv[4])
+runs = {k: [json.load(open(f"{work}/mqtt-{r}-{k}.json")) for r in range(1, n + 1)] for k in (0, 1)}
+rates = {k: [float(open(f"{work}/mqtt-{r}-{k}.rate").read()) for r in range(1, n + 1)] for k in (0, 1)}
+times = {k: [[float(x) for x in open(f"{work}/mqtt-{r}-{k}.time").read().split()] for r in range(1, n + 1)]
+         for k in (0, 1)}
+mean = lambda x: sum(x) / len(x)
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+def median(values):
+    return sorted(values)[len(values) // 2]
+def latency(k):  # in each run's median inference period (as phase 3), pooled over the runs
+    return [total / median(d["periods"]) for d in runs[k] for total, _ in d["frames"]]
+def cpu(k, thread):  # mean % of one core over the runs
+    return mean([100 * d["cpu_ticks"].get(thread, 0) / d["clk_tck"] / d["seconds"] for d in runs[k]])
+# "mqtt: stopped (host:port): M messages sent (D detections), X dropped", one per MQTT run
+stop_re = re.compile(r"(\d+) messages sent \((\d+) detections\), (\d+) dropped")
+stops = [stop_re.search(open(f"{work}/mqtt-{r}-1.stop").read()) for r in range(1, n + 1)]
+missing = sum(1 for m in stops if not m)
+sent, det, dropped = (sum(int(m.group(i)) for m in stops if m) for i in (1, 2, 3))
+life = sum(t1 - t0 for (t0, t1, _, _), m in zip(times[1], stops) if m)  # connected to exit, s
+broker = {k: mean([100 * (c1 - c0) / clk_tck / (t1 - t0) for t0, t1, c0, c1 in times[k]]) for k in (0, 1)}
+a, b = mean(rates[0]), mean(rates[1])
+with_m, without = latency(1), latency(0)
+det_rate = det / life if life else 0
+print(f"6. mqtt:     processed {a:.2f} fps without MQTT, {b:.2f} fps publishing to MQTT "
+      f"(detections_max_rate 5, qos 1, discovery, snapshots); ratio {b / a:.3f} (target >= 0.97)")
+print(f"             runs: none {rates[0]}, MQTT {rates[1]}")
+print(f"             delivered (the stop lines): {sent} messages, {det} of them detections "
+      f"({det_rate:.2f}/s over the {life:.0f} s connected, asked {min(5, b):.1f}), {dropped} dropped"
+      + (f"; {missing} of {n} runs had no stop line" if missing else ""))
+def per_frame(k):  # the inference thread's CPU per processed frame, ms (as phase 5)
+    return mean([1000 * d["cpu_ticks"].get("inference", 0) / d["clk_tck"] / d["processed"] for d in runs[k]])
+print(f"             CPU, % of a core, none -> MQTT: I/O thread {cpu(0, 'lookoutd'):.1f} -> "
+      f"{cpu(1, 'lookoutd'):.1f}, inference {cpu(0, 'inference'):.1f} -> {cpu(1, 'inference'):.1f} "
+      f"({per_frame(0):.2f} -> {per_frame(1):.2f} ms per processed frame), capture "
+      f"{cpu(0, 'capture'):.1f} -> {cpu(1, 'capture'):.1f}; mqtt thread {cpu(1, 'mqtt'):.1f}, "
+      f"encoder thread {cpu(1, 'jpeg-encoder'):.1f}; broker {broker[0]:.1f} -> {broker[1]:.1f}")
+print(f"             capture-to-publish (lookout/1) p99 in median inference periods: "
+      f"{pct(without, .99):.2f} without, {pct(with_m, .99):.2f} with MQTT")
+verdict = lambda ok, what: print(f"{'PASS' if ok else 'FAIL'} 6. mqtt: {what}", file=verdicts)
+verdict(b / a >= 0.97, f"ratio {b / a:.4f} (target >= 0.97)")
+# Not a target, but without it the ratio means nothing: MQTT published at its
+# rate (or at the processed rate, when that is lower).
+asked = min(5, b)
+verdict(not missing and det_rate >= 0.8 * asked and dropped == 0,
+        f"the broker acknowledged {det_rate:.1f} detections/s (asked {asked:.1f}), {dropped} dropped"
+        + (f", {missing} of {n} runs without a stop line" if missing else ""))
 EOF
 
 echo

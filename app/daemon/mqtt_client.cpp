@@ -547,8 +547,11 @@ void MqttClient::on_publish(struct mosquitto*, void* self, int mid) {
 void MqttClient::on_message(struct mosquitto*, void* self, const struct mosquitto_message* m) {
   auto* client = static_cast<MqttClient*>(self);
   if (!client->on_message_ || m->topic == nullptr) return;
-  std::string payload(static_cast<const char*>(m->payload),
-                      m->payload == nullptr ? 0 : static_cast<std::size_t>(m->payloadlen));
+  // Commands are a word; a huge payload from a hostile client is cut, not copied.
+  const std::size_t length =
+      m->payload == nullptr ? 0
+                            : std::min(static_cast<std::size_t>(m->payloadlen), kMaxPayloadBytes);
+  std::string payload(static_cast<const char*>(m->payload), length);
   client->on_message_(m->topic, std::move(payload));
 }
 

@@ -103,7 +103,9 @@ struct MqttCounters {
 
 class MqttClient {
  public:
-  // On the mqtt thread, for every message on a subscribed topic.
+  // On the mqtt thread, for every message on a subscribed topic; payloads
+  // longer than kMaxPayloadBytes are cut to that (they are commands).
+  static constexpr std::size_t kMaxPayloadBytes = 1024;
   using MessageHandler = std::function<void(const std::string& topic, std::string payload)>;
   // Retained states go out in group order after each connect.
   enum class Group { Discovery = 0, State = 1 };

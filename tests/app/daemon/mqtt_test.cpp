@@ -388,11 +388,13 @@ TEST_CASE("MQTT: the detection switch pauses and resumes inference; bad commands
 
   // Bad payloads and unknown commands: a logged refusal, nothing else changes.
   sub.publish(kBase + "/detection/set", "MAYBE");
+  sub.publish(kBase + "/detection/set", std::string(1 << 20, 'x'));  // 1 MiB: cut, refused
   sub.publish(kBase + "/lights/set", "ON");
   REQUIRE(log_within(*d.daemon, "refused the command on " + kBase + "/lights/set"));
   CHECK(d.daemon->log().find("refused the command on " + kBase +
                              "/detection/set: the payload must be ON or OFF, got 'MAYBE'") !=
         std::string::npos);
+  CHECK(d.daemon->log().find("got '" + std::string(40, 'x') + "...'") != std::string::npos);
 
   sub.publish(kBase + "/detection/set", "on");
   REQUIRE(sub.wait_for(kBase + "/detection/state", "ON", *off + 1));
