@@ -20,6 +20,7 @@
 #include "drivers/factory.hpp"
 #include "http_server.hpp"
 #include "mqtt_output.hpp"
+#include "net.hpp"
 #include "notify.hpp"
 #include "output.hpp"
 #include "pipeline.hpp"
@@ -237,6 +238,7 @@ class Daemon::Impl final : public DaemonView {
     Clock::duration interval{};
   };
   std::vector<PictureWant> picture_wants_;
+  net::LogLimiter detection_log_{10};  // I/O thread
   // I/O thread: what new clients are greeted with. The source part is what
   // the pipeline's source sink last reported (the frames' real size), or
   // what the configuration expects until the first frame.
@@ -607,19 +609,32 @@ void Daemon::Impl::want_pictures(std::chrono::steady_clock::duration duration, i
                                       }),
                        picture_wants_.end());
   picture_wants_.push_back({now + duration, max_width, interval});
-  PictureWant merged = picture_wants_.front();
+  // A request for no time is a withdrawal: it takes no part in the merge.
+  std::optional<PictureWant> merged;
   for (const auto& w : picture_wants_) {
-    merged.until = std::max(merged.until, w.until);
-    merged.max_width = std::max(merged.max_width, w.max_width);
-    merged.interval = std::min(merged.interval, w.interval);
+    if (w.until <= now) continue;
+    if (!merged) {
+      merged = w;
+      continue;
+    }
+    merged->until = std::max(merged->until, w.until);
+    merged->max_width = std::max(merged->max_width, w.max_width);
+    merged->interval = std::min(merged->interval, w.interval);
   }
-  pipeline_.want_pictures(merged.until, merged.max_width, merged.interval);
+  if (merged) {
+    pipeline_.want_pictures(merged->until, merged->max_width, merged->interval);
+  } else {
+    pipeline_.want_pictures(now, max_width, interval);  // nobody wants any now
+  }
 }
 
 void Daemon::Impl::set_detection(bool on) {
   if (pipeline_.paused() == !on) return;
   pipeline_.set_paused(!on);
-  log::notice(on ? "detection resumed" : "detection paused: frames are captured, not processed");
+  // Commands come from outside: a flood of them must not flood the journal.
+  if (detection_log_.allow()) {
+    log::notice(on ? "detection resumed" : "detection paused: frames are captured, not processed");
+  }
 }
 
 void Daemon::Impl::schedule_watchdog() {

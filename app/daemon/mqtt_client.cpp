@@ -9,6 +9,10 @@
 #include <random>
 #include <tuple>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include "core/log.hpp"
 
 namespace lookout {
@@ -41,6 +45,23 @@ Clock::duration jittered(Clock::duration d) {
   thread_local std::mt19937 rng{std::random_device{}()};
   std::uniform_real_distribution<double> factor(0.8, 1.2);
   return std::chrono::duration_cast<Clock::duration>(d * factor(rng));
+}
+
+// A connection attempt stops counting as "in progress" after this.
+constexpr std::chrono::seconds kConnectTimeout{10};
+
+// The error of a TCP socket the kernel has closed (a refused or reset
+// connect: ECONNREFUSED, ...), or 0 while it is open or connecting.
+int closed_socket_error(int fd) {
+  if (fd < 0) return EBADF;
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return 0;
+  if (info.tcpi_state != TCP_CLOSE) return 0;
+  int error = 0;
+  length = sizeof error;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+  return error != 0 ? error : ECONNRESET;
 }
 
 bool looks_like_tls(const std::string& text) {
@@ -169,6 +190,31 @@ void MqttClient::run() {
       std::lock_guard lock(mutex_);
       if (stop_requested_) break;
     }
+    const int closed_error = session_ready_ || counters().state == MqttState::Connected
+                                 ? 0
+                                 : closed_socket_error(mosquitto_socket(mosq_));
+    if (!session_ready_ && counters().state != MqttState::Connected &&
+        (closed_error != 0 || Clock::now() - attempt_started_ > kConnectTimeout)) {
+      // libmosquitto 2.0.11 keeps retrying a TLS handshake on a socket whose
+      // TCP connection was refused (it sees SSL_ERROR_SYSCALL as "try again"),
+      // a busy loop until its keep-alive check; and a connect that hangs
+      // would wait as long. Give the attempt up here instead. A TCP
+      // connection that is up with TLS but no CONNACK is a handshake that
+      // failed or stalled: the TLS settings are the ones to check.
+      const bool tls_stalled = settings_.tls && closed_error == 0;
+      if (tls_stalled && library_error_.empty()) library_error_ = "the handshake did not finish";
+      const std::string why =
+          tls_stalled         ? tls_failure(MOSQ_ERR_TLS)
+          : closed_error != 0 ? std::string(std::strerror(closed_error))
+                              : "no connection within " + std::to_string(kConnectTimeout.count()) +
+                                    " s (the broker is unreachable or not answering)";
+      library_error_.clear();
+      destroy_handle();
+      connection_failed(why, tls_stalled);
+      next_attempt = Clock::now() + jittered(backoff_);
+      backoff_ = std::min<Clock::duration>(backoff_ * 2, kMaxBackoff);
+      continue;
+    }
     const int rc = mosquitto_loop(mosq_, kLoopTimeoutMs, 1);
     if (session_ready_) {
       // The broker accepted us: subscribe, say we are online, then publish
@@ -235,19 +281,15 @@ void MqttClient::run() {
       }
     }
   }
+  destroy_handle();  // counts what was still in flight as dropped
   MqttCounters final_counters;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [mid, what] : inflight_) {
-      if (what.streamed) ++counters_.dropped;
-    }
     counters_.dropped += queue_.size();
     queue_.clear();
     connected_ = false;
     final_counters = counters_;
   }
-  inflight_.clear();
-  destroy_handle();
   log::info("mqtt: stopped (", where(settings_), "): ", final_counters.sent, " messages sent (",
             final_counters.detections_sent, " detections), ", final_counters.dropped, " dropped");
   set_state(MqttState::Stopped, "");
@@ -314,6 +356,13 @@ void MqttClient::destroy_handle() {
   if (mosq_ != nullptr) mosquitto_destroy(mosq_);
   mosq_ = nullptr;
   socket_open_ = false;
+  // What the handle still held dies with it: a new handle numbers its
+  // messages from 1 again, so no acknowledgement could ever clear these.
+  std::lock_guard lock(mutex_);
+  for (const auto& [mid, what] : inflight_) {
+    if (what.streamed) ++counters_.dropped;
+  }
+  inflight_.clear();
 }
 
 bool MqttClient::connect_once(bool first) {
@@ -329,14 +378,15 @@ bool MqttClient::connect_once(bool first) {
                                                           settings_.port, settings_.keepalive_s)
                                 : mosquitto_reconnect_async(mosq_);
   if (rc != MOSQ_ERR_SUCCESS) {
-    const std::string why = describe_error(rc);
     const bool tls = rc == MOSQ_ERR_TLS || looks_like_tls(library_error_);
+    const std::string why = tls ? tls_failure(rc) : describe_error(rc);
     // A handle left half-connected is started afresh next time.
     if (mosquitto_socket(mosq_) >= 0 || tls) destroy_handle();
     connection_failed(why, tls);
     return false;
   }
   socket_open_ = true;
+  attempt_started_ = Clock::now();
   if (counters().state == MqttState::Retrying) {
     log::debug("mqtt: connecting to ", where(settings_), " again");
   }
@@ -438,15 +488,16 @@ void MqttClient::connection_lost(int rc) {
     why = "the broker at " + where(settings_) + " refused client id '" + settings_.client_id +
           "' (mqtt.client_id)";
     refused = true;
+  } else if (connack_ == 3) {
+    // "Server unavailable": the broker is starting or overloaded; try again.
+    why = "the broker at " + where(settings_) +
+          " is unavailable: " + mosquitto_connack_string(connack_);
   } else if (connack_ > 0) {
     why = "the broker at " + where(settings_) +
           " refused the connection: " + mosquitto_connack_string(connack_);
     refused = true;
   } else if (rc == MOSQ_ERR_TLS || (!was_connected && looks_like_tls(library_error_))) {
-    why = "TLS with " + where(settings_) + " failed: " +
-          (library_error_.empty() ? std::string(mosquitto_strerror(rc)) : library_error_) +
-          " (check mqtt.tls.ca_file, mqtt.tls.cert_file, mqtt.tls.key_file, and that mqtt.host "
-          "is a name in the broker's certificate)";
+    why = tls_failure(rc);
     refused = true;
   } else {
     why = describe_error(rc);
@@ -499,6 +550,13 @@ void MqttClient::set_state(MqttState state, const std::string& why) {
   }
 }
 
+std::string MqttClient::tls_failure(int rc) const {
+  return "TLS with " + where(settings_) + " failed: " +
+         (library_error_.empty() ? std::string(mosquitto_strerror(rc)) : library_error_) +
+         " (check mqtt.tls.ca_file, mqtt.tls.cert_file, mqtt.tls.key_file, and that mqtt.host "
+         "is a name in the broker's certificate)";
+}
+
 std::string MqttClient::describe_error(int rc) const {
   std::string text;
   if (rc == MOSQ_ERR_ERRNO) {
@@ -547,12 +605,13 @@ void MqttClient::on_publish(struct mosquitto*, void* self, int mid) {
 void MqttClient::on_message(struct mosquitto*, void* self, const struct mosquitto_message* m) {
   auto* client = static_cast<MqttClient*>(self);
   if (!client->on_message_ || m->topic == nullptr) return;
-  // Commands are a word; a huge payload from a hostile client is cut, not copied.
+  // Commands are a word: a long payload is cut rather than copied on. (The
+  // library has read it whole by now; the broker's message_size_limit bounds that.)
   const std::size_t length =
       m->payload == nullptr ? 0
                             : std::min(static_cast<std::size_t>(m->payloadlen), kMaxPayloadBytes);
   std::string payload(static_cast<const char*>(m->payload), length);
-  client->on_message_(m->topic, std::move(payload));
+  client->on_message_(m->topic, std::move(payload), m->retain);
 }
 
 void MqttClient::on_log(struct mosquitto*, void* self, int level, const char* text) {

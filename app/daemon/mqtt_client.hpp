@@ -103,10 +103,12 @@ struct MqttCounters {
 
 class MqttClient {
  public:
-  // On the mqtt thread, for every message on a subscribed topic; payloads
-  // longer than kMaxPayloadBytes are cut to that (they are commands).
+  // On the mqtt thread, for every message on a subscribed topic, with its
+  // retain flag; payloads longer than kMaxPayloadBytes are cut to that (they
+  // are commands).
   static constexpr std::size_t kMaxPayloadBytes = 1024;
-  using MessageHandler = std::function<void(const std::string& topic, std::string payload)>;
+  using MessageHandler =
+      std::function<void(const std::string& topic, std::string payload, bool retained)>;
   // Retained states go out in group order after each connect.
   enum class Group { Discovery = 0, State = 1 };
   static constexpr std::size_t kMaxInflight = 20;
@@ -138,6 +140,9 @@ class MqttClient {
   void stop(std::chrono::milliseconds flush = std::chrono::seconds(2));
   // Whether the thread has ended (after stop()).
   bool finished() const;
+  // Detaches the thread, which still uses this object: only for a client
+  // whose owner then leaks it at shutdown (a thread stuck in a lookup).
+  void abandon() { thread_.detach(); }
 
  private:
   struct Retained {
@@ -168,6 +173,7 @@ class MqttClient {
   void connection_lost(int rc);
   void set_state(MqttState state, const std::string& why);
   std::string describe_error(int rc) const;
+  std::string tls_failure(int rc) const;  // names the keys to check
 
   // libmosquitto callbacks, on the mqtt thread inside mosquitto_loop.
   static void on_connect(struct mosquitto*, void* self, int rc);
@@ -186,6 +192,7 @@ class MqttClient {
   int connack_ = -1;            // the last CONNACK code, -1 = none yet
   std::string library_error_;   // libmosquitto's last error log line (TLS details)
   std::chrono::steady_clock::duration backoff_{};
+  std::chrono::steady_clock::time_point attempt_started_{};
   std::map<int, Inflight> inflight_;  // by message id
 
   // ---- shared, under mutex_ ---------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,6 +29,8 @@ namespace {
 constexpr std::chrono::seconds kTick{1};
 // How long a snapshot due waits for the pipeline to attach a picture.
 constexpr std::chrono::seconds kPictureWait{2};
+// How long closing waits for the connection threads' goodbyes.
+constexpr std::chrono::milliseconds kCloseWait{3000};
 
 std::string host_name() {
   char buf[256] = {};
@@ -55,12 +58,13 @@ std::string upper_trimmed(std::string text) {
   return text;
 }
 
-std::string printable_payload(const std::string& payload) {
+// What a client sent, for the log: at most `limit` characters, unprintable ones as '?'.
+std::string printable_payload(const std::string& payload, std::size_t limit = 40) {
   std::string out;
-  for (const char c : payload.substr(0, 40)) {
+  for (const char c : payload.substr(0, limit)) {
     out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
   }
-  return payload.size() > 40 ? out + "..." : out;
+  return payload.size() > limit ? out + "..." : out;
 }
 
 }  // namespace
@@ -107,6 +111,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   std::shared_ptr<const std::string> snapshot_jpeg;
   std::unique_ptr<PictureEncoder> encoder;
   net::LogLimiter refusals{10};
+  net::LogLimiter births{5};
 
   // ---- configuration ------------------------------------------------------------------
 
@@ -154,8 +159,12 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     const MqttSettings settings = settings_for(c);
     const mqtt::Topics next_topics(c.mqtt.topic_prefix, c.camera);
     if (client && client->settings() != settings) {
-      if (next_topics.base != topics.base || c.mqtt.discovery.prefix != config.discovery.prefix) {
-        // The camera's topics move: its old entities go from Home Assistant.
+      // Discovery topics depend on the camera and the discovery prefix only:
+      // when one of those changes, the old entities go from Home Assistant.
+      // (A new topic_prefix keeps them: the new configs replace them in place,
+      // and users keep their entity ids, areas and settings.)
+      if (mqtt::topic_safe(c.camera) != mqtt::topic_safe(camera) ||
+          c.mqtt.discovery.prefix != config.discovery.prefix || !c.mqtt.discovery.enabled) {
         for (const auto& [topic, payload] : discovery) client->clear_retained(topic);
       }
       retire_client();
@@ -171,10 +180,10 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     if (!client) {
       std::weak_ptr<MqttHub> weak = weak_from_this();
       client = std::make_unique<MqttClient>(
-          settings, [weak, &io = io](const std::string& topic, std::string payload) {
+          settings, [weak, &io = io](const std::string& topic, std::string payload, bool retained) {
             // mqtt thread: hand the command to the I/O thread.
-            asio::post(io, [weak, topic, payload = std::move(payload)]() mutable {
-              if (auto hub = weak.lock()) hub->on_message(topic, std::move(payload));
+            asio::post(io, [weak, topic, payload = std::move(payload), retained]() mutable {
+              if (auto hub = weak.lock()) hub->on_message(topic, std::move(payload), retained);
             });
           });
       restore_states();
@@ -361,8 +370,19 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
 
   // ---- commands --------------------------------------------------------------------------
 
-  void on_message(const std::string& topic, std::string payload) {
+  void on_message(const std::string& topic, std::string payload, bool retained) {
     if (!client || closed) return;
+    const bool command = topic == topics.detection_set() || topic == topics.snapshot_request() ||
+                         topic.rfind(topics.base + "/", 0) == 0;
+    if (command && retained) {
+      // A retained command would act again on every restart and reconnect
+      // (and undo "a restart starts with detection on"): commands are events.
+      if (refusals.allow()) {
+        log::warning("mqtt: ignored a retained command on ", printable_payload(topic),
+                     " (publish commands without the retain flag)");
+      }
+      return;
+    }
     if (topic == topics.detection_set()) {
       const std::string value = upper_trimmed(payload);
       if (value != "ON" && value != "OFF") {
@@ -376,7 +396,9 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       picture_asked = Clock::now();
     } else if (config.discovery.enabled && topic == config.discovery.prefix + "/status") {
       if (upper_trimmed(payload) == "ONLINE") {
-        log::info("mqtt: Home Assistant is online; publishing discovery and states again");
+        if (births.allow()) {
+          log::info("mqtt: Home Assistant is online; publishing discovery and states again");
+        }
         client->republish_retained();
       }
     } else if (config.discovery.enabled && topic.size() > 7 &&
@@ -395,7 +417,10 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   }
 
   void refuse(const std::string& topic, const std::string& why) {
-    if (refusals.allow()) log::warning("mqtt: refused the command on ", topic, ": ", why);
+    // The topic is the sender's: cut and made printable, like a payload.
+    if (refusals.allow()) {
+      log::warning("mqtt: refused the command on ", printable_payload(topic, 120), ": ", why);
+    }
   }
 
   void set_detection(bool on) {
@@ -462,7 +487,20 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     timer.cancel();
     retire_client();
     encoder.reset();
-    // Each client delivers what it still has (bounded) and says "offline".
+    // Each client delivers what it still has (at most 2 s) and says
+    // "offline". One stuck in a host name lookup cannot be interrupted: it is
+    // left to the process's exit rather than holding up the stop.
+    const auto deadline = Clock::now() + kCloseWait;
+    for (auto& r : retiring) {
+      while (!r->finished() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (!r->finished()) {
+        log::warning("mqtt: the connection thread did not end in time; leaving it");
+        r->abandon();
+        r.release();  // its thread still uses it; the process ends soon
+      }
+    }
     retiring.clear();
   }
 };

@@ -75,6 +75,7 @@ std::vector<Presence::Change> Presence::track(const std::vector<std::string>& na
 
 std::vector<Presence::Change> Presence::update(const std::map<std::string, int>& counts,
                                                Clock::time_point now) {
+  last_update_ = now;
   std::set<std::string> fresh;  // first seen in this frame: reported with both values
   for (const auto& [name, count] : counts) {
     if (count > 0 && states_.emplace(name, State{}).second) fresh.insert(name);
@@ -105,12 +106,22 @@ std::vector<Presence::Change> Presence::update(const std::map<std::string, int>&
 }
 
 std::vector<Presence::Change> Presence::tick(Clock::time_point now) {
+  // No frame for a while (the camera stalled, inference stopped): what the
+  // last frame showed is no longer known to be there.
+  const bool stale = last_update_ != Clock::time_point{} &&
+                     now - last_update_ >= std::max<Clock::duration>(off_delay_, kStale);
   std::vector<Change> changes;
   for (auto& [name, state] : states_) {
+    Change change{name, std::nullopt, std::nullopt};
+    if (stale && state.count != 0) {
+      state.count = 0;
+      change.count = 0;
+    }
     if (state.detected && state.count == 0 && now - state.last_seen >= off_delay_) {
       state.detected = false;
-      changes.push_back({name, std::nullopt, false});
+      change.detected = false;
     }
+    if (change.count || change.detected) changes.push_back(std::move(change));
   }
   return changes;
 }

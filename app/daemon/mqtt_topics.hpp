@@ -79,8 +79,10 @@ class Presence {
   std::vector<Change> track(const std::vector<std::string>& names);
   // The newest frame's counts by class name (classes absent count 0).
   std::vector<Change> update(const std::map<std::string, int>& counts, Clock::time_point now);
-  // OFF transitions due by `now`.
+  // OFF transitions due by `now`; and when no frame came for
+  // max(off delay, kStale), every count goes to 0 first (then OFF follows).
   std::vector<Change> tick(Clock::time_point now);
+  static constexpr std::chrono::seconds kStale{3};
   // Every class to 0 / OFF at once (detection paused).
   std::vector<Change> clear();
 
@@ -93,6 +95,7 @@ class Presence {
 
  private:
   Clock::duration off_delay_{};
+  Clock::time_point last_update_{};
   std::map<std::string, State> states_;
 };
 

@@ -626,7 +626,8 @@ TEST_CASE("request forms: absolute targets, HTTP/1.0, and pipelined requests ans
   CHECK(json::parse(third->body).contains("hello"));
 }
 
-TEST_CASE("GET /api/stream?fps=N sends detections at most N times a second, hello and stats always") {
+TEST_CASE(
+    "GET /api/stream?fps=N sends detections at most N times a second, hello and stats always") {
   auto& d = shared_daemon();
   auto open = [&](const std::string& target) {
     auto c = std::make_unique<HttpConnection>(d.http_port);

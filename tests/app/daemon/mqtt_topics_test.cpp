@@ -108,6 +108,22 @@ TEST_CASE("presence: ON at once, OFF only after the off delay, counts when they 
   changes = p.clear();
   CHECK(find(changes, "person")->count == 0);
   CHECK(find(changes, "person")->detected == false);
+
+  // Frames stop with a person in the last one: the count goes to 0 once no
+  // frame came for the off delay, and OFF follows the delay after the sighting.
+  p.update({{"person", 1}}, t0 + 40s);
+  CHECK(p.tick(t0 + 45s).empty());
+  changes = p.tick(t0 + 50s);
+  REQUIRE(find(changes, "person"));
+  CHECK(find(changes, "person")->count == 0);
+  CHECK(find(changes, "person")->detected == false);
+  // With no off delay, counts are not zeroed between frames that keep coming.
+  Presence quick;
+  quick.update({{"car", 1}}, t0);
+  CHECK(quick.tick(t0 + 1s).empty());
+  changes = quick.tick(t0 + 3s);
+  REQUIRE(find(changes, "car"));
+  CHECK(find(changes, "car")->count == 0);
 }
 
 TEST_CASE("discovery configs: one device, unique ids, shared availability, state topics") {
