@@ -462,6 +462,16 @@ void MqttClient::connection_failed(std::string why, bool refused) {
 }
 
 void MqttClient::connection_lost(int rc) {
+  bool stopping = false;
+  {
+    std::lock_guard lock(mutex_);
+    stopping = stop_requested_;
+  }
+  if (stopping) {
+    // Lost while saying goodbye: nothing to retry or report.
+    destroy_handle();
+    return;
+  }
   const bool handle_broken = mosquitto_socket(mosq_) >= 0;  // the library left it open
   const bool was_connected = counters().state == MqttState::Connected;
   // What libmosquitto still holds at QoS 1 and 2 is sent again on reconnect;

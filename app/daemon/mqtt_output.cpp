@@ -27,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::chrono::seconds kTick{1};
+constexpr std::chrono::milliseconds kHandoverTick{50};
 // How long a snapshot due waits for the pipeline to attach a picture.
 constexpr std::chrono::seconds kPictureWait{2};
 // How long closing waits for the connection threads' goodbyes.
@@ -96,6 +97,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   mqtt::Topics topics;
 
   std::unique_ptr<MqttClient> client;
+  std::optional<MqttSettings> pending;  // the next client, once the retiring ones are done
   std::vector<std::unique_ptr<MqttClient>> retiring;  // saying goodbye on their threads
   std::uint64_t retired_sent = 0, retired_dropped = 0;
 
@@ -153,6 +155,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
         detection_on = true;
       }
       retire_client();
+      pending.reset();
       config = c.mqtt;
       return;
     }
@@ -177,21 +180,31 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     jpeg_quality = c.http.jpeg_quality;
     presence.set_off_delay(std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(config.off_delay_s)));
-    if (!client) {
-      std::weak_ptr<MqttHub> weak = weak_from_this();
-      client = std::make_unique<MqttClient>(
-          settings, [weak, &io = io](const std::string& topic, std::string payload, bool retained) {
-            // mqtt thread: hand the command to the I/O thread.
-            asio::post(io, [weak, topic, payload = std::move(payload), retained]() mutable {
-              if (auto hub = weak.lock()) hub->on_message(topic, std::move(payload), retained);
-            });
-          });
-      restore_states();
-    } else {
+    if (client) {
       client->set_max_queued(settings.max_queued);
+      update_discovery();
+    } else if (retiring.empty()) {
+      start_client(settings);
+    } else {
+      // The old connection says goodbye first (it delivers what it has and
+      // publishes "offline"): with the same client id, a new one would have
+      // the broker cut the old one off mid-goodbye. reap() starts it.
+      pending = settings;
     }
-    update_discovery();
     schedule_tick();
+  }
+
+  void start_client(const MqttSettings& settings) {
+    std::weak_ptr<MqttHub> weak = weak_from_this();
+    client = std::make_unique<MqttClient>(
+        settings, [weak, &io = io](const std::string& topic, std::string payload, bool retained) {
+          // mqtt thread: hand the command to the I/O thread.
+          asio::post(io, [weak, topic, payload = std::move(payload), retained]() mutable {
+            if (auto hub = weak.lock()) hub->on_message(topic, std::move(payload), retained);
+          });
+        });
+    restore_states();
+    update_discovery();
   }
 
   // A new client knows nothing yet: every state goes to it (published once connected).
@@ -224,6 +237,11 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       } else {
         ++it;
       }
+    }
+    if (retiring.empty() && pending && !closed) {
+      const MqttSettings settings = *pending;
+      pending.reset();
+      start_client(settings);
     }
   }
 
@@ -439,7 +457,8 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   void schedule_tick() {
     if (ticking || closed) return;
     ticking = true;
-    timer.expires_after(kTick);
+    // Quicker while a new connection waits for the old one's goodbye.
+    timer.expires_after(pending ? kHandoverTick : kTick);
     std::weak_ptr<MqttHub> weak = weak_from_this();
     timer.async_wait([weak](const boost::system::error_code& ec) {
       auto hub = weak.lock();
@@ -454,7 +473,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     // OFF transitions happen without frames too (source stalled, detection paused).
     for (const auto& change : presence.tick(Clock::now())) publish_presence(change);
     reap();
-    if (client || !retiring.empty()) schedule_tick();
+    if (client || !retiring.empty() || pending) schedule_tick();
   }
 
   void report(std::vector<protocol::OutputStats>& out) const {
@@ -476,7 +495,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       s.dropped += c.dropped;
       s.queued = c.queued;
     } else {
-      s.state = "disabled";
+      s.state = pending ? "connecting" : "disabled";
     }
     out.push_back(std::move(s));
   }
@@ -484,6 +503,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   void close() {
     if (closed) return;
     closed = true;
+    pending.reset();
     timer.cancel();
     retire_client();
     encoder.reset();

@@ -496,6 +496,35 @@ TEST_CASE("MQTT: entities leave Home Assistant when their class leaves the choic
   CHECK(retained.count(stale) == 0);
 }
 
+TEST_CASE("MQTT: a new topic_prefix moves the topics and keeps the entities") {
+  Broker broker;
+  Subscriber sub(broker.port());
+  DaemonConfig config = mqtt_config(broker.port());
+  RunningDaemon d{config};
+  REQUIRE(wait_for_configs(sub, kDefaultConfigs));
+  REQUIRE(sub.wait_for(kBase + "/availability", "online"));
+  const std::size_t mark = sub.size();
+  config.sections = mqtt_section(broker.port(), "  topic_prefix: site/north\n");
+  d.dir.write("lookout.yaml", config.yaml(d.dir));
+  d.daemon->signal(SIGHUP);
+  REQUIRE(sub.wait_for("site/north/test-cam/availability", "online", mark));
+  REQUIRE(sub.wait_for(kBase + "/availability", "offline", mark));
+  REQUIRE(wait_for_configs(sub, kDefaultConfigs, mark));
+  std::this_thread::sleep_for(500ms);
+  const auto all = sub.messages();
+  for (std::size_t i = mark; i < all.size(); ++i) {
+    if (!is_config(all[i])) continue;
+    INFO(all[i].topic);
+    CHECK(!all[i].payload.empty());  // never removed on the way
+    const json c = json::parse(all[i].payload);
+    const std::string topic = c.contains("state_topic") ? c["state_topic"]
+                              : c.contains("topic")     ? c["topic"]
+                                                        : c["command_topic"];
+    CHECK(topic.rfind("site/north/test-cam/", 0) == 0);
+    CHECK(c["availability"][0]["topic"] == "site/north/test-cam/availability");
+  }
+}
+
 TEST_CASE(
     "MQTT: while the broker is away, at most max_queued messages wait; the rest are counted") {
   Broker broker({"", /*start=*/false});
