@@ -155,33 +155,27 @@ std::string Metrics::render(const DaemonStatus& status, const std::string& camer
   family(out, "lookout_detection_enabled", "gauge",
          "1 while detection runs, 0 while it is paused (MQTT detection/set).");
   sample(out, "lookout_detection_enabled", cam, status.detection ? 1 : 0);
-  if (!status.outputs.empty()) {
-    family(out, "lookout_output_connected", "gauge",
-           "1 while an output (mqtt) is connected to where it publishes.");
+  // One family per figure, one sample per output that reports itself.
+  auto per_output = [&](const char* name, const char* type, const char* help,
+                        double (*value)(const protocol::OutputStats&)) {
+    if (status.outputs.empty()) return;
+    family(out, name, type, help);
     for (const auto& o : status.outputs) {
-      sample(out, "lookout_output_connected", cam + ",output=\"" + prometheus_label(o.name) + "\"",
-             o.state == "connected" ? 1 : 0);
+      sample(out, name, cam + ",output=\"" + prometheus_label(o.name) + "\"", value(o));
     }
-    family(out, "lookout_output_messages_sent_total", "counter",
-           "Messages an output delivered (MQTT: detections, stats, events; QoS 1 and 2 "
-           "acknowledged by the broker).");
-    for (const auto& o : status.outputs) {
-      sample(out, "lookout_output_messages_sent_total",
-             cam + ",output=\"" + prometheus_label(o.name) + "\"", static_cast<double>(o.sent));
-    }
-    family(out, "lookout_output_messages_dropped_total", "counter",
-           "Messages an output dropped: its queue was full, or a connection was lost with them.");
-    for (const auto& o : status.outputs) {
-      sample(out, "lookout_output_messages_dropped_total",
-             cam + ",output=\"" + prometheus_label(o.name) + "\"", static_cast<double>(o.dropped));
-    }
-    family(out, "lookout_output_messages_queued", "gauge",
-           "Messages waiting in an output's queue.");
-    for (const auto& o : status.outputs) {
-      sample(out, "lookout_output_messages_queued",
-             cam + ",output=\"" + prometheus_label(o.name) + "\"", static_cast<double>(o.queued));
-    }
-  }
+  };
+  per_output("lookout_output_connected", "gauge",
+             "1 while an output (mqtt) is connected to where it publishes.",
+             [](const protocol::OutputStats& o) { return o.state == "connected" ? 1.0 : 0.0; });
+  per_output("lookout_output_messages_sent_total", "counter",
+             "Messages an output delivered (MQTT: detections, stats, events; QoS 1 and 2 "
+             "acknowledged by the broker).",
+             [](const protocol::OutputStats& o) { return static_cast<double>(o.sent); });
+  per_output("lookout_output_messages_dropped_total", "counter",
+             "Messages an output dropped: its queue was full, or a connection was lost with them.",
+             [](const protocol::OutputStats& o) { return static_cast<double>(o.dropped); });
+  per_output("lookout_output_messages_queued", "gauge", "Messages waiting in an output's queue.",
+             [](const protocol::OutputStats& o) { return static_cast<double>(o.queued); });
   return out;
 }
 

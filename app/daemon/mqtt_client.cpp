@@ -159,6 +159,11 @@ void MqttClient::stop(std::chrono::milliseconds flush) {
   wake_.notify_all();
 }
 
+bool MqttClient::is_connected() const {
+  std::lock_guard lock(mutex_);
+  return counters_.state == MqttState::Connected;
+}
+
 bool MqttClient::finished() const {
   std::lock_guard lock(mutex_);
   return finished_;
@@ -170,6 +175,11 @@ void MqttClient::run() {
   pthread_setname_np(pthread_self(), "mqtt");
   backoff_ = kFirstBackoff;
   Clock::time_point next_attempt = Clock::now();
+  // The next attempt after a failure: the backoff, jittered, and doubled for the one after.
+  auto back_off = [&] {
+    next_attempt = Clock::now() + jittered(backoff_);
+    backoff_ = std::min<Clock::duration>(backoff_ * 2, kMaxBackoff);
+  };
   bool first_attempt = true;
   log::info("mqtt: connecting to ", where(settings_), " as ", settings_.client_id);
   while (true) {
@@ -179,10 +189,7 @@ void MqttClient::run() {
         wake_.wait_until(lock, next_attempt, [this] { return stop_requested_; });
         if (stop_requested_) break;
       }
-      if (!connect_once(first_attempt)) {
-        next_attempt = Clock::now() + jittered(backoff_);
-        backoff_ = std::min<Clock::duration>(backoff_ * 2, kMaxBackoff);
-      }
+      if (!connect_once(first_attempt)) back_off();
       first_attempt = false;
       continue;
     }
@@ -190,10 +197,9 @@ void MqttClient::run() {
       std::lock_guard lock(mutex_);
       if (stop_requested_) break;
     }
-    const int closed_error = session_ready_ || counters().state == MqttState::Connected
-                                 ? 0
-                                 : closed_socket_error(mosquitto_socket(mosq_));
-    if (!session_ready_ && counters().state != MqttState::Connected &&
+    const int closed_error =
+        session_ready_ || is_connected() ? 0 : closed_socket_error(mosquitto_socket(mosq_));
+    if (!session_ready_ && !is_connected() &&
         (closed_error != 0 || Clock::now() - attempt_started_ > kConnectTimeout)) {
       // libmosquitto 2.0.11 keeps retrying a TLS handshake on a socket whose
       // TCP connection was refused (it sees SSL_ERROR_SYSCALL as "try again"),
@@ -211,8 +217,7 @@ void MqttClient::run() {
       library_error_.clear();
       destroy_handle();
       connection_failed(why, tls_stalled);
-      next_attempt = Clock::now() + jittered(backoff_);
-      backoff_ = std::min<Clock::duration>(backoff_ * 2, kMaxBackoff);
+      back_off();
       continue;
     }
     const int rc = mosquitto_loop(mosq_, kLoopTimeoutMs, 1);
@@ -226,7 +231,6 @@ void MqttClient::run() {
       publish_raw(settings_.availability_topic, "online", true, {});
       {
         std::lock_guard lock(mutex_);
-        connected_ = true;
         ++counters_.connects;
         counters_.error.clear();
         for (auto& [topic, r] : retained_) r.dirty = true;
@@ -236,28 +240,20 @@ void MqttClient::run() {
     }
     if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0) {
       connection_lost(rc);
-      next_attempt = Clock::now() + jittered(backoff_);
-      backoff_ = std::min<Clock::duration>(backoff_ * 2, kMaxBackoff);
+      back_off();
       continue;
     }
-    bool connected = false;
-    {
-      std::lock_guard lock(mutex_);
-      connected = connected_;
-    }
-    if (connected) pump();
+    if (is_connected()) pump();
   }
 
   // Stopping: a clean goodbye when connected (the broker then drops the Last
   // Will, so "offline" is published here), after what is queued, within flush_.
-  bool connected = false;
   std::chrono::milliseconds flush{0};
   {
     std::lock_guard lock(mutex_);
-    connected = connected_;
     flush = flush_;
   }
-  if (connected && socket_open_) {
+  if (is_connected() && socket_open_) {
     const auto deadline = Clock::now() + flush;
     while (Clock::now() < deadline) {
       pump();
@@ -287,7 +283,6 @@ void MqttClient::run() {
     std::lock_guard lock(mutex_);
     counters_.dropped += queue_.size();
     queue_.clear();
-    connected_ = false;
     final_counters = counters_;
   }
   log::info("mqtt: stopped (", where(settings_), "): ", final_counters.sent, " messages sent (",
@@ -454,7 +449,6 @@ bool MqttClient::publish_raw(const std::string& topic, const std::string& payloa
 void MqttClient::connection_failed(std::string why, bool refused) {
   {
     std::lock_guard lock(mutex_);
-    connected_ = false;
     counters_.error = why;
   }
   if (refused) backoff_ = kMaxBackoff;
@@ -473,7 +467,7 @@ void MqttClient::connection_lost(int rc) {
     return;
   }
   const bool handle_broken = mosquitto_socket(mosq_) >= 0;  // the library left it open
-  const bool was_connected = counters().state == MqttState::Connected;
+  const bool was_connected = is_connected();
   // What libmosquitto still holds at QoS 1 and 2 is sent again on reconnect;
   // QoS 0 messages not yet written are gone.
   for (auto it = inflight_.begin(); it != inflight_.end();) {
@@ -520,13 +514,9 @@ void MqttClient::connection_lost(int rc) {
   if (was_connected && !refused) {
     log::warning("mqtt: lost the connection to ", where(settings_), " (", why,
                  "); reconnecting with backoff");
-    {
-      std::lock_guard lock(mutex_);
-      connected_ = false;
-      counters_.error = why;
-    }
     // Logged here already: the state changes quietly.
     std::lock_guard lock(mutex_);
+    counters_.error = why;
     counters_.state = MqttState::Retrying;
     return;
   }

@@ -172,6 +172,7 @@ class MqttClient {
   void connection_failed(std::string why, bool refused);
   void connection_lost(int rc);
   void set_state(MqttState state, const std::string& why);
+  bool is_connected() const;  // counters_.state is Connected
   std::string describe_error(int rc) const;
   std::string tls_failure(int rc) const;  // names the keys to check
 
@@ -202,7 +203,6 @@ class MqttClient {
   std::deque<Streamed> queue_;
   std::size_t max_queued_;
   MqttCounters counters_;
-  bool connected_ = false;
   bool stop_requested_ = false;
   bool finished_ = false;
   std::chrono::milliseconds flush_{0};

@@ -1,7 +1,5 @@
 #include "mqtt_output.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -12,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/enum_names.hpp"
 #include "core/log.hpp"
 #include "drivers/supervised_source.hpp"
 #include "mqtt_client.hpp"
@@ -33,12 +32,6 @@ constexpr std::chrono::seconds kPictureWait{2};
 // How long closing waits for the connection threads' goodbyes.
 constexpr std::chrono::milliseconds kCloseWait{3000};
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "lookout";
-  return buf;
-}
-
 std::shared_ptr<const std::string> shared_text(std::string text) {
   return std::make_shared<const std::string>(std::move(text));
 }
@@ -59,15 +52,6 @@ std::string upper_trimmed(std::string text) {
   return text;
 }
 
-// What a client sent, for the log: at most `limit` characters, unprintable ones as '?'.
-std::string printable_payload(const std::string& payload, std::size_t limit = 40) {
-  std::string out;
-  for (const char c : payload.substr(0, limit)) {
-    out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
-  }
-  return payload.size() > limit ? out + "..." : out;
-}
-
 }  // namespace
 
 struct MqttHub : std::enable_shared_from_this<MqttHub> {
@@ -75,7 +59,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       : io(io_context),
         daemon(view),
         version(std::move(version_text)),
-        device(mqtt::read_device_info(host_name())),
+        device(mqtt::read_device_info(Environment::of_this_process("").host_name)),
         timer(io_context) {}
 
   asio::io_context& io;
@@ -113,7 +97,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   std::shared_ptr<const std::string> snapshot_jpeg;
   std::unique_ptr<PictureEncoder> encoder;
   net::LogLimiter refusals{10};
-  net::LogLimiter births{5};
+  net::LogLimiter notices{5};  // Home Assistant births, stale entities
 
   // ---- configuration ------------------------------------------------------------------
 
@@ -209,7 +193,6 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
 
   // A new client knows nothing yet: every state goes to it (published once connected).
   void restore_states() {
-    discovery.clear();
     client->set_retained(topics.detection_state(), shared_text(detection_on ? "ON" : "OFF"),
                          MqttClient::Group::State);
     for (const auto& [name, state] : presence.states()) {
@@ -390,13 +373,14 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
 
   void on_message(const std::string& topic, std::string payload, bool retained) {
     if (!client || closed) return;
-    const bool command = topic == topics.detection_set() || topic == topics.snapshot_request() ||
-                         topic.rfind(topics.base + "/", 0) == 0;
+    // Everything under the camera's own topics is a command (the subscriptions are …/set,
+    // …/request).
+    const bool command = topic.rfind(topics.base + "/", 0) == 0;
     if (command && retained) {
       // A retained command would act again on every restart and reconnect
       // (and undo "a restart starts with detection on"): commands are events.
       if (refusals.allow()) {
-        log::warning("mqtt: ignored a retained command on ", printable_payload(topic),
+        log::warning("mqtt: ignored a retained command on ", printable(topic, 120),
                      " (publish commands without the retain flag)");
       }
       return;
@@ -404,7 +388,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     if (topic == topics.detection_set()) {
       const std::string value = upper_trimmed(payload);
       if (value != "ON" && value != "OFF") {
-        refuse(topic, "the payload must be ON or OFF, got '" + printable_payload(payload) + "'");
+        refuse(topic, "the payload must be ON or OFF, got '" + printable(payload, 40) + "'");
         return;
       }
       set_detection(value == "ON");
@@ -414,7 +398,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       picture_asked = Clock::now();
     } else if (config.discovery.enabled && topic == config.discovery.prefix + "/status") {
       if (upper_trimmed(payload) == "ONLINE") {
-        if (births.allow()) {
+        if (notices.allow()) {
           log::info("mqtt: Home Assistant is online; publishing discovery and states again");
         }
         client->republish_retained();
@@ -425,7 +409,9 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       // A retained config of ours from an earlier run (or configuration)
       // that this one does not have: its entity goes.
       if (!payload.empty() && discovery.count(topic) == 0) {
-        log::info("mqtt: removing the stale Home Assistant entity ", topic);
+        if (notices.allow()) {
+          log::info("mqtt: removing the stale Home Assistant entity ", printable(topic, 200));
+        }
         client->clear_retained(topic);
       }
     } else {
@@ -437,7 +423,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   void refuse(const std::string& topic, const std::string& why) {
     // The topic is the sender's: cut and made printable, like a payload.
     if (refusals.allow()) {
-      log::warning("mqtt: refused the command on ", printable_payload(topic, 120), ": ", why);
+      log::warning("mqtt: refused the command on ", printable(topic, 120), ": ", why);
     }
   }
 
