@@ -65,6 +65,8 @@ if [ "$quick" = 1 ]; then phase_s=15; frames=2000; rounds=1; fi
 python=$(command -v python3)
 
 work=$(mktemp -d /tmp/lookout-bench-XXXXXX)
+# Event snapshots below the work directory, not in ~/.local/state.
+export STATE_DIRECTORY="$work/state"
 daemon_pid=""
 broker_pid=""
 cleanup() {

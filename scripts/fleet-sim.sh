@@ -89,6 +89,8 @@ if [ -n "$keep" ]; then
 else
   work=$(mktemp -d "${TMPDIR:-/tmp}/lookout-fleet-XXXXXX")
 fi
+# Event snapshots below the work directory, not in ~/.local/state.
+export STATE_DIRECTORY="$work/state"
 
 broker_pid=""
 sub_pid=""

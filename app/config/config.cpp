@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include <arpa/inet.h>
 
@@ -275,6 +277,9 @@ const config::Section<SourceConfig>& source_schema() {
               "seed", &S::seed,
               config::Integer<std::uint64_t>{0, std::numeric_limits<std::uint64_t>::max()},
               Restart::Source, "synthetic: scenes are reproducible for a given seed"),
+          config::field("motion", &S::motion, config::Choice<SyntheticMotion>{}, Restart::Source,
+                        "synthetic: bounce (a fixed set of objects) or traffic (objects enter, "
+                        "cross, stop and leave; models/SCENES.md)"),
           config::field("device", &S::device, config::Text{}, Restart::Source,
                         "v4l2: the device node"),
           config::field("camera_id", &S::camera, config::Text{}, Restart::Source,
@@ -607,6 +612,208 @@ const config::Section<MqttConfig>& mqtt_schema() {
   return schema;
 }
 
+// ---- tracking, events, zones and lines ------------------------------------------------
+
+const config::Section<TrackingConfig>& tracking_schema() {
+  using S = TrackingConfig;
+  using T = tracking::TrackerOptions;
+  using O = tracking::ObjectOptions;
+  static const config::Section<S> schema{
+      {
+          config::field("enabled", &S::enabled, config::Boolean{}, Restart::Nothing,
+                        "track objects across frames: track ids, events, zones and lines"),
+          config::field("high_score", config::member(&S::tracker, &T::high_score),
+                        config::Real<float>{0, 1}, Restart::Nothing,
+                        "detections scoring this much are matched first and may start tracks"),
+          config::field("low_score", config::member(&S::tracker, &T::low_score),
+                        config::Real<float>{0, 1}, Restart::Nothing,
+                        "weaker detections (down to this) only keep existing tracks alive"),
+          config::field("new_track_score", config::member(&S::tracker, &T::new_track_score),
+                        config::Real<float>{0, 1}, Restart::Nothing,
+                        "an unmatched detection scoring this much starts a track"),
+          config::field("match_iou", config::member(&S::tracker, &T::match_iou),
+                        config::Real<float>{0.01, 1}, Restart::Nothing,
+                        "a detection and a track's predicted box must overlap this much (IoU)"),
+          config::field("min_hits", config::member(&S::tracker, &T::min_hits),
+                        config::Integer<int>{1, 100}, Restart::Nothing,
+                        "frames with a detection before a track is confirmed (and an event "
+                        "starts)"),
+          config::field("lost_s", config::member(&S::tracker, &T::lost_s),
+                        config::Real<double>{0.1, 3600}, Restart::Nothing,
+                        "seconds a track is kept without a detection before its event ends"),
+          config::field("class_agnostic", config::member(&S::tracker, &T::class_agnostic),
+                        config::Boolean{}, Restart::Nothing,
+                        "match detections to tracks of another class too"),
+          config::field("stationary_s", config::member(&S::objects, &O::stationary_s),
+                        config::Real<double>{0.1, 86400}, Restart::Nothing,
+                        "seconds without moving before an object is stationary"),
+          config::field("update_interval_s", config::member(&S::objects, &O::update_interval_s),
+                        config::Real<double>{0.1, 3600}, Restart::Nothing,
+                        "an update event at least this often while an object is seen"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        if (s.tracker.low_score > s.tracker.high_score) {
+          reader.problem(reader.locations().of(path + ".low_score"),
+                         "must not be above tracking.high_score");
+        }
+      }};
+  return schema;
+}
+
+const config::Section<EventsConfig>& events_schema() {
+  using S = EventsConfig;
+  static const config::Section<S> schema{
+      {
+          config::field("snapshots", &S::snapshots, config::Boolean{}, Restart::Output,
+                        "keep each event's best picture (and a crop of the object) on disk"),
+          config::field("directory", &S::directory, config::Text{}, Restart::Output,
+                        "where snapshots go; relative = in the state directory "
+                        "(/var/lib/lookout under systemd)"),
+          config::field("max_count", &S::max_count, config::Integer<int>{1, 1000000},
+                        Restart::Nothing, "events with snapshots kept; the oldest go first"),
+          config::field("max_mb", &S::max_mb, config::Real<double>{1, 1e7}, Restart::Nothing,
+                        "megabytes of snapshots kept; the oldest go first"),
+          config::field("max_age_days", &S::max_age_days, config::Real<double>{0.001, 36500},
+                        Restart::Nothing, "snapshots older than this are removed"),
+          config::field("jpeg_quality", &S::jpeg_quality, config::Integer<int>{1, 100},
+                        Restart::Nothing, "JPEG quality of snapshots"),
+          config::field("recent", &S::recent, config::Integer<int>{1, 100000}, Restart::Nothing,
+                        "events kept in memory for /api/events and new clients"),
+      },
+      nullptr};
+  return schema;
+}
+
+// A list of [x, y] points.
+struct Points {
+  using Value = std::vector<tracking::PointF>;
+  bool read(Reader& reader, const Node& node, Value& out) const {
+    if (node.kind() != Node::Kind::Sequence) {
+      reader.problem(node, "expected a list of [x, y] points, got " + node.describe());
+      return false;
+    }
+    Value points;
+    bool ok = true;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const Node item = node.item(i);
+      if (item.kind() != Node::Kind::Sequence || item.size() != 2) {
+        reader.problem(item, "expected a point [x, y], got " + item.describe());
+        ok = false;
+        continue;
+      }
+      tracking::PointF p;
+      ok = config::detail::read_real(reader, item.item(0), 0, 1e6, p.x) && ok;
+      ok = config::detail::read_real(reader, item.item(1), 0, 1e6, p.y) && ok;
+      points.push_back(p);
+    }
+    if (ok) out = std::move(points);
+    return ok;
+  }
+  nlohmann::json json(const Value& points) const {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : points) out.push_back({p.x, p.y});
+    return out;
+  }
+  std::string type() const { return "list of [x, y] points (pixels, or all within 0..1)"; }
+};
+
+template <typename C>
+const config::Section<C>& area_schema() {
+  using S = C;
+  constexpr bool line = std::is_same_v<C, tracking::LineConfig>;
+  static const config::Section<S> schema{
+      {
+          config::field("points", &S::points, Points{}, Restart::Nothing,
+                        line ? "the line's two end points A and B; crossing from the left of "
+                               "A->B to its right is \"in\""
+                             : "the polygon's corners, in order"),
+          config::field("classes", &S::classes, ClassNames{}, Restart::Nothing,
+                        "classes counted; [] = every class"),
+          config::field("inertia", &S::inertia, config::Integer<int>{1, 100}, Restart::Nothing,
+                        line ? "frames on the other side before a crossing counts"
+                             : "frames inside (outside) before an object enters (leaves)"),
+          config::field("anchor", &S::anchor, config::Choice<tracking::Anchor>{}, Restart::Nothing,
+                        "the point of the box that stands for the object"),
+      },
+      [](Reader& reader, const S& s, const std::string& path) {
+        const auto problem =
+            line ? tracking::line_problem(s.points) : tracking::polygon_problem(s.points);
+        if (problem) reader.problem(reader.locations().of(path + ".points"), *problem);
+      }};
+  return schema;
+}
+
+// Names of zones and lines appear in MQTT topics, metric labels and file names.
+bool area_name_ok(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
+}
+
+// zones: / lines: a mapping of name to its section.
+template <typename Named, typename C>
+config::Field<Config> named_areas(const char* key, std::vector<Named> Config::*member,
+                                  const char* description) {
+  constexpr bool line = std::is_same_v<C, tracking::LineConfig>;
+  return config::custom_field<Config>(
+      key, std::string("mapping of name to ") + (line ? "line" : "zone"), Restart::Nothing,
+      description,
+      [key, member](Reader& reader, const Node& node, Config& config) {
+        if (node.empty()) {
+          (config.*member).clear();
+          return;
+        }
+        if (node.kind() != Node::Kind::Map) {
+          reader.problem(node, std::string("expected a mapping of names to ") +
+                                   (line ? "lines" : "zones") + ", got " + node.describe());
+          return;
+        }
+        std::vector<Named> areas;
+        std::set<std::string> seen;
+        for (const auto& [name_node, value] : node.entries()) {
+          const std::string& name = name_node.scalar();
+          if (name_node.kind() != Node::Kind::Scalar || !area_name_ok(name)) {
+            ConfigLocation where = name_node.location();
+            where.key = std::string(key);
+            reader.problem(where, "names are 1 to 64 letters, digits, '_' or '-', got '" +
+                                      printable(name) + "'");
+            continue;
+          }
+          if (!seen.insert(name).second) {
+            reader.problem(name_node, "duplicate key");
+            continue;
+          }
+          if (value.kind() != Node::Kind::Map) {
+            reader.problem(value, "expected a mapping with points, got " + value.describe());
+            continue;
+          }
+          Named area{name, {}};
+          config::read_section(reader, value, area_schema<C>(), area.config);
+          if (!reader.locations().written(value.key() + ".points")) {
+            reader.problem(value, "points are required");
+          }
+          areas.push_back(std::move(area));
+        }
+        config.*member = std::move(areas);
+      },
+      [member](const Config& config) {
+        nlohmann::json out = nlohmann::json::object();
+        for (const auto& area : config.*member) {
+          out[area.name] = config::to_json(area_schema<C>(), area.config);
+        }
+        return out;
+      },
+      [member](const Config& a, const Config& b) {
+        const auto& x = a.*member;
+        const auto& y = b.*member;
+        if (x.size() != y.size()) return false;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          if (x[i].name != y[i].name || !(x[i].config == y[i].config)) return false;
+        }
+        return true;
+      });
+}
+
 const config::Section<LoggingConfig>& logging_schema() {
   using S = LoggingConfig;
   static const config::Section<S> schema{
@@ -637,6 +844,14 @@ const config::Section<Config>& config_schema() {
                           "the web viewer, snapshots, MJPEG, health and metrics"),
           config::section("mqtt", &S::mqtt, mqtt_schema(),
                           "detections, presence and Home Assistant discovery over MQTT"),
+          config::section("tracking", &S::tracking, tracking_schema(),
+                          "objects across frames: track ids and events"),
+          config::section("events", &S::events, events_schema(),
+                          "events kept in memory and their snapshots on disk"),
+          named_areas<tracking::NamedZone, tracking::ZoneConfig>(
+              "zones", &S::zones, "named polygons whose objects are counted"),
+          named_areas<tracking::NamedLine, tracking::LineConfig>(
+              "lines", &S::lines, "named counting lines, crossings counted per direction"),
           config::section("logging", &S::logging, logging_schema(), "the journal"),
       },
       [](Reader& reader, const S& s, const std::string&) {
@@ -646,6 +861,17 @@ const config::Section<Config>& config_schema() {
                          "publish.tcp, publish.unix and http are all disabled: clients could not "
                          "connect");
         }
+        // Pixel points must lie in the frame the source is asked for (a
+        // camera's nearest mode may differ; pixel points beyond the delivered
+        // frame are clamped there and logged).
+        const auto check_inside = [&](const std::string& key,
+                                      const std::vector<tracking::PointF>& points) {
+          if (auto problem = tracking::outside_problem(points, s.source.width, s.source.height)) {
+            reader.problem(reader.locations().of(key + ".points"), *problem);
+          }
+        };
+        for (const auto& z : s.zones) check_inside("zones." + z.name, z.config.points);
+        for (const auto& l : s.lines) check_inside("lines." + l.name, l.config.points);
       }};
   return schema;
 }
@@ -700,6 +926,20 @@ std::string this_runtime_directory() {
     }
   }
   return "/tmp";
+}
+
+std::string this_state_directory() {
+  if (const char* dir = std::getenv("STATE_DIRECTORY"); dir != nullptr && dir[0] != '\0') {
+    std::string first(dir);
+    return first.substr(0, first.find(':'));
+  }
+  if (const char* dir = std::getenv("XDG_STATE_HOME"); dir != nullptr && dir[0] == '/') {
+    return std::string(dir) + "/lookout";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
+    return std::string(home) + "/.local/state/lookout";
+  }
+  return "/tmp/lookout-state";
 }
 
 std::string resolve_model(Reader& reader, const Config& config, const Environment& env) {
@@ -783,6 +1023,14 @@ void resolve_into(Config& config, const Environment& env, Reader& reader) {
     }
   }
   if (config.mqtt.enabled) resolve_mqtt(config, env, reader);
+  if (!config.events.directory.empty()) {
+    fs::path p(config.events.directory);
+    if (p.is_relative()) {
+      const std::string& base = env.state_dir.empty() ? env.base_dir : env.state_dir;
+      if (!base.empty()) p = fs::path(base) / p;
+    }
+    config.events.directory = p.lexically_normal();
+  }
   UnixConfig& unix_socket = config.publish.unix_socket;
   if (!unix_socket.path.empty()) {
     fs::path p(unix_socket.path);
@@ -807,7 +1055,7 @@ Config parse_config(std::string_view text, const std::string& origin) {
 
 Environment Environment::of_this_process(std::string base_dir) {
   return {std::move(base_dir), this_host_name(), this_runtime_directory(),
-          lookout::model_search_path()};
+          lookout::model_search_path(), this_state_directory()};
 }
 
 Config resolve_config(Config parsed, const Environment& environment) {

@@ -18,6 +18,7 @@
 #include "core/log.hpp"
 #include "core/version.hpp"
 #include "drivers/factory.hpp"
+#include "event_store.hpp"
 #include "http_server.hpp"
 #include "mqtt_output.hpp"
 #include "net.hpp"
@@ -34,6 +35,11 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::chrono::seconds kStopGuard{5};
+// Event snapshots are kept at most this wide (a 1080p camera's frames are
+// scaled to 1280x720: enough to recognise someone, a third of the bytes).
+constexpr int kSnapshotMaxWidth = 1280;
+// At shutdown, how long the outputs get to deliver the end events.
+constexpr auto kEndEventsGrace = std::chrono::milliseconds(300);
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -143,6 +149,31 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
       settings.detect.class_conf[id] = score;
     }
   }
+  if (config.tracking.enabled) {
+    const auto check_classes = [&](const std::string& key, const std::vector<std::string>& list) {
+      for (const auto& name : list) {
+        if (id_of(name) < 0) {
+          problems.push_back(config.locations.of(key).format(
+              "'" + name + "' is not a class of model " + model.name + " (" + known + ")"));
+        }
+      }
+    };
+    for (const auto& z : config.zones)
+      check_classes("zones." + z.name + ".classes", z.config.classes);
+    for (const auto& l : config.lines)
+      check_classes("lines." + l.name + ".classes", l.config.classes);
+    auto tracking = std::make_shared<TrackingSettings>();
+    tracking->setup.tracker = config.tracking.tracker;
+    tracking->setup.objects = config.tracking.objects;
+    tracking->setup.zones = config.zones;
+    tracking->setup.lines = config.lines;
+    tracking->setup.class_names = names;
+    tracking->publish_conf = config.model.conf;
+    tracking->snapshot_width = config.events.snapshots ? kSnapshotMaxWidth : 0;
+    // The tracker's second stage needs the weak boxes the model would drop.
+    settings.detect.conf = std::min(config.model.conf, config.tracking.tracker.low_score);
+    settings.tracking = std::move(tracking);
+  }
   if (config.mqtt.enabled && config.mqtt.discovery.enabled) {
     for (const auto& name : config.mqtt.discovery.classes) {
       if (id_of(name) < 0) {
@@ -192,6 +223,13 @@ class Daemon::Impl final : public DaemonView {
   void schedule_watchdog();
   void log_summary(bool final_line);
   std::size_t client_count() const;
+  // Any thread: the events' lines, serialized once (null when there is nothing).
+  std::shared_ptr<const PublishedEvents> make_published_events(protocol::FrameEvents events,
+                                                               FramePtr picture,
+                                                               std::uint64_t seq) const;
+  // I/O thread: to every output, and into the counts that stats show.
+  void publish_events(const std::shared_ptr<const PublishedEvents>& events);
+  void close_outputs();
   // Hands `what` to every output, on the I/O thread.
   template <typename F>
   void each_output(F what) {
@@ -239,6 +277,15 @@ class Daemon::Impl final : public DaemonView {
   };
   std::vector<PictureWant> picture_wants_;
   net::LogLimiter detection_log_{10};  // I/O thread
+  // Written by the reload worker, read by the inference thread (serializing
+  // events): where snapshots go, "" = none.
+  mutable std::mutex snapshots_mutex_;
+  std::string snapshot_directory_;
+  // I/O thread: the newest counts of zones and lines, and events made.
+  std::shared_ptr<const tracking::Counts> counts_;
+  std::shared_ptr<const std::vector<std::string>> counts_classes_;
+  std::uint64_t events_made_[3] = {0, 0, 0};
+  boost::asio::steady_timer close_timer_{io_};
   // I/O thread: what new clients are greeted with. The source part is what
   // the pipeline's source sink last reported (the frames' real size), or
   // what the configuration expects until the first frame.
@@ -256,16 +303,24 @@ int Daemon::run() {
 
 Daemon::Impl::Impl(Config config, std::string config_path)
     : pipeline_(
-          [this](protocol::FrameDetections&& frame, FramePtr picture) {
-            // Inference thread: serialize once here, share the line with every client.
-            auto published = std::make_shared<PublishedFrame>();
-            published->line = std::make_shared<const std::string>(protocol::detections(frame));
-            published->frame = std::move(frame);
-            published->picture = std::move(picture);
-            asio::post(io_,
-                       [this, p = std::shared_ptr<const PublishedFrame>(std::move(published))] {
-                         each_output([&](Output& output) { output.publish(p); });
-                       });
+          [this](PipelineResult&& result) {
+            // Inference thread: serialize once here, share the lines with every client.
+            std::shared_ptr<const PublishedFrame> frame;
+            if (result.frame.camera) {  // not an events-only result
+              auto published = std::make_shared<PublishedFrame>();
+              published->line =
+                  std::make_shared<const std::string>(protocol::detections(result.frame));
+              published->frame = std::move(result.frame);
+              published->picture = std::move(result.picture);
+              frame = std::move(published);
+            }
+            auto events =
+                make_published_events(std::move(result.events), std::move(result.best_picture),
+                                      frame ? frame->frame.seq : 0);
+            asio::post(io_, [this, frame = std::move(frame), events = std::move(events)] {
+              if (frame) each_output([&](Output& output) { output.publish(frame); });
+              if (events) publish_events(events);
+            });
           },
           [this](const protocol::SourceDescription& source) {
             // Capture thread: the real frame size is known; greet clients anew.
@@ -291,10 +346,12 @@ Daemon::Impl::Impl(Config config, std::string config_path)
   log::notice("model ", model_path, " ready: ", describe_model(info), " in ",
               static_cast<int>(seconds_between(load_start, Clock::now()) * 1000), " ms");
   PipelineSettings settings = pipeline_settings(config_, info);
+  snapshot_directory_ = config_.events.snapshots ? config_.events.directory : std::string();
   auto source = make_supervised_source(config_.source);
   outputs_.push_back(std::make_unique<Server>(io_));
   outputs_.push_back(std::make_unique<HttpServer>(io_, *this, kVersion));
   outputs_.push_back(std::make_unique<MqttOutput>(io_, *this, kVersion));
+  outputs_.push_back(std::make_unique<EventStore>());
   each_output([&](Output& output) { output.apply(config_, output.prepare(nullptr, config_)); });
   // The I/O thread does not run yet: this thread may set what it owns. The
   // greeting is in place before the first frame's source report is posted.
@@ -367,8 +424,50 @@ void Daemon::Impl::shutdown(const char* why) {
     std::lock_guard commit(commit_mutex_);
     pipeline_.stop();
   }
+  // Objects still tracked end now; their end events get a moment to leave
+  // (queued lines to clients, messages to the broker) before the outputs close.
+  auto ended = make_published_events(pipeline_.finish_tracking(), nullptr, 0);
+  if (ended && !ended->events.events.empty()) {
+    publish_events(ended);
+    close_timer_.expires_after(kEndEventsGrace);
+    close_timer_.async_wait([this](const boost::system::error_code&) { close_outputs(); });
+    return;
+  }
+  close_outputs();
+}
+
+void Daemon::Impl::close_outputs() {
   each_output([](Output& output) { output.close(); });
   io_.stop();
+}
+
+std::shared_ptr<const PublishedEvents> Daemon::Impl::make_published_events(
+    protocol::FrameEvents events, FramePtr picture, std::uint64_t seq) const {
+  if (events.empty()) return nullptr;
+  std::string directory;
+  {
+    std::lock_guard lock(snapshots_mutex_);
+    directory = snapshot_directory_;
+  }
+  auto published = std::make_shared<PublishedEvents>();
+  const std::string camera = events.camera ? *events.camera : std::string();
+  for (const auto& e : events.events) {
+    published->lines.push_back(std::make_shared<const std::string>(
+        protocol::event(e, camera, events.class_names.get(), directory)));
+  }
+  published->events = std::move(events);
+  published->picture = std::move(picture);
+  published->seq = seq;
+  return published;
+}
+
+void Daemon::Impl::publish_events(const std::shared_ptr<const PublishedEvents>& events) {
+  for (const auto& e : events->events.events) ++events_made_[static_cast<int>(e.type)];
+  if (events->events.counts_changed) {
+    counts_ = events->events.counts;
+    counts_classes_ = events->events.class_names;
+  }
+  each_output([&](Output& output) { output.publish_events(events); });
 }
 
 // ---- reload --------------------------------------------------------------------------
@@ -438,6 +537,10 @@ void Daemon::Impl::reload_worker(Config current) {
       });
       pipeline_.replace(std::move(source), std::move(engine), std::move(settings),
                         expected_source(next.source));
+      {
+        std::lock_guard snapshots(snapshots_mutex_);
+        snapshot_directory_ = next.events.snapshots ? next.events.directory : std::string();
+      }
       apply_log_level(next.logging);
       log::debug("configuration: ", describe(next));
       std::lock_guard lock(config_mutex_);
@@ -532,6 +635,8 @@ void Daemon::Impl::send_stats() {
   s.source_restarts = now.stats.source.restarts;
   s.source_error = now.stats.source.last_error;
   s.detection = !pipeline_.paused();
+  s.counts = counts_;
+  s.class_names = counts_classes_;
   each_output([&](Output& output) { output.report(s.outputs); });
   last_stats_ = now;
   auto published = std::make_shared<PublishedStats>();
@@ -596,6 +701,9 @@ DaemonStatus Daemon::Impl::status() const {
   out.model = pipeline_.model_info();
   out.detection = !pipeline_.paused();
   for (const auto& output : outputs_) output->report(out.outputs);
+  out.counts = counts_;
+  out.class_names = counts_classes_;
+  for (int i = 0; i < 3; ++i) out.events[i] = events_made_[i];
   return out;
 }
 

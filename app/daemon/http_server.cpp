@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,11 +52,13 @@ enum class Endpoint {
   EventStream,
   Snapshot,
   MjpegStream,
+  Events,
+  EventSnapshot,  // /api/events/<id>/snapshot.jpg and /crop.jpg (not an exact path)
 };
 
 template <>
 struct EnumTable<Endpoint> {
-  static constexpr std::array<EnumName<Endpoint>, 9> entries{{
+  static constexpr std::array<EnumName<Endpoint>, 11> entries{{
       {Endpoint::Viewer, "/"},
       {Endpoint::Login, "/login"},
       {Endpoint::Health, "/healthz"},
@@ -64,6 +68,8 @@ struct EnumTable<Endpoint> {
       {Endpoint::EventStream, "/api/stream"},
       {Endpoint::Snapshot, "/snapshot.jpg"},
       {Endpoint::MjpegStream, "/stream.mjpg"},
+      {Endpoint::Events, "/api/events"},
+      {Endpoint::EventSnapshot, "/api/events/<id>/snapshot.jpg"},
   }};
 };
 
@@ -84,6 +90,9 @@ constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr int kDefaultStreamFps = 5;
 constexpr const char* kBoundary = "lookoutframe";
 constexpr const char* kCookie = "lookout_token";
+// A snapshot file larger than this is not one lookoutd wrote.
+constexpr std::size_t kMaxSnapshotFileBytes = 16 * 1024 * 1024;
+constexpr int kDefaultEventsLimit = 50;
 
 using Response = http::response<http::string_body>;
 
@@ -164,6 +173,38 @@ std::shared_ptr<const std::string> sse_event(std::string_view type, std::string_
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   return std::make_shared<const std::string>("event: " + std::string(type) +
                                              "\ndata: " + std::string(line) + "\n\n");
+}
+
+// "/api/events/<id>/snapshot.jpg" or ".../crop.jpg": the id and whether the
+// crop is asked for; nullopt for any other path (or an id that is not one).
+struct EventPicturePath {
+  std::string id;
+  bool crop = false;
+};
+std::optional<EventPicturePath> event_picture_path(std::string_view path) {
+  constexpr std::string_view kPrefix = "/api/events/";
+  if (path.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  path.remove_prefix(kPrefix.size());
+  const auto slash = path.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string_view id = path.substr(0, slash), rest = path.substr(slash);
+  if (!protocol::valid_event_id(id)) return std::nullopt;
+  if (rest == "/snapshot.jpg") return EventPicturePath{std::string(id), false};
+  if (rest == "/crop.jpg") return EventPicturePath{std::string(id), true};
+  return std::nullopt;
+}
+
+// A whole small file, or nullopt when it cannot be read.
+std::optional<std::string> read_small_file(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string bytes;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    bytes.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (bytes.size() > max_bytes) return std::nullopt;
+  }
+  return bytes;
 }
 
 // The value of cookie `name` in a Cookie header, URL-decoded.
@@ -293,6 +334,25 @@ struct HttpHub : std::enable_shared_from_this<HttpHub> {
   std::map<PictureVariant, Encoded> encoded;
   std::map<PictureVariant, std::uint64_t> encoding;  // variant -> seq submitted
   std::unique_ptr<PictureEncoder> encoder;
+
+  // The latest state of recent events (events.recent of them), oldest first,
+  // for /api/events; and where their snapshots are ("" = none kept).
+  struct RecentEvent {
+    tracking::ObjectEvent event;
+    std::shared_ptr<const std::string> line;
+    std::string class_name;
+  };
+  std::deque<RecentEvent> recent;
+  std::size_t max_recent = 200;
+  std::string snapshot_directory;
+  void remember(const tracking::ObjectEvent& event, const std::shared_ptr<const std::string>& line,
+                const std::vector<std::string>* class_names);
+  // The body of /api/events for these query parameters, or the error.
+  struct EventsAnswer {
+    std::string body;
+    std::string error;  // names the bad parameter
+  };
+  EventsAnswer events_json(const std::map<std::string, std::string>& query) const;
 
   void accept(const std::shared_ptr<net::TcpListener>& listener);
   void admit(tcp::socket socket, std::string peer, net::PeerAddress address);
@@ -735,8 +795,10 @@ void HttpSession::dispatch() {
     if (!query) {
       return respond(error_response(http::status::bad_request, "malformed query string"));
     }
-    const auto endpoint = enum_from_name<Endpoint>(path);
-    if (!endpoint) {
+    const auto picture_path = event_picture_path(path);
+    const auto endpoint = picture_path ? std::optional<Endpoint>(Endpoint::EventSnapshot)
+                                       : enum_from_name<Endpoint>(path);
+    if (!endpoint || (*endpoint == Endpoint::EventSnapshot && !picture_path)) {
       return respond(
           error_response(http::status::not_found, "no such path: " + printable(path, 120) +
                                                       " (see " + "HTTP.md; the viewer is at /)"),
@@ -816,6 +878,34 @@ void HttpSession::dispatch() {
               true);
         }
         return start_mjpeg(*hub, *query);
+      case Endpoint::Events: {
+        auto answer = hub->events_json(*query);
+        if (!answer.error.empty()) {
+          return respond(error_response(http::status::bad_request, answer.error));
+        }
+        return respond(text_response("application/json", std::move(answer.body)), head_);
+      }
+      case Endpoint::EventSnapshot: {
+        if (hub->snapshot_directory.empty()) {
+          return respond(
+              error_response(http::status::not_found, "event snapshots are off (events.snapshots)"),
+              head_);
+        }
+        const std::string file =
+            picture_path->crop
+                ? protocol::snapshot_crop_path(hub->snapshot_directory, picture_path->id)
+                : protocol::snapshot_path(hub->snapshot_directory, picture_path->id);
+        auto bytes = read_small_file(file, kMaxSnapshotFileBytes);
+        if (!bytes) {
+          return respond(error_response(http::status::not_found,
+                                        "no snapshot of event " + picture_path->id +
+                                            " (unknown, not written yet, or removed by retention)"),
+                         head_);
+        }
+        Response res = text_response("image/jpeg", std::move(*bytes));
+        res.set(http::field::cache_control, "max-age=60");
+        return respond(std::move(res), head_);
+      }
     }
   } catch (const std::exception& e) {
     log::warning("HTTP client ", peer_, ": ", e.what());
@@ -1085,6 +1175,69 @@ json HttpHub::status_json() const {
   };
 }
 
+void HttpHub::remember(const tracking::ObjectEvent& event,
+                       const std::shared_ptr<const std::string>& line,
+                       const std::vector<std::string>* class_names) {
+  const auto same = std::find_if(recent.begin(), recent.end(), [&](const RecentEvent& r) {
+    return r.event.object.id == event.object.id;
+  });
+  if (same != recent.end()) recent.erase(same);  // its newest state goes to the back
+  std::string name = std::to_string(event.object.class_id);
+  if (class_names != nullptr && event.object.class_id >= 0 &&
+      static_cast<std::size_t>(event.object.class_id) < class_names->size()) {
+    name = (*class_names)[static_cast<std::size_t>(event.object.class_id)];
+  }
+  recent.push_back({event, line, std::move(name)});
+  while (recent.size() > max_recent) recent.pop_front();
+}
+
+HttpHub::EventsAnswer HttpHub::events_json(const std::map<std::string, std::string>& query) const {
+  const IntParam limit = int_param(query, "limit", 1, 100000);
+  const BoolParam active = bool_param(query, "active");
+  if (!limit.error.empty()) return {"", limit.error};
+  if (!active.error.empty()) return {"", active.error};
+  std::optional<double> after;
+  if (const auto it = query.find("after"); it != query.end()) {
+    char* end = nullptr;
+    const double value = std::strtod(it->second.c_str(), &end);
+    if (it->second.empty() || end != it->second.c_str() + it->second.size() ||
+        !std::isfinite(value)) {
+      return {"", "after: expected Unix seconds, got " + printable(it->second)};
+    }
+    after = value;
+  }
+  const auto param = [&](const char* name) -> const std::string* {
+    const auto it = query.find(name);
+    return it == query.end() ? nullptr : &it->second;
+  };
+  const std::string* cls = param("class");
+  const std::string* zone = param("zone");
+  const std::string* line = param("line");
+  const std::size_t max = static_cast<std::size_t>(limit.value.value_or(kDefaultEventsLimit));
+  std::string body = "{\"events\":[";
+  std::size_t count = 0;
+  for (auto it = recent.rbegin(); it != recent.rend() && count < max; ++it) {
+    const tracking::ObjectState& o = it->event.object;
+    if (cls && it->class_name != *cls) continue;
+    if (zone &&
+        std::find(o.entered_zones.begin(), o.entered_zones.end(), *zone) == o.entered_zones.end()) {
+      continue;
+    }
+    if (line && std::none_of(o.crossings.begin(), o.crossings.end(),
+                             [&](const tracking::LineCrossing& c) { return c.line == *line; })) {
+      continue;
+    }
+    if (active.value && *active.value != (it->event.type != tracking::EventType::End)) continue;
+    if (after && protocol::unix_seconds(o.last_seen) <= *after) continue;
+    std::string_view text = *it->line;
+    if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    if (count++ > 0) body += ',';
+    body += text;
+  }
+  body += "]}\n";
+  return {std::move(body), ""};
+}
+
 void HttpHub::send_event(const std::string& type, const std::string& line) {
   std::shared_ptr<const std::string> event;  // made once, for the first listener
   for (const auto& session : snapshot()) {
@@ -1124,6 +1277,10 @@ void HttpServer::apply(const Config& config, std::unique_ptr<OutputPrepared> pre
   hub.allowed_networks = config.publish.tcp.allowed_networks;
   hub.token = config.publish.tcp.token;
   hub.send_queue = static_cast<std::size_t>(config.publish.send_queue);
+  hub.max_recent = static_cast<std::size_t>(config.events.recent);
+  while (hub.recent.size() > hub.max_recent) hub.recent.pop_front();
+  hub.snapshot_directory =
+      config.tracking.enabled && config.events.snapshots ? config.events.directory : "";
   hub.closed = false;
   auto listener =
       net::switch_listener(hub.io, hub.listener, fresh ? fresh->tcp : nullptr, config.http.enabled,
@@ -1188,6 +1345,15 @@ void HttpServer::publish(const std::shared_ptr<const PublishedFrame>& frame) {
 void HttpServer::publish_stats(const std::shared_ptr<const PublishedStats>& stats) {
   hub_->stats = stats;
   hub_->send_event("stats", *stats->line);
+}
+
+void HttpServer::publish_events(const std::shared_ptr<const PublishedEvents>& events) {
+  HttpHub& hub = *hub_;
+  const auto& list = events->events.events;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    hub.remember(list[i], events->lines[i], events->events.class_names.get());
+    hub.send_event("event", *events->lines[i]);
+  }
 }
 
 void HttpServer::count_clients(std::vector<ClientCount>& counts) const {

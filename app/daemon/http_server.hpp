@@ -46,6 +46,8 @@ class HttpServer final : public Output {
   void set_hello(const protocol::HelloInfo& hello) override;
   void publish(const std::shared_ptr<const PublishedFrame>& frame) override;
   void publish_stats(const std::shared_ptr<const PublishedStats>& stats) override;
+  // Into /api/events and to /api/stream listeners as `event`.
+  void publish_events(const std::shared_ptr<const PublishedEvents>& events) override;
   void count_clients(std::vector<ClientCount>& counts) const override;
   void close() override;
 

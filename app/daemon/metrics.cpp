@@ -165,8 +165,10 @@ std::string Metrics::render(const DaemonStatus& status, const std::string& camer
     }
   };
   per_output("lookout_output_connected", "gauge",
-             "1 while an output (mqtt) is connected to where it publishes.",
-             [](const protocol::OutputStats& o) { return o.state == "connected" ? 1.0 : 0.0; });
+             "1 while an output works: mqtt connected to its broker, events writing snapshots.",
+             [](const protocol::OutputStats& o) {
+               return o.state == "connected" || o.state == "writing" ? 1.0 : 0.0;
+             });
   per_output("lookout_output_messages_sent_total", "counter",
              "Messages an output delivered (MQTT: detections, stats, events; QoS 1 and 2 "
              "acknowledged by the broker).",
@@ -176,6 +178,45 @@ std::string Metrics::render(const DaemonStatus& status, const std::string& camer
              [](const protocol::OutputStats& o) { return static_cast<double>(o.dropped); });
   per_output("lookout_output_messages_queued", "gauge", "Messages waiting in an output's queue.",
              [](const protocol::OutputStats& o) { return static_cast<double>(o.queued); });
+
+  // Tracking (TRACKING.md): events, objects per zone, crossings per line.
+  family(out, "lookout_events_total", "counter", "Tracking events made, per type.");
+  for (const auto& entry : EnumTable<tracking::EventType>::entries) {
+    sample(out, "lookout_events_total", cam + ",type=\"" + std::string(entry.name) + "\"",
+           static_cast<double>(status.events[static_cast<int>(entry.value)]));
+  }
+  if (status.counts) {
+    const auto* names = status.class_names.get();
+    const auto name_of = [names](std::size_t c) {
+      return names != nullptr && c < names->size() ? (*names)[c] : std::to_string(c);
+    };
+    if (!status.counts->zones.empty()) {
+      family(out, "lookout_zone_objects", "gauge",
+             "Objects in a zone now, per class (class=\"all\": every class).");
+      for (const auto& zone : status.counts->zones) {
+        const std::string labels = cam + ",zone=\"" + prometheus_label(zone.name) + "\"";
+        sample(out, "lookout_zone_objects", labels + ",class=\"all\"", zone.total);
+        for (std::size_t c = 0; c < zone.per_class.size(); ++c) {
+          sample(out, "lookout_zone_objects",
+                 labels + ",class=\"" + prometheus_label(name_of(c)) + "\"", zone.per_class[c]);
+        }
+      }
+    }
+    if (!status.counts->lines.empty()) {
+      family(out, "lookout_line_crossings_total", "counter",
+             "Objects that crossed a line, per class and direction (kept across reloads).");
+      for (const auto& line : status.counts->lines) {
+        const std::string labels = cam + ",line=\"" + prometheus_label(line.name) + "\"";
+        for (std::size_t c = 0; c < line.per_class.size(); ++c) {
+          const std::string cls = ",class=\"" + prometheus_label(name_of(c)) + "\"";
+          sample(out, "lookout_line_crossings_total", labels + cls + ",direction=\"in\"",
+                 static_cast<double>(line.per_class[c][0]));
+          sample(out, "lookout_line_crossings_total", labels + cls + ",direction=\"out\"",
+                 static_cast<double>(line.per_class[c][1]));
+        }
+      }
+    }
+  }
   return out;
 }
 

@@ -86,6 +86,16 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   std::uint64_t retired_sent = 0, retired_dropped = 0;
 
   std::map<std::string, std::string> discovery;  // topic -> config published
+  // Tracking: zones and lines as configured, the counts last published
+  // (topic -> payload), and per class the newest event's best picture.
+  std::vector<tracking::NamedZone> zones;
+  std::vector<tracking::NamedLine> lines;
+  std::map<std::string, std::string> counts_published;
+  struct ClassSnapshot {
+    std::shared_ptr<const PublishedFrame> pending;  // waiting for its interval
+    Clock::time_point last{};
+  };
+  std::map<std::string, ClassSnapshot> class_snapshots;  // by class level
   mqtt::Presence presence;
   bool detection_on = true;
 
@@ -96,6 +106,8 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   std::optional<Clock::time_point> picture_asked;
   std::shared_ptr<const std::string> snapshot_jpeg;
   std::unique_ptr<PictureEncoder> encoder;
+  // Frames being encoded for a class snapshot, by the frame (held by the job).
+  std::map<const PublishedFrame*, std::string> encoding_class;
   net::LogLimiter refusals{10};
   net::LogLimiter notices{5};  // Home Assistant births, stale entities
 
@@ -160,6 +172,8 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     camera = c.camera;
     topics = next_topics;
     reported_classes = c.model.classes;
+    zones = c.tracking.enabled ? c.zones : std::vector<tracking::NamedZone>{};
+    lines = c.tracking.enabled ? c.lines : std::vector<tracking::NamedLine>{};
     picture_width = c.http.picture_width;
     jpeg_quality = c.http.jpeg_quality;
     presence.set_off_delay(std::chrono::duration_cast<Clock::duration>(
@@ -201,6 +215,10 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     if (snapshot_jpeg) {
       client->set_retained(topics.snapshot(), snapshot_jpeg, MqttClient::Group::State);
     }
+    // Zone and line counts under this client's topics.
+    counts_published.clear();
+    const DaemonStatus status = daemon.status();
+    if (status.counts) publish_counts(*status.counts, status.class_names.get());
   }
 
   void retire_client() {
@@ -263,6 +281,15 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       for (const auto& entry : EnumTable<SourceHealth::State>::entries) {
         in.source_states.emplace_back(entry.name);
       }
+      for (const auto& zone : zones) {
+        mqtt::DiscoveryInput::Zone z{zone.name, {}, {}};
+        // A zone counting some classes gets an entity for each; one counting
+        // every class, for the chosen ones.
+        z.classes = zone.config.classes.empty() ? chosen : zone.config.classes;
+        for (const auto& name : z.classes) z.class_levels.push_back(level_of(name));
+        in.zones.push_back(std::move(z));
+      }
+      for (const auto& line : lines) in.lines.push_back(line.name);
       for (auto& d : mqtt::discovery_configs(in)) next[d.topic] = d.config.dump();
     }
     for (const auto& [topic, payload] : discovery) {
@@ -342,7 +369,10 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     }
   }
 
-  void encode(const std::shared_ptr<const PublishedFrame>& frame) {
+  // `for_class` empty: the camera's snapshot; else that class level's.
+  void encode(const std::shared_ptr<const PublishedFrame>& frame,
+              const std::string& for_class = "") {
+    if (!for_class.empty()) encoding_class[frame.get()] = for_class;
     if (!encoder) {
       std::weak_ptr<MqttHub> weak = weak_from_this();
       encoder = std::make_unique<PictureEncoder>([weak, &io = io](EncodedPicture&& result) {
@@ -356,9 +386,21 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   }
 
   void encoded(EncodedPicture&& result) {
+    std::string for_class;
+    if (const auto it = encoding_class.find(result.frame.get()); it != encoding_class.end()) {
+      for_class = it->second;
+      encoding_class.erase(it);
+    }
     if (!result.jpeg) {
       log::warning("mqtt: snapshot of frame ", result.frame->frame.seq,
                    " not encoded: ", result.error);
+      return;
+    }
+    if (!for_class.empty()) {
+      if (client) {
+        client->set_retained(topics.class_snapshot(for_class), result.jpeg,
+                             MqttClient::Group::State);
+      }
       return;
     }
     snapshot_jpeg = result.jpeg;
@@ -367,6 +409,104 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
 
   void publish_stats(const std::shared_ptr<const PublishedStats>& stats) {
     if (client) client->send(topics.stats(), payload_of(*stats->line), MqttKind::Stats);
+  }
+
+  void publish_events(const std::shared_ptr<const PublishedEvents>& published) {
+    if (!client) return;
+    const protocol::FrameEvents& e = published->events;
+    for (const auto& line : published->lines) {
+      client->send(topics.events(), payload_of(*line), MqttKind::Events);
+    }
+    if (e.counts_changed && e.counts) publish_counts(*e.counts, e.class_names.get());
+    if (published->picture) {
+      for (const auto& object : e.new_bests) class_snapshot(published, object);
+    }
+  }
+
+  std::string class_name(const std::vector<std::string>* names, int id) const {
+    if (names != nullptr && id >= 0 && static_cast<std::size_t>(id) < names->size()) {
+      return (*names)[static_cast<std::size_t>(id)];
+    }
+    return std::to_string(id);
+  }
+
+  // Retained counts: every zone's "all" and the classes it counts (or, for a
+  // zone of every class, those seen in it so far), and every line's totals
+  // and the classes that crossed it. Only changed values are sent.
+  void publish_counts(const tracking::Counts& counts, const std::vector<std::string>* names) {
+    std::map<std::string, std::string> next;
+    for (const auto& zone : counts.zones) {
+      next[topics.zone_count(zone.name, "all")] = std::to_string(zone.total);
+      const auto configured = std::find_if(zones.begin(), zones.end(),
+                                           [&](const auto& z) { return z.name == zone.name; });
+      for (std::size_t c = 0; c < zone.per_class.size(); ++c) {
+        const std::string name = class_name(names, static_cast<int>(c));
+        const std::string topic = topics.zone_count(zone.name, level_of(name));
+        const bool listed =
+            configured != zones.end() &&
+            std::find(configured->config.classes.begin(), configured->config.classes.end(), name) !=
+                configured->config.classes.end();
+        if (listed || zone.per_class[c] > 0 || counts_published.count(topic) != 0) {
+          next[topic] = std::to_string(zone.per_class[c]);
+        }
+      }
+    }
+    for (const auto& line : counts.lines) {
+      std::uint64_t in = 0, out = 0;
+      for (std::size_t c = 0; c < line.per_class.size(); ++c) {
+        const auto& [i, o] = line.per_class[c];
+        in += i;
+        out += o;
+        if (i + o == 0) continue;
+        const std::string level = level_of(class_name(names, static_cast<int>(c)));
+        next[topics.line_count(line.name, level, "in")] = std::to_string(i);
+        next[topics.line_count(line.name, level, "out")] = std::to_string(o);
+      }
+      next[topics.line_count(line.name, "all", "in")] = std::to_string(in);
+      next[topics.line_count(line.name, "all", "out")] = std::to_string(out);
+    }
+    for (const auto& [topic, payload] : next) {
+      const auto old = counts_published.find(topic);
+      if (old != counts_published.end() && old->second == payload) continue;
+      client->set_retained(topic, shared_text(payload), MqttClient::Group::State);
+    }
+    counts_published = std::move(next);
+  }
+
+  // P/C/<class>/snapshot: the newest event's best picture of the class, at
+  // most one per snapshot_interval_s (the newest waits for its turn).
+  void class_snapshot(const std::shared_ptr<const PublishedEvents>& published,
+                      const tracking::ObjectState& object) {
+    const protocol::FrameEvents& e = published->events;
+    auto frame = std::make_shared<PublishedFrame>();
+    frame->frame.seq = published->seq;
+    frame->frame.width = e.width;
+    frame->frame.height = e.height;
+    frame->frame.class_names = e.class_names;
+    frame->frame.camera = e.camera;
+    Detection d;
+    d.class_id = object.class_id;
+    d.score = object.best_score;
+    d.x1 = object.best_box.x1;
+    d.y1 = object.best_box.y1;
+    d.x2 = object.best_box.x2;
+    d.y2 = object.best_box.y2;
+    frame->frame.detections.push_back(d);
+    frame->picture = published->picture;
+    const std::string level = level_of(class_name(e.class_names.get(), object.class_id));
+    class_snapshots[level].pending = std::move(frame);
+    flush_class_snapshots(Clock::now());
+  }
+
+  void flush_class_snapshots(Clock::time_point now) {
+    const auto interval = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(config.snapshot_interval_s));
+    for (auto& [level, snapshot] : class_snapshots) {
+      if (!snapshot.pending) continue;
+      if (snapshot.last != Clock::time_point{} && now - snapshot.last < interval) continue;
+      snapshot.last = now;
+      encode(std::move(snapshot.pending), level);
+    }
   }
 
   // ---- commands --------------------------------------------------------------------------
@@ -458,6 +598,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   void tick() {
     // OFF transitions happen without frames too (source stalled, detection paused).
     for (const auto& change : presence.tick(Clock::now())) publish_presence(change);
+    flush_class_snapshots(Clock::now());
     reap();
     if (client || !retiring.empty() || pending) schedule_tick();
   }
@@ -537,6 +678,10 @@ void MqttOutput::publish(const std::shared_ptr<const PublishedFrame>& frame) {
 
 void MqttOutput::publish_stats(const std::shared_ptr<const PublishedStats>& stats) {
   hub_->publish_stats(stats);
+}
+
+void MqttOutput::publish_events(const std::shared_ptr<const PublishedEvents>& events) {
+  hub_->publish_events(events);
 }
 
 void MqttOutput::count_clients(std::vector<ClientCount>&) const {

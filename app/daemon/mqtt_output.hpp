@@ -45,6 +45,8 @@ class MqttOutput final : public Output {
   void set_hello(const protocol::HelloInfo& hello) override;
   void publish(const std::shared_ptr<const PublishedFrame>& frame) override;
   void publish_stats(const std::shared_ptr<const PublishedStats>& stats) override;
+  // Events on P/C/events, zone and line counts (retained), class snapshots.
+  void publish_events(const std::shared_ptr<const PublishedEvents>& events) override;
   void count_clients(std::vector<ClientCount>& counts) const override;
   void report(std::vector<protocol::OutputStats>& out) const override;
   void close() override;

@@ -244,6 +244,29 @@ std::vector<DiscoveryConfig> discovery_configs(const DiscoveryInput& in) {
        {"options", in.source_states},
        {"entity_category", "diagnostic"},
        {"icon", "mdi:cctv"}});
+  for (const auto& zone : in.zones) {
+    add("sensor", "zone_" + zone.name + "_all_count",
+        {{"name", zone.name + " objects"},
+         {"state_topic", in.topics.zone_count(zone.name, "all")},
+         {"state_class", "measurement"},
+         {"icon", "mdi:vector-polygon"}});
+    for (std::size_t i = 0; i < zone.classes.size(); ++i) {
+      add("sensor", "zone_" + zone.name + "_" + zone.class_levels[i] + "_count",
+          {{"name", zone.name + " " + zone.classes[i] + " count"},
+           {"state_topic", in.topics.zone_count(zone.name, zone.class_levels[i])},
+           {"state_class", "measurement"},
+           {"icon", "mdi:vector-polygon"}});
+    }
+  }
+  for (const auto& line : in.lines) {
+    for (const char* direction : {"in", "out"}) {
+      add("sensor", "line_" + line + "_" + direction,
+          {{"name", line + " " + direction},
+           {"state_topic", in.topics.line_count(line, "all", direction)},
+           {"state_class", "total_increasing"},
+           {"icon", "mdi:transit-transfer"}});
+    }
+  }
   add("camera", "snapshot", {{"name", "Snapshot"}, {"topic", in.topics.snapshot()}});
   add("switch", "detection",
       {{"name", "Detection"},

@@ -46,6 +46,18 @@ struct Topics {
   std::string detected(const std::string& class_level) const {
     return base + "/" + class_level + "/detected";
   }
+  // Tracking: objects in a zone now ("all" = every class), crossings of a
+  // line per direction, the best picture of the newest event of a class.
+  std::string zone_count(const std::string& zone, const std::string& class_level) const {
+    return base + "/zone/" + zone + "/" + class_level + "/count";
+  }
+  std::string line_count(const std::string& line, const std::string& class_level,
+                         const std::string& direction) const {
+    return base + "/line/" + line + "/" + class_level + "/" + direction;
+  }
+  std::string class_snapshot(const std::string& class_level) const {
+    return base + "/" + class_level + "/snapshot";
+  }
   // What the output subscribes to: every command (…/set, …/request; those it
   // does not know get a logged refusal).
   std::vector<std::string> command_filters() const {
@@ -117,6 +129,14 @@ struct DiscoveryInput {
   std::vector<std::string> classes;        // the chosen classes
   std::vector<std::string> class_levels;   // their topic levels, in the same order
   std::vector<std::string> source_states;  // the source state names (an enum sensor)
+  // Tracking: zones with the classes that get a count entity each (besides
+  // "all"), and lines (an "in" and an "out" entity each, all classes).
+  struct Zone {
+    std::string name;
+    std::vector<std::string> classes, class_levels;
+  };
+  std::vector<Zone> zones;
+  std::vector<std::string> lines;
 };
 
 struct DiscoveryConfig {
@@ -126,7 +146,9 @@ struct DiscoveryConfig {
 
 // Every entity of one camera: per class an occupancy binary_sensor and a
 // count sensor; sensors for fps, inference time and source state; a camera
-// for the snapshot; a switch for detection; a button asking for a snapshot.
+// for the snapshot; a switch for detection; a button asking for a snapshot;
+// per zone a count sensor for all objects and one per class, per line an
+// "in" and an "out" sensor (total_increasing).
 std::vector<DiscoveryConfig> discovery_configs(const DiscoveryInput& input);
 
 }  // namespace lookout::mqtt

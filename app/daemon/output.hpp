@@ -1,8 +1,8 @@
-// Output: where lookoutd's results go. The lookout/1 server (server.hpp) and
-// the HTTP server (http_server.hpp) are peers behind this one interface, as
-// MQTT and events will be: the daemon hands every output the same greeting,
-// frames and stats, and knows nothing of their protocols (mqtt_output.hpp is
-// the third).
+// Output: where lookoutd's results go. The lookout/1 server (server.hpp),
+// the HTTP server (http_server.hpp), the MQTT output (mqtt_output.hpp) and the
+// event store (event_store.hpp: snapshots on disk) are peers behind this one
+// interface: the daemon hands every output the same greeting, frames, events
+// and stats, and knows nothing of their protocols.
 //
 // Ownership: the daemon owns its outputs (unique_ptr) for its whole life and
 // closes them before the io_context stops. Whatever an output needs from the
@@ -39,6 +39,19 @@ struct PublishedFrame {
   FramePtr picture;  // may be null
 };
 
+// What tracking made of a frame (events, counts, new best pictures), with
+// each event's lookout/1 line (serialized once, in the order of
+// events.events) and, when some object's best picture is this frame, a copy
+// of the frame (`picture`: the frame as captured, converted to RGB at most
+// the snapshot width). Published after the frame it belongs to; at shutdown
+// and when tracking ends, alone (end events).
+struct PublishedEvents {
+  protocol::FrameEvents events;
+  std::vector<std::shared_ptr<const std::string>> lines;
+  FramePtr picture;       // null unless events.new_bests is not empty
+  std::uint64_t seq = 0;  // the frame's, or 0 when not from a frame
+};
+
 // A stats message: its data and its lookout/1 line.
 struct PublishedStats {
   protocol::Stats stats;
@@ -59,6 +72,10 @@ struct DaemonStatus {
   ModelInfo model;                             // the running model
   bool detection = true;                       // false while detection is paused
   std::vector<protocol::OutputStats> outputs;  // what outputs report of themselves
+  // While tracking: the newest zone and line counts and the model's class names.
+  std::shared_ptr<const tracking::Counts> counts;
+  std::shared_ptr<const std::vector<std::string>> class_names;
+  std::uint64_t events[3] = {0, 0, 0};  // events made since start, by tracking::EventType
 };
 
 // The daemon, as its outputs see it. I/O thread only.
@@ -102,6 +119,8 @@ class Output {
   virtual void set_hello(const protocol::HelloInfo& hello) = 0;
   virtual void publish(const std::shared_ptr<const PublishedFrame>& frame) = 0;
   virtual void publish_stats(const std::shared_ptr<const PublishedStats>& stats) = 0;
+  // Events of tracking (see PublishedEvents); outputs without events ignore them.
+  virtual void publish_events(const std::shared_ptr<const PublishedEvents>& /*events*/) {}
   // Appends this output's clients per transport.
   virtual void count_clients(std::vector<ClientCount>& counts) const = 0;
   // Appends what this output reports of itself in stats and /metrics, if anything.

@@ -323,14 +323,29 @@ void Pipeline::inference_loop() {
                         ? frame.capture_steady
                         : captured->received_steady;
     }
+    if (settings->tracking != tracking_applied_ || (objects_ && !settings->tracking)) {
+      protocol::FrameEvents ended;
+      apply_tracking(settings->tracking, *settings, ended);
+      if (!ended.empty() && on_result_) {
+        PipelineResult alone;
+        alone.events = std::move(ended);
+        on_result_(std::move(alone));
+      }
+    }
+    const TrackingSettings* tracking = objects_ ? settings->tracking.get() : nullptr;
     DetectResult result;
     FramePtr picture;
+    FramePtr best_picture;
     try {
       PreparedFrame prepared = engine.prepare(*captured->frame);
       const std::int64_t now = now_ns();
       if (now < pictures_until_.load() && now - last_picture_ >= picture_interval_.load()) {
         picture = take_picture(*picture_pool_, *captured->frame, picture_width_.load(), seq);
         last_picture_ = now;
+      }
+      if (tracking != nullptr && tracking->snapshot_width > 0 && may_want_best_picture()) {
+        best_picture =
+            take_picture(*picture_pool_, *captured->frame, tracking->snapshot_width, seq);
       }
       captured.reset();  // the source's buffer goes back now, before the forward pass
       result = engine.detect(std::move(prepared), settings->detect);
@@ -341,20 +356,115 @@ void Pipeline::inference_loop() {
         log::warning("frame ", seq, " not processed (", n, " so far): ", e.what());
       continue;
     }
-    protocol::FrameDetections out;
-    out.seq = seq;
-    out.capture_time = capture_time;
-    out.width = width;
-    out.height = height;
-    out.inference_ms = result.times.total_ms();
-    out.detections = std::move(result.detections);
-    out.class_names = settings->class_names;
-    out.camera = settings->camera;
-    record_inference_ms(out.inference_ms);
+    PipelineResult out;
+    protocol::FrameDetections& frame = out.frame;
+    frame.seq = seq;
+    frame.capture_time = capture_time;
+    frame.width = width;
+    frame.height = height;
+    frame.inference_ms = result.times.total_ms();
+    frame.class_names = settings->class_names;
+    frame.camera = settings->camera;
+    if (tracking != nullptr) {
+      // The tracker sees every detection down to its low score; clients see
+      // those scoring model.conf or more, each with its track id.
+      all_detections_ = std::move(result.detections);
+      tracking_out_.clear();
+      const double steady_s = std::chrono::duration<double>(captured_at.time_since_epoch()).count();
+      objects_->process(all_detections_, width, height, steady_s, capture_time, tracking_out_);
+      frame.detections.reserve(all_detections_.size());
+      frame.track_ids.reserve(all_detections_.size());
+      for (std::size_t i = 0; i < all_detections_.size(); ++i) {
+        if (all_detections_[i].score < tracking->publish_conf) continue;
+        frame.detections.push_back(all_detections_[i]);
+        frame.track_ids.push_back(tracking_out_.track_ids[i]);
+      }
+      if (tracking_out_.counts_changed) {
+        counts_ = std::make_shared<const tracking::Counts>(objects_->counts());
+      }
+      protocol::FrameEvents& events = out.events;
+      events.events = std::move(tracking_out_.events);
+      events.new_bests = std::move(tracking_out_.new_bests);
+      events.counts = counts_;
+      events.counts_changed = tracking_out_.counts_changed;
+      events.class_names = settings->class_names;
+      events.camera = settings->camera;
+      events.width = width;
+      events.height = height;
+      if (!events.new_bests.empty()) {
+        if (best_picture) {
+          out.best_picture = std::move(best_picture);
+        } else {
+          // No copy was made (none wanted, or it failed): the objects keep
+          // their best box and score; their snapshot stays as it was.
+          events.new_bests.clear();
+        }
+      }
+    } else {
+      frame.detections = std::move(result.detections);
+    }
+    record_inference_ms(frame.inference_ms);
     ++processed_;
-    out.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - captured_at).count();
-    if (on_result_) on_result_(std::move(out), std::move(picture));
+    frame.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - captured_at).count();
+    out.picture = std::move(picture);
+    if (on_result_) on_result_(std::move(out));
   }
+}
+
+void Pipeline::apply_tracking(const std::shared_ptr<const TrackingSettings>& settings,
+                              const PipelineSettings& all, protocol::FrameEvents& events) {
+  tracking::ObjectTracker::Output out;
+  const auto now = std::chrono::system_clock::now();
+  if (!settings) {
+    if (objects_) objects_->finish(now, out);
+    objects_.reset();
+    counts_.reset();
+  } else if (!objects_) {
+    objects_ = std::make_unique<tracking::ObjectTracker>(settings->setup);
+    out.counts_changed = true;
+  } else {
+    objects_->configure(settings->setup, now, out);
+  }
+  tracking_applied_ = settings;
+  if (objects_ && out.counts_changed) {
+    counts_ = std::make_shared<const tracking::Counts>(objects_->counts());
+  }
+  events.events = std::move(out.events);
+  events.counts = counts_;
+  events.counts_changed = out.counts_changed || !settings;
+  events.class_names = all.class_names;
+  events.camera = all.camera;
+}
+
+bool Pipeline::may_want_best_picture() const {
+  // A copy costs a conversion of the frame (a few ms on a Pi, against a
+  // forward of hundreds); make one only while some track is being followed.
+  for (const auto& track : objects_->tracker().tracks()) {
+    if (track.state != tracking::TrackState::Lost) return true;
+  }
+  return false;
+}
+
+protocol::FrameEvents Pipeline::finish_tracking() {
+  std::lock_guard control(control_mutex_);
+  protocol::FrameEvents events;
+  if (inference_running_ || !objects_) return events;
+  tracking::ObjectTracker::Output out;
+  objects_->finish(std::chrono::system_clock::now(), out);
+  counts_ = std::make_shared<const tracking::Counts>(objects_->counts());
+  events.events = std::move(out.events);
+  events.counts = counts_;
+  events.counts_changed = out.counts_changed;
+  std::shared_ptr<const PipelineSettings> settings;
+  {
+    std::lock_guard lock(parts_mutex_);
+    settings = settings_;
+  }
+  if (settings) {
+    events.class_names = settings->class_names;
+    events.camera = settings->camera;
+  }
+  return events;
 }
 
 void Pipeline::want_pictures(Clock::time_point until, int max_width, Clock::duration interval) {

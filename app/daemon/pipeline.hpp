@@ -21,9 +21,13 @@
 // Threads:
 //  * capture thread: source start/next_frame/stop; calls the SourceSink when
 //    the delivered frame size changes.
-//  * inference thread: engine.prepare and engine.detect; calls the ResultSink
-//    once per processed frame (the daemon serializes there and posts to the
-//    I/O thread). While pictures are wanted (want_pictures), it also makes a
+//  * inference thread: engine.prepare and engine.detect, then tracking
+//    (tracking/objects.hpp: track ids, events, zone and line counts); calls
+//    the ResultSink once per processed frame (the daemon serializes there and
+//    posts to the I/O thread). While tracking keeps event snapshots, it
+//    copies the frame before it goes back whenever a live track could reach
+//    a new best picture (see may_want_best_picture), and hands the copy on
+//    only when one did. While pictures are wanted (want_pictures), it also makes a
 //    small copy of the frame before the frame goes back (picture/image.hpp
 //    small_copy: a libyuv scale, or the compressed bytes of an MJPEG frame)
 //    and hands it to the sink with the detections; otherwise that costs
@@ -53,11 +57,32 @@ namespace lookout {
 
 class PicturePool;
 
+// Tracking on the inference thread (tracking/objects.hpp), after NMS.
+struct TrackingSettings {
+  tracking::TrackingSetup setup;
+  // The engine runs down to the tracker's low_score (DetectOptions::conf);
+  // only detections scoring this much (model.conf) are published.
+  float publish_conf = 0.25f;
+  // Best pictures for event snapshots are kept at most this wide; 0 = none.
+  int snapshot_width = 0;
+};
+
 // What the inference thread applies to each frame; replaced whole on reload.
 struct PipelineSettings {
   std::shared_ptr<const std::string> camera;
   std::shared_ptr<const std::vector<std::string>> class_names;
   DetectOptions detect;
+  std::shared_ptr<const TrackingSettings> tracking;  // null = tracking off
+};
+
+// One processed frame as the pipeline hands it over.
+struct PipelineResult {
+  protocol::FrameDetections frame;
+  FramePtr picture;  // null unless pictures are wanted (want_pictures)
+  // While tracking: what this frame made of objects; `events.new_bests`
+  // come with `best_picture`, the frame's copy at most snapshot_width wide.
+  protocol::FrameEvents events;
+  FramePtr best_picture;
 };
 
 // While running, captured = processed + skipped + errors + the frames in the
@@ -74,8 +99,9 @@ struct PipelineStats {
 
 class Pipeline {
  public:
-  // `picture` is null unless pictures are wanted (want_pictures).
-  using ResultSink = std::function<void(protocol::FrameDetections&&, FramePtr picture)>;
+  // Called once per processed frame, and once with only events when tracking
+  // ends (finish_tracking) or is switched off by update/replace.
+  using ResultSink = std::function<void(PipelineResult&&)>;
   using SourceSink = std::function<void(const protocol::SourceDescription&)>;
 
   Pipeline(ResultSink on_result, SourceSink on_source);
@@ -96,6 +122,9 @@ class Pipeline {
   void update(PipelineSettings settings);
   // Joins both threads (waits for an inference in progress). Idempotent.
   void stop();
+  // After stop(): ends every tracked object and returns their end events
+  // (empty when tracking is off). Control thread.
+  protocol::FrameEvents finish_tracking();
 
   PipelineStats stats() const;
   // True when running and both threads went round their loops within
@@ -135,6 +164,12 @@ class Pipeline {
   // The published seq of a frame with this source sequence. Capture thread.
   std::uint64_t wire_seq(std::uint64_t sequence);
   void record_inference_ms(double ms);
+  // Inference thread: brings the objects in line with the settings (made,
+  // reconfigured or ended: end events go into `events`).
+  void apply_tracking(const std::shared_ptr<const TrackingSettings>& settings,
+                      const PipelineSettings& all, protocol::FrameEvents& events);
+  // Inference thread: whether a copy of this frame may become a best picture.
+  bool may_want_best_picture() const;
 
   ResultSink on_result_;
   SourceSink on_source_;
@@ -175,7 +210,15 @@ class Pipeline {
   // pictures' deleters, which may run after the pipeline is gone.
   std::shared_ptr<PicturePool> picture_pool_;
   std::int64_t last_picture_ = 0;  // inference thread: when it last made one (steady, ns)
-  std::atomic<std::int64_t> capture_beat_{0};  // steady clock, nanoseconds
+  // Tracking state, the inference thread's while it runs (and the control
+  // thread's while it does not): the objects, the settings they were made
+  // with, and the newest counts.
+  std::unique_ptr<tracking::ObjectTracker> objects_;
+  std::shared_ptr<const TrackingSettings> tracking_applied_;
+  std::shared_ptr<const tracking::Counts> counts_;
+  tracking::ObjectTracker::Output tracking_out_;  // reused per frame
+  std::vector<Detection> all_detections_;         // reused per frame
+  std::atomic<std::int64_t> capture_beat_{0};     // steady clock, nanoseconds
   std::atomic<std::int64_t> inference_beat_{0};
 
   mutable std::mutex timing_mutex_;

@@ -26,11 +26,47 @@ std::string line(const json& j) {
   return out;
 }
 
-std::string class_name(const FrameDetections& frame, int id) {
-  if (frame.class_names && id >= 0 && static_cast<std::size_t>(id) < frame.class_names->size()) {
-    return (*frame.class_names)[static_cast<std::size_t>(id)];
+std::string class_name(const std::vector<std::string>* names, int id) {
+  if (names != nullptr && id >= 0 && static_cast<std::size_t>(id) < names->size()) {
+    return (*names)[static_cast<std::size_t>(id)];
   }
   return std::to_string(id);
+}
+
+std::string class_name(const FrameDetections& frame, int id) {
+  return class_name(frame.class_names.get(), id);
+}
+
+json box_json(const tracking::BoxF& b) {
+  return {round_to(b.x1, 0.1), round_to(b.y1, 0.1), round_to(b.x2, 0.1), round_to(b.y2, 0.1)};
+}
+
+// Zones and lines by name, classes by name ("all" for a zone's total).
+void add_counts(json& j, const tracking::Counts& counts, const std::vector<std::string>* names) {
+  json zones = json::object();
+  for (const auto& zone : counts.zones) {
+    json per = json::object();
+    for (std::size_t c = 0; c < zone.per_class.size(); ++c) {
+      if (zone.per_class[c] > 0) per[class_name(names, static_cast<int>(c))] = zone.per_class[c];
+    }
+    per["all"] = zone.total;
+    zones[zone.name] = std::move(per);
+  }
+  json lines = json::object();
+  for (const auto& line : counts.lines) {
+    json per = json::object();
+    std::uint64_t in = 0, out = 0;
+    for (std::size_t c = 0; c < line.per_class.size(); ++c) {
+      const auto& [i, o] = line.per_class[c];
+      in += i;
+      out += o;
+      if (i + o > 0) per[class_name(names, static_cast<int>(c))] = {{"in", i}, {"out", o}};
+    }
+    per["all"] = {{"in", in}, {"out", out}};
+    lines[line.name] = std::move(per);
+  }
+  if (!counts.zones.empty()) j["zones"] = std::move(zones);
+  if (!counts.lines.empty()) j["lines"] = std::move(lines);
 }
 
 }  // namespace
@@ -64,7 +100,10 @@ std::string hello(const HelloInfo& info) {
 
 std::string detections(const FrameDetections& frame, const Filter* filter) {
   json list = json::array();
-  for (const auto& d : frame.detections) {
+  const bool tracked =
+      frame.track_ids.size() == frame.detections.size() && !frame.track_ids.empty();
+  for (std::size_t i = 0; i < frame.detections.size(); ++i) {
+    const Detection& d = frame.detections[i];
     std::string name = class_name(frame, d.class_id);
     if (filter != nullptr) {
       if (d.score < filter->min_score) continue;
@@ -73,12 +112,16 @@ std::string detections(const FrameDetections& frame, const Filter* filter) {
         continue;
       }
     }
-    list.push_back(
-        {{"class", std::move(name)},
-         {"class_id", d.class_id},
-         {"score", round_to(d.score, 0.001)},
-         {"box",
-          {round_to(d.x1, 0.1), round_to(d.y1, 0.1), round_to(d.x2, 0.1), round_to(d.y2, 0.1)}}});
+    json item = {
+        {"class", std::move(name)},
+        {"class_id", d.class_id},
+        {"score", round_to(d.score, 0.001)},
+        {"box",
+         {round_to(d.x1, 0.1), round_to(d.y1, 0.1), round_to(d.x2, 0.1), round_to(d.y2, 0.1)}}};
+    if (tracked) {
+      item["track_id"] = frame.track_ids[i] != 0 ? json(frame.track_ids[i]) : json(nullptr);
+    }
+    list.push_back(std::move(item));
   }
   json j = {
       {"type", "detections"},
@@ -126,7 +169,83 @@ std::string stats(const Stats& s) {
     }
     j["outputs"] = std::move(outputs);
   }
+  if (s.counts) add_counts(j, *s.counts, s.class_names.get());
   return line(j);
+}
+
+std::string snapshot_path(const std::string& directory, const std::string& event_id) {
+  return directory + "/" + event_id + ".jpg";
+}
+
+std::string snapshot_crop_path(const std::string& directory, const std::string& event_id) {
+  return directory + "/" + event_id + "-crop.jpg";
+}
+
+std::string snapshot_url(const std::string& event_id) {
+  return "/api/events/" + event_id + "/snapshot.jpg";
+}
+
+bool valid_event_id(std::string_view id) {
+  const auto dash = id.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == id.size() || id.size() > 48) {
+    return false;
+  }
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    if (i != dash && (id[i] < '0' || id[i] > '9')) return false;
+  }
+  return true;
+}
+
+std::string event(const tracking::ObjectEvent& e, const std::string& camera,
+                  const std::vector<std::string>* class_names,
+                  const std::string& snapshot_directory) {
+  const tracking::ObjectState& o = e.object;
+  json crossings = json::array();
+  for (const auto& c : o.crossings) {
+    crossings.push_back({{"line", c.line},
+                         {"direction", std::string(enum_name(c.direction))},
+                         {"ts", unix_seconds(c.time)}});
+  }
+  json object = {
+      {"id", o.id},
+      {"track_id", o.track_id},
+      {"class", class_name(class_names, o.class_id)},
+      {"class_id", o.class_id},
+      {"first_seen", unix_seconds(o.first_seen)},
+      {"last_seen", unix_seconds(o.last_seen)},
+      {"duration_s", round_to(o.duration_s, 0.01)},
+      {"score", round_to(o.score, 0.001)},
+      {"top_score", round_to(o.top_score, 0.001)},
+      {"box", box_json(o.box)},
+      {"best_box", o.has_best ? box_json(o.best_box) : json(nullptr)},
+      {"zones", o.zones},
+      {"entered_zones", o.entered_zones},
+      {"lines", std::move(crossings)},
+      {"stationary", o.stationary},
+  };
+  if (!snapshot_directory.empty() && o.has_best) {
+    object["snapshot"] = {{"path", snapshot_path(snapshot_directory, o.id)},
+                          {"crop", snapshot_crop_path(snapshot_directory, o.id)},
+                          {"url", snapshot_url(o.id)}};
+  } else {
+    object["snapshot"] = nullptr;
+  }
+  json j = {
+      {"type", "event"},
+      {"event", std::string(enum_name(e.type))},
+      {"camera", camera},
+      {"ts", unix_seconds(o.last_seen)},
+      {"object", std::move(object)},
+  };
+  return line(j);
+}
+
+bool event_passes(const tracking::ObjectEvent& e, const std::vector<std::string>* class_names,
+                  const Filter& filter) {
+  if (e.object.top_score < filter.min_score) return false;
+  if (filter.classes.empty()) return true;
+  const std::string name = class_name(class_names, e.object.class_id);
+  return std::find(filter.classes.begin(), filter.classes.end(), name) != filter.classes.end();
 }
 
 std::string error(std::string_view message) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "tracking/objects.hpp"
 
 namespace lookout::protocol {
 
@@ -59,11 +60,38 @@ struct FrameDetections {
   double inference_ms = 0;  // the engine's time for this frame
   double total_ms = 0;      // capture to hand-over for publishing
   std::vector<Detection> detections;
+  // While tracking: one per detection, the id of its track (0 = none took
+  // it); empty while tracking is off.
+  std::vector<std::uint64_t> track_ids;
   // Names for class ids and the camera name, shared by all frames of one
   // configuration.
   std::shared_ptr<const std::vector<std::string>> class_names;
   std::shared_ptr<const std::string> camera;
 };
+
+// What tracking made of one frame (or of the end of tracking): events, the
+// counts of zones and lines, and the objects whose best picture this frame is.
+struct FrameEvents {
+  std::vector<tracking::ObjectEvent> events;
+  // The newest counts (null while tracking is off); counts_changed says
+  // whether this frame changed them.
+  std::shared_ptr<const tracking::Counts> counts;
+  bool counts_changed = false;
+  std::vector<tracking::ObjectState> new_bests;
+  std::shared_ptr<const std::vector<std::string>> class_names;
+  std::shared_ptr<const std::string> camera;
+  int width = 0, height = 0;  // the frame's size, which boxes refer to (0 when not from a frame)
+  bool empty() const { return events.empty() && new_bests.empty() && !counts_changed; }
+};
+
+// Where an event's snapshot is, for its "snapshot" field: the directory
+// (empty = snapshots are off) and the URL path the HTTP server serves it at.
+std::string snapshot_path(const std::string& directory, const std::string& event_id);
+std::string snapshot_crop_path(const std::string& directory, const std::string& event_id);
+std::string snapshot_url(const std::string& event_id);
+// Event ids are digits and one '-' (tracking/objects.hpp); anything else is
+// refused before it reaches a path.
+bool valid_event_id(std::string_view id);
 
 // What a client asked to see. Empty `classes` = every class.
 struct Filter {
@@ -99,6 +127,9 @@ struct Stats {
   std::string source_error;  // the last failure, empty if none
   bool detection = true;     // false while detection is paused (MQTT.md, detection/set)
   std::vector<OutputStats> outputs;
+  // While tracking: objects per zone and crossings per line, by class.
+  std::shared_ptr<const tracking::Counts> counts;
+  std::shared_ptr<const std::vector<std::string>> class_names;
 };
 
 // ---- server -> client --------------------------------------------------------
@@ -107,6 +138,13 @@ std::string hello(const HelloInfo& info);
 // With a filter, only matching detections are listed (the frame is still sent).
 std::string detections(const FrameDetections& frame, const Filter* filter = nullptr);
 std::string stats(const Stats& stats);
+// An `event` line. `snapshot_directory` empty = no snapshot field.
+std::string event(const tracking::ObjectEvent& event, const std::string& camera,
+                  const std::vector<std::string>* class_names,
+                  const std::string& snapshot_directory);
+// Whether an event passes a client's filter (its class, and its top score).
+bool event_passes(const tracking::ObjectEvent& event, const std::vector<std::string>* class_names,
+                  const Filter& filter);
 std::string error(std::string_view message);
 // `count` messages were dropped because the client read too slowly; `total` since it connected.
 std::string dropped(std::uint64_t count, std::uint64_t total);

@@ -590,6 +590,21 @@ void Server::publish_stats(const std::shared_ptr<const PublishedStats>& stats) {
   broadcast(stats->line);
 }
 
+void Server::publish_events(const std::shared_ptr<const PublishedEvents>& events) {
+  const auto& list = events->events.events;
+  if (list.empty()) return;
+  const auto* names = events->events.class_names.get();
+  for (const auto& session : hub_->snapshot()) {
+    if (!session->authenticated()) continue;
+    const protocol::Filter& filter = session->filter();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!filter.active() || protocol::event_passes(list[i], names, filter)) {
+        session->send(events->lines[i]);
+      }
+    }
+  }
+}
+
 void Server::count_clients(std::vector<ClientCount>& counts) const {
   std::size_t tcp_clients = 0;
   for (const auto& entry : hub_->sessions) tcp_clients += entry.second->address().tcp ? 1 : 0;

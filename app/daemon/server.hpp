@@ -68,6 +68,8 @@ class Server final : public Output {
   void set_hello(const protocol::HelloInfo& hello) override;
   void publish(const std::shared_ptr<const PublishedFrame>& frame) override;
   void publish_stats(const std::shared_ptr<const PublishedStats>& stats) override;
+  // Each event line to every client whose filter it passes (class, top score).
+  void publish_events(const std::shared_ptr<const PublishedEvents>& events) override;
   void count_clients(std::vector<ClientCount>& counts) const override;
   // Sends `line` to every authenticated client.
   void broadcast(const std::shared_ptr<const std::string>& line);

@@ -1,8 +1,8 @@
 // lookout: the command-line tool. Parses arguments (CLI11) and hands over to
 // the commands in app/cli; all real work lives there.
-#include <CLI/CLI.hpp>
-
 #include <iostream>
+
+#include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/enum_option.hpp"
@@ -15,10 +15,11 @@ namespace {
 using namespace lookout;
 
 // Options every engine-using command shares.
-void add_engine_options(CLI::App& cmd, EngineOptions& engine, std::string& input_size) {
-  cmd.add_option("-m,--model", engine.model_path, "TorchScript model file")
-      ->required()
-      ->check(CLI::ExistingFile);
+void add_engine_options(CLI::App& cmd, EngineOptions& engine, std::string& input_size,
+                        bool model_required = true) {
+  auto* model = cmd.add_option("-m,--model", engine.model_path, "TorchScript model file")
+                    ->check(CLI::ExistingFile);
+  if (model_required) model->required();
   cmd.add_option("--imgsz", input_size,
                  "input size N or WxH (default: the model's; any-size models then fit it to "
                  "each image)");
@@ -87,7 +88,8 @@ int main(int argc, char** argv) {
   cli::InspectArgs inspect;
   auto* model_cmd = app.add_subcommand("model", "model files");
   model_cmd->require_subcommand(1);
-  auto* inspect_cmd = model_cmd->add_subcommand("inspect", "metadata, shapes, parameters, operators");
+  auto* inspect_cmd =
+      model_cmd->add_subcommand("inspect", "metadata, shapes, parameters, operators");
   inspect_cmd->add_option("model", inspect.model, "TorchScript model file")
       ->required()
       ->check(CLI::ExistingFile);
@@ -99,7 +101,8 @@ int main(int argc, char** argv) {
   cli::BenchArgs bench;
   std::string bench_size;
   auto* bench_cmd = app.add_subcommand("bench", "per-stage latency and end-to-end throughput");
-  add_engine_options(*bench_cmd, bench.engine, bench_size);
+  // Not required here: `bench track` takes its own (checked below).
+  add_engine_options(*bench_cmd, bench.engine, bench_size, /*model_required=*/false);
   add_detect_filter_options(*bench_cmd, bench.detect);
   bench_cmd->add_option("--source", bench.source, cli::kBenchSourceHelp)->capture_default_str();
   bench_cmd->add_option("--width", bench.width, "frame width (synthetic, cameras)")
@@ -114,6 +117,52 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   bench_cmd->add_flag("--json", bench.json, "one JSON object instead of a table");
+
+  // lookout bench track
+  cli::TrackBenchArgs track;
+  std::string track_size;
+  auto* track_cmd = bench_cmd->add_subcommand(
+      "track", "the tracker against ground truth (synthetic traffic scenes) and its cost");
+  add_engine_options(*track_cmd, track.engine, track_size);
+  track_cmd->add_option("--first-seed", track.first_seed, "the first scene seed")
+      ->capture_default_str();
+  track_cmd->add_option("--seeds", track.seeds, "sequences, seeds from --first-seed on")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  track_cmd->add_option("--frames", track.frames, "frames per sequence at --fps")
+      ->check(CLI::Range(2, 1000000))
+      ->capture_default_str();
+  track_cmd->add_option("--fps", track.fps, "frame rate (also run at half of it)")
+      ->check(CLI::Range(0.1, 1000.0))
+      ->capture_default_str();
+  track_cmd->add_option("--width", track.width, "frame width")
+      ->check(CLI::Range(16, 8192))
+      ->capture_default_str();
+  track_cmd->add_option("--height", track.height, "frame height")
+      ->check(CLI::Range(16, 8192))
+      ->capture_default_str();
+  track_cmd->add_option("--conf", track.conf, "published detections score this much (model.conf)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  track_cmd->add_option("--high-score", track.tracker.high_score, "tracking.high_score")
+      ->capture_default_str();
+  track_cmd->add_option("--low-score", track.tracker.low_score, "tracking.low_score")
+      ->capture_default_str();
+  track_cmd
+      ->add_option("--new-track-score", track.tracker.new_track_score, "tracking.new_track_score")
+      ->capture_default_str();
+  track_cmd->add_option("--match-iou", track.tracker.match_iou, "tracking.match_iou")
+      ->capture_default_str();
+  track_cmd->add_option("--min-hits", track.tracker.min_hits, "tracking.min_hits")
+      ->capture_default_str();
+  track_cmd->add_option("--lost-s", track.tracker.lost_s, "tracking.lost_s")->capture_default_str();
+  track_cmd->add_option("--objects", track.objects, "boxes in the tracker-cost measurement")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  track_cmd->add_flag("--json", track.json, "one JSON object instead of a table");
+  track_cmd->add_option("--dump", track.dump,
+                        "write every frame's truth and detections with their track ids (JSON "
+                        "lines)");
 
   // lookout watch
   cli::WatchArgs watch;
@@ -149,7 +198,15 @@ int main(int argc, char** argv) {
   }
   if (inspect_cmd->parsed()) return cli::run_model_inspect(inspect, std::cout);
   if (watch_cmd->parsed()) return cli::run_watch(watch, std::cout);
+  if (track_cmd->parsed()) {
+    if (!apply_input_size(track_size, track.engine)) return cli::kExitUsage;
+    return cli::run_track_bench(track, std::cout);
+  }
   if (bench_cmd->parsed()) {
+    if (bench.engine.model_path.empty()) {
+      std::cerr << "lookout bench: --model is required\n";
+      return cli::kExitUsage;
+    }
     if (!apply_input_size(bench_size, bench.engine)) return cli::kExitUsage;
     bench.engine.warm_up = true;
     return cli::run_bench(bench, std::cout);

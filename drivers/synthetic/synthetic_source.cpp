@@ -6,7 +6,8 @@
 
 namespace lookout {
 
-SyntheticSource::SyntheticSource(const SourceConfig& config) : config_(config), pacer_(config.fps) {
+SyntheticSource::SyntheticSource(const SourceConfig& config)
+    : config_(config), pacer_(config.realtime ? config.fps : 0) {
   if (config.width < synthetic::Scene::kMinSide || config.height < synthetic::Scene::kMinSide) {
     throw SourceError("synthetic source: size " + std::to_string(config.width) + "x" +
                       std::to_string(config.height) + " is too small (min 16x16)");
@@ -18,7 +19,8 @@ SyntheticSource::SyntheticSource(const SourceConfig& config) : config_(config), 
 }
 
 void SyntheticSource::start() {
-  scene_ = std::make_unique<synthetic::Scene>(config_.seed, config_.width, config_.height);
+  scene_ = std::make_unique<synthetic::Scene>(config_.seed, config_.width, config_.height,
+                                              config_.motion);
   sequence_ = 0;
   pacer_.reset();
 }

@@ -1,6 +1,9 @@
 // SyntheticSource: generated "shapes" scenes (synthetic/scene.hpp) with moving
-// objects, deterministic by seed, each frame carrying its ground-truth boxes.
-// For tests that score the whole pipeline and for the out-of-the-box demo.
+// objects, deterministic by seed, each frame carrying its ground truth (boxes
+// with object ids and visibility). For tests that score the whole pipeline,
+// for tracker evaluation and for the out-of-the-box demo. config.motion picks
+// the motion (models/SCENES.md, "Motion"): bounce (a fixed object set) or
+// traffic (objects enter, cross, halt and leave; ids never re-used).
 //
 // Delivers RGB24 frames of the configured size, paced at the configured fps
 // (0 = as fast as they are taken). Motion advances 1/fps seconds per frame
@@ -14,8 +17,8 @@
 #include <memory>
 
 #include "common/pacer.hpp"
-#include "drivers/source.hpp"
 #include "core/source_config.hpp"
+#include "drivers/source.hpp"
 #include "synthetic/scene.hpp"
 
 namespace lookout {

@@ -41,7 +41,7 @@ $report"
 for setting in \
     "Type=notify" "WatchdogSec=" "Restart=on-failure" "RestartPreventExitStatus=78" \
     "ExecReload=/bin/kill -HUP \$MAINPID" "User=lookout" "SupplementaryGroups=video" \
-    "RuntimeDirectory=lookout" "ProtectSystem=strict" "PrivateTmp=yes" "NoNewPrivileges=yes" \
+    "RuntimeDirectory=lookout" "StateDirectory=lookout" "ProtectSystem=strict" "PrivateTmp=yes" "NoNewPrivileges=yes" \
     "RestrictAddressFamilies=" "SystemCallFilter=@system-service" "CapabilityBoundingSet=" \
     "ExecStart=/usr/sbin/lookoutd --config /etc/lookout/lookout.yaml"; do
   grep -qF -- "$setting" "$src/lookoutd.service" || fail "lookoutd.service lacks $setting"

@@ -97,7 +97,8 @@ struct DaemonConfig {
   double stats_interval_s = 1;
   std::string token;
   std::vector<std::string> allowed_networks = {"127.0.0.0/8"};
-  std::string model_extra;  // more lines for the model section, each "  key: value\n"
+  std::string source_extra;  // more lines for the source section, each "  key: value\n"
+  std::string model_extra;   // more lines for the model section, each "  key: value\n"
   std::string unix_name = "lookoutd.sock";
   bool http = true;        // http.enabled (on 127.0.0.1, port 0)
   std::string http_extra;  // more lines for the http section, each "  key: value\n"
@@ -108,7 +109,8 @@ struct DaemonConfig {
     y << "camera: " << camera << "\n"
       << "source:\n  type: synthetic\n  width: " << width << "\n  height: " << height
       << "\n  fps: " << fps << "\n"
-      << "model:\n  path: " << test_model().string() << "\n  input: [320, 256]\n  threads: 1\n"
+      << source_extra << "model:\n  path: " << test_model().string()
+      << "\n  input: [320, 256]\n  threads: 1\n"
       << model_extra << "publish:\n  max_clients: " << max_clients
       << "\n  send_queue: " << send_queue << "\n  stats_interval_s: " << stats_interval_s
       << "\n  tcp:\n    bind: 127.0.0.1\n    port: 0\n    token: \"" << token
@@ -237,12 +239,17 @@ class Daemon {
     }
     std::vector<std::string> env;
     for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && std::strncmp(*e, "WATCHDOG_", 9) != 0) {
+      if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && std::strncmp(*e, "WATCHDOG_", 9) != 0 &&
+          std::strncmp(*e, "STATE_DIRECTORY=", 16) != 0) {
         env.emplace_back(*e);
       }
     }
     env.push_back("NOTIFY_SOCKET=" + notify_.path().string());
-    env.insert(env.end(), options.env.begin(), options.env.end());
+    // Event snapshots go below the test's own directory (as under systemd's
+    // StateDirectory=), never into the user's ~/.local/state. A test may give
+    // its own (the first of a name is the one getenv sees).
+    env.insert(env.begin(), options.env.begin(), options.env.end());
+    env.push_back("STATE_DIRECTORY=" + (dir / "state").string());
     pid_ = spawn(args, env, log_path_);
   }
 
@@ -369,8 +376,11 @@ inline RunResult run_lookoutd(const TempDir& dir, const std::vector<std::string>
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
+    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 &&
+        std::strncmp(*e, "STATE_DIRECTORY=", 16) != 0)
+      env.emplace_back(*e);
   }
+  env.push_back("STATE_DIRECTORY=" + (dir / "state").string());
   return run_to_completion(argv, env, dir / "run.log");
 }
 

@@ -49,14 +49,22 @@ struct Results {
   std::vector<protocol::FrameDetections> frames;
   std::vector<Clock::time_point> arrived;  // when each of `frames` reached the sink
   std::vector<FramePtr> pictures;          // what came with each of `frames`
+  std::vector<FramePtr> best_pictures;     // the same, for event snapshots
+  std::vector<protocol::FrameEvents> events;
   std::vector<protocol::SourceDescription> sources;
 
   Pipeline::ResultSink sink() {
-    return [this](protocol::FrameDetections&& f, FramePtr picture) {
+    return [this](PipelineResult&& r) {
       const Clock::time_point now = Clock::now();
       std::lock_guard lock(mutex);
-      pictures.push_back(std::move(picture));
-      frames.push_back(std::move(f));
+      if (!r.frame.camera) {  // events alone (tracking ended)
+        events.push_back(std::move(r.events));
+        return;
+      }
+      if (!r.events.empty()) events.push_back(r.events);
+      best_pictures.push_back(std::move(r.best_picture));
+      pictures.push_back(std::move(r.picture));
+      frames.push_back(std::move(r.frame));
       arrived.push_back(now);
       changed.notify_all();
     };

@@ -1,9 +1,10 @@
 // The C++ scene renderer against models/SCENES.md, checked over many seeds
-// and many frames of motion.
+// and many frames of motion, in both motion modes (bounce and traffic).
 #include "synthetic/scene.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -220,6 +221,327 @@ TEST_CASE("the rendered frame shows each object's colour inside its box") {
     CHECK(std::abs(p[2] - o.colour.b) <= tolerance);
     CHECK(truth.back().class_id == o.class_id);
   }
+}
+
+// ---- identities and visibility ----------------------------------------------
+
+SceneObject placed(std::int64_t id, int class_id, double cx, double cy, double r, double angle) {
+  SceneObject o;
+  o.id = id;
+  o.class_id = class_id;
+  o.cx = cx;
+  o.cy = cy;
+  o.r = r;
+  o.angle = angle;
+  o.colour = {200, 100, 50};
+  return o;
+}
+
+constexpr double kQuarterTurn = 3.14159265358979323846 / 4;  // square with level sides
+
+TEST_CASE("shape areas are the analytic ones and match the filled pixels") {
+  CHECK(shape_area(0, 10) == doctest::Approx(3.14159265 * 100));
+  CHECK(shape_area(1, 10) == doctest::Approx(200));                           // diagonal 20
+  CHECK(shape_area(2, 10) == doctest::Approx(3 * std::sqrt(3.0) / 4 * 100));  // equilateral
+  for (int cls = 0; cls < kClassCount; ++cls) {
+    auto img = blank(200, 200);
+    const Canvas canvas{img.data(), 200, 200, 600};
+    if (cls == 0) {
+      fill_circle(canvas, 100, 100, 60, {1, 1, 1});
+    } else {
+      fill_polygon(canvas, shape_polygon(cls, 100, 100, 60, 0.4), {1, 1, 1});
+    }
+    CHECK(count_filled(img) == doctest::Approx(shape_area(cls, 60)).epsilon(0.01));
+  }
+}
+
+TEST_CASE("draw_objects: visibility is the share of the whole shape that shows") {
+  const int w = 200, h = 160;
+  auto img = blank(w, h);
+  const Canvas canvas{img.data(), w, h, std::size_t(w * 3)};
+  std::vector<LabelledBox> truth;
+
+  SUBCASE("unoccluded and wholly inside: 1") {
+    for (int cls = 0; cls < kClassCount; ++cls) {
+      truth.clear();
+      draw_objects(canvas, {placed(7, cls, 100, 80, 40, 0.3)}, truth);
+      REQUIRE(truth.size() == 1);
+      CHECK(truth[0].object_id == 7);
+      CHECK(truth[0].class_id == cls);
+      CHECK(truth[0].visibility == doctest::Approx(1).epsilon(0.02));
+    }
+  }
+  SUBCASE("half outside the frame: 0.5, box clipped") {
+    // A circle centred on the left edge, a level square centred on the right
+    // edge, a level square centred on the bottom edge.
+    draw_objects(
+        canvas,
+        {placed(1, 0, 0, 80, 40, 0), placed(2, 1, 200, 60, 30 * std::sqrt(2.0), kQuarterTurn),
+         placed(3, 1, 60, 160, 20 * std::sqrt(2.0), kQuarterTurn)},
+        truth);
+    REQUIRE(truth.size() == 3);
+    CHECK(truth[0].visibility == doctest::Approx(0.5).epsilon(0.02));
+    CHECK(truth[0].x1 == 0);
+    CHECK(truth[0].x2 == doctest::Approx(40));
+    CHECK(truth[1].visibility == doctest::Approx(0.5).epsilon(0.02));
+    CHECK(truth[1].x1 == doctest::Approx(170));
+    CHECK(truth[1].x2 == doctest::Approx(200));
+    CHECK(truth[2].visibility == doctest::Approx(0.5).epsilon(0.02));
+    CHECK(truth[2].y2 == doctest::Approx(160));
+  }
+  SUBCASE("covered by a later object: only what still shows counts") {
+    // Two level squares 60 px wide, the later one shifted by half a side:
+    // the earlier one keeps its left half. A third, drawn last exactly over
+    // the second, hides it wholly.
+    const double r = 30 * std::sqrt(2.0);
+    draw_objects(canvas,
+                 {placed(10, 1, 70, 80, r, kQuarterTurn), placed(11, 1, 100, 80, r, kQuarterTurn),
+                  placed(12, 1, 100, 80, r, kQuarterTurn)},
+                 truth);
+    REQUIRE(truth.size() == 3);
+    CHECK(truth[0].visibility == doctest::Approx(0.5).epsilon(0.02));
+    CHECK(truth[1].visibility == 0);  // wholly covered, still listed
+    CHECK(truth[2].visibility == doctest::Approx(1).epsilon(0.02));
+    // Boxes are the whole shapes' boxes, whatever covers them.
+    CHECK(truth[0].x1 == doctest::Approx(40));
+    CHECK(truth[0].x2 == doctest::Approx(100));
+  }
+  SUBCASE("objects wholly outside the frame are not listed") {
+    draw_objects(canvas, {placed(1, 0, -41, 80, 40, 0), placed(2, 3, 100, 300, 40, 0.2)}, truth);
+    CHECK(truth.empty());
+    CHECK(count_filled(img) == 0);
+  }
+  SUBCASE("at most 255 objects") {
+    std::vector<SceneObject> many(256, placed(0, 0, 10, 10, 5, 0));
+    CHECK_THROWS_AS(draw_objects(canvas, many, truth), std::invalid_argument);
+  }
+}
+
+TEST_CASE("bounce scenes: ids are the object indices, visibility from the pixels") {
+  int clear_objects = 0;
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    Scene scene(seed, 640, 480);
+    Scene explicit_bounce(seed, 640, 480, SyntheticMotion::Bounce);
+    CHECK(scene.motion() == SyntheticMotion::Bounce);
+    std::vector<std::uint8_t> img(640 * 480 * 3), other(img.size());
+    for (int frame = 0; frame < 20; ++frame) {
+      std::vector<LabelledBox> truth, truth2;
+      scene.render(img.data(), 640 * 3, frame, truth);
+      explicit_bounce.render(other.data(), 640 * 3, frame, truth2);
+      CHECK(img == other);
+      const auto& objects = scene.objects();
+      REQUIRE(truth.size() == objects.size());
+      for (std::size_t i = 0; i < truth.size(); ++i) {
+        CHECK(truth[i].object_id == static_cast<std::int64_t>(i));
+        CHECK(objects[i].id == static_cast<std::int64_t>(i));
+        CHECK(truth[i].visibility > 0);
+        CHECK(truth[i].visibility <= 1);
+        // Wholly inside and touching no other box: all of it shows.
+        const auto& o = objects[i];
+        const Box raw = shape_box(o.class_id, o.cx, o.cy, o.r, o.angle);
+        bool clear = raw[0] >= 0 && raw[1] >= 0 && raw[2] <= 640 && raw[3] <= 480;
+        for (std::size_t j = 0; j < objects.size(); ++j) {
+          if (j != i) clear = clear && inter(raw, scene.box_of(objects[j])) == 0;
+        }
+        if (clear) {
+          ++clear_objects;
+          CHECK(truth[i].visibility == doctest::Approx(1).epsilon(0.04));
+        }
+      }
+      scene.advance(0.1);
+      explicit_bounce.advance(0.1);
+    }
+  }
+  CHECK(clear_objects > 100);
+}
+
+// ---- traffic ------------------------------------------------------------------
+
+bool wholly_outside(const SceneObject& o, int w, int h) {
+  const Box b = shape_box(o.class_id, o.cx, o.cy, o.r, o.angle);
+  return b[2] <= 0 || b[0] >= w || b[3] <= 0 || b[1] >= h;
+}
+
+bool wholly_inside(const SceneObject& o, int w, int h) {
+  const Box b = shape_box(o.class_id, o.cx, o.cy, o.r, o.angle);
+  return b[0] >= 0 && b[1] >= 0 && b[2] <= w && b[3] <= h;
+}
+
+TEST_CASE("traffic: objects enter from outside, cross, occlude, halt, leave; ids never re-used") {
+  const double fps = 10;
+  const int frames = 400;
+  double in_frame_total = 0;
+  int frames_total = 0;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    CAPTURE(seed);
+    const int w = seed % 2 == 0 ? 640 : 320, h = seed % 2 == 0 ? 480 : 240;
+    const double short_side = std::min(w, h);
+    Scene scene(seed, w, h, SyntheticMotion::Traffic);
+    CHECK(scene.motion() == SyntheticMotion::Traffic);
+    std::vector<std::uint8_t> img(std::size_t(w) * h * 3);
+
+    std::map<std::int64_t, SceneObject> first_seen;  // as it was when first live
+    std::map<std::int64_t, SceneObject> last_seen;
+    std::set<std::int64_t> gone, in_truth, left_after_entering, entered_later;
+    std::map<std::int64_t, int> still_frames;  // consecutive frames without moving
+    std::int64_t newest = -1;
+    bool occluded = false, halted_and_resumed = false;
+    for (const auto& o : scene.objects()) newest = std::max(newest, o.id);
+
+    for (int frame = 0; frame < frames; ++frame) {
+      std::vector<LabelledBox> truth;
+      scene.render(img.data(), std::size_t(w) * 3, frame, truth);
+      const auto& objects = scene.objects();
+      REQUIRE(objects.size() <= 8);
+      REQUIRE(truth.size() <= 8);
+      in_frame_total += truth.size();
+      ++frames_total;
+
+      std::map<std::int64_t, const SceneObject*> live;
+      for (const auto& o : objects) {
+        REQUIRE(live.count(o.id) == 0);  // unique
+        live[o.id] = &o;
+        CHECK(gone.count(o.id) == 0);  // never back, never re-used
+        if (!first_seen.count(o.id)) {
+          first_seen[o.id] = o;
+          if (frame > 0) {
+            // A new arrival: a fresh id, the whole shape outside the frame.
+            CHECK(o.id > newest);
+            CHECK(wholly_outside(o, w, h));
+            entered_later.insert(o.id);
+          }
+          newest = std::max(newest, o.id);
+        }
+        // Identity is stable: same class, size, colour as when it arrived.
+        const SceneObject& f = first_seen[o.id];
+        CHECK(o.class_id == f.class_id);
+        CHECK(o.r == f.r);
+        CHECK((o.colour.r == f.colour.r && o.colour.g == f.colour.g && o.colour.b == f.colour.b));
+        CHECK(o.r >= 0.04 * short_side - 1e-9);
+        CHECK(o.r <= 0.18 * short_side + 1e-9);
+        const double speed = std::hypot(o.vx, o.vy);
+        CHECK(speed >= 0.1 * short_side - 1e-6);
+        CHECK(speed <= 0.25 * short_side + 1e-6);
+        if (o.cx >= 0 && o.cx <= w && o.cy >= 0 && o.cy <= h) {
+          const auto bg = scene.gradient_at(o.cx, o.cy);
+          CHECK(std::sqrt(std::pow(o.colour.r - bg[0], 2) + std::pow(o.colour.g - bg[1], 2) +
+                          std::pow(o.colour.b - bg[2], 2)) >= 120 - 1e-6);
+        }
+        // Stops and starts: standing still for >= 1 s with the centre in
+        // frame, then moving again.
+        const auto last = last_seen.find(o.id);
+        if (last != last_seen.end()) {
+          const bool still = o.cx == last->second.cx && o.cy == last->second.cy;
+          if (still) {
+            ++still_frames[o.id];
+          } else {
+            if (still_frames[o.id] >= 10 && o.cx > 0 && o.cx < w && o.cy > 0 && o.cy < h) {
+              halted_and_resumed = true;
+            }
+            still_frames[o.id] = 0;
+          }
+        }
+      }
+      // Leaving: an object that disappears had been in frame and was last seen
+      // cut by the edge (one step from wholly outside).
+      for (const auto& [id, o] : last_seen) {
+        if (live.count(id) || gone.count(id)) continue;
+        gone.insert(id);
+        CHECK(in_truth.count(id) == 1);
+        CHECK_FALSE(wholly_inside(o, w, h));
+        left_after_entering.insert(id);
+      }
+      // Truth: exactly the live objects with some part in frame, in draw order.
+      std::size_t next = 0;
+      for (const auto& o : objects) {
+        if (area(scene.box_of(o)) <= 0) continue;
+        REQUIRE(next < truth.size());
+        const LabelledBox& t = truth[next++];
+        CHECK(t.object_id == o.id);
+        CHECK(t.class_id == o.class_id);
+        CHECK(t.visibility >= 0);
+        CHECK(t.visibility <= 1);
+        in_truth.insert(o.id);
+        // Wholly in frame but less than half showing: covered by others.
+        if (wholly_inside(o, w, h) && t.visibility < 0.5) occluded = true;
+      }
+      CHECK(next == truth.size());
+      for (const auto& o : objects) last_seen[o.id] = o;
+      scene.advance(1 / fps);
+    }
+    // About two dozen objects pass through in 40 s; many enter and leave.
+    CHECK(first_seen.size() >= 15);
+    CHECK(left_after_entering.size() >= 10);
+    std::size_t crossed = 0;  // entered from outside during the run and left again
+    for (const auto id : entered_later) crossed += left_after_entering.count(id);
+    CHECK(crossed >= 5);
+    CHECK(occluded);
+    CHECK(halted_and_resumed);
+  }
+  const double mean_in_frame = in_frame_total / frames_total;
+  CHECK(mean_in_frame >= 3);
+  CHECK(mean_in_frame <= 6);
+}
+
+TEST_CASE("traffic scenes are deterministic by seed and step") {
+  const auto run = [](std::uint64_t seed, double step, std::vector<std::uint8_t>& img,
+                      std::vector<LabelledBox>& truth) {
+    Scene scene(seed, 160, 120, SyntheticMotion::Traffic);
+    for (int i = 0; i < 150; ++i) scene.advance(step);
+    img.assign(160 * 120 * 3, 0);
+    truth.clear();
+    scene.render(img.data(), 160 * 3, 150, truth);
+  };
+  std::vector<std::uint8_t> a, b, c, d;
+  std::vector<LabelledBox> ta, tb, tc, td;
+  run(5, 0.1, a, ta);
+  run(5, 0.1, b, tb);
+  run(6, 0.1, c, tc);
+  run(5, 1.0 / 30, d, td);
+  CHECK(a == b);
+  CHECK(a != c);
+  CHECK(a != d);  // another frame rate: another moment
+  REQUIRE(ta.size() == tb.size());
+  for (std::size_t i = 0; i < ta.size(); ++i) {
+    CHECK(ta[i].object_id == tb[i].object_id);
+    CHECK(ta[i].x1 == tb[i].x1);
+    CHECK(ta[i].visibility == tb[i].visibility);
+  }
+}
+
+TEST_CASE("traffic copes with long steps (low frame rates)") {
+  // 10 s per frame, longer than most objects take to cross: still objects in
+  // frame on most frames, never more than 8 live, arrivals going on.
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    Scene scene(seed, 320, 240, SyntheticMotion::Traffic);
+    std::set<std::int64_t> seen;
+    std::vector<std::uint8_t> img(320 * 240 * 3);
+    int frames_with_objects = 0;
+    for (int frame = 0; frame < 40; ++frame) {
+      std::vector<LabelledBox> truth;
+      scene.render(img.data(), 320 * 3, frame, truth);
+      frames_with_objects += !truth.empty();
+      for (const auto& o : scene.objects()) seen.insert(o.id);
+      CHECK(scene.objects().size() <= 8);
+      scene.advance(10.0);
+    }
+    CHECK(frames_with_objects >= 35);
+    CHECK(seen.size() >= 100);  // ~0.55 arrivals per second for 400 s
+  }
+}
+
+TEST_CASE("traffic scenes start with objects in frame and share the background with bounce") {
+  int empty_first_frames = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    Scene traffic(seed, 320, 240, SyntheticMotion::Traffic);
+    Scene bounce(seed, 320, 240, SyntheticMotion::Bounce);
+    std::vector<std::uint8_t> img(320 * 240 * 3);
+    std::vector<LabelledBox> truth;
+    traffic.render(img.data(), 320 * 3, 0, truth);
+    empty_first_frames += truth.empty();
+    CHECK(traffic.gradient_at(10, 20) == bounce.gradient_at(10, 20));
+  }
+  CHECK(empty_first_frames <= 2);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "synthetic/synthetic_source.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 #include <doctest/doctest.h>
 
@@ -77,6 +79,48 @@ TEST_CASE("the same seed gives the same frames, a restart starts over") {
   const auto again = take(a, 1);
   CHECK(again[0]->sequence == 0);
   CHECK(same_pixels(*again[0], *fa[0]));
+}
+
+TEST_CASE("source.motion picks the scene's motion") {
+  SourceConfig bounce_config = unpaced(9);
+  SourceConfig traffic_config = unpaced(9);
+  traffic_config.motion = SyntheticMotion::Traffic;
+  SyntheticSource bounce(bounce_config), traffic(traffic_config);
+  bounce.start();
+  traffic.start();
+  const auto fb = take(bounce, 150), ft = take(traffic, 150);  // 15 s of motion
+  // Bounce: the same objects throughout, numbered by index.
+  const std::size_t count = fb.front()->truth.size();
+  for (const auto& f : fb) {
+    REQUIRE(f->truth.size() == count);
+    for (std::size_t i = 0; i < count; ++i) {
+      CHECK(f->truth[i].object_id == static_cast<std::int64_t>(i));
+      CHECK(f->truth[i].visibility > 0);
+      CHECK(f->truth[i].visibility <= 1);
+    }
+  }
+  // Traffic: objects come and go, more of them over time than in any frame.
+  std::set<std::int64_t> ids;
+  std::size_t most = 0;
+  for (const auto& f : ft) {
+    CHECK(f->truth.size() <= 8);
+    most = std::max(most, f->truth.size());
+    for (const auto& box : f->truth) {
+      CHECK(box.object_id >= 0);
+      CHECK(box.visibility >= 0);
+      CHECK(box.visibility <= 1);
+      CHECK(box.x1 >= 0);
+      CHECK(box.x2 <= 320);
+      CHECK(box.x1 < box.x2);
+      ids.insert(box.object_id);
+    }
+  }
+  CHECK(ids.size() > most + 3);
+  CHECK_FALSE(same_pixels(*fb[10], *ft[10]));
+  // Restarting a traffic source starts the same sequence over.
+  traffic.stop();
+  traffic.start();
+  CHECK(same_pixels(*take(traffic, 1)[0], *ft[0]));
 }
 
 TEST_CASE("synthetic source errors") {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "tracking/tracker.hpp"
 
 namespace lookout::cli {
 
@@ -60,10 +61,29 @@ struct BenchArgs {
   bool json = false;
 };
 
+// lookout bench track (track_bench_command.cpp): the tracker against the
+// ground truth of synthetic traffic scenes, and its cost per update.
+struct TrackBenchArgs {
+  EngineOptions engine;
+  std::uint64_t first_seed = 1001;  // held out: the model trains on seeds below 1000
+  int seeds = 10;
+  int frames = 300;  // per sequence at --fps (half as many at half the rate)
+  double fps = 10;
+  int width = 640;
+  int height = 480;
+  float conf = 0.25f;  // what is published (model.conf); the tracker sees down to its low score
+  tracking::TrackerOptions tracker;  // tracking.* (defaults as lookoutd's)
+  int objects = 50;                  // boxes in the tracker-cost measurement
+  int cost_frames = 2000;
+  bool json = false;
+  std::string dump;  // if set: every frame's truth and published tracks, as JSON lines
+};
+
 int run_detect(const DetectArgs& args, std::ostream& out);
 int run_classify(const ClassifyArgs& args, std::ostream& out);
 int run_model_inspect(const InspectArgs& args, std::ostream& out);
 int run_bench(const BenchArgs& args, std::ostream& out);
+int run_track_bench(const TrackBenchArgs& args, std::ostream& out);
 
 // Parses "640" or "640x384" (width x height) into the engine options.
 // Returns false for anything else.

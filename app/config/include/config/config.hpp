@@ -33,6 +33,7 @@
 #include "core/log.hpp"
 #include "core/source_config.hpp"
 #include "engine/engine.hpp"
+#include "tracking/objects.hpp"
 
 namespace lookout {
 
@@ -154,6 +155,25 @@ struct MqttConfig {
   MqttDiscoveryConfig discovery;
 };
 
+// Tracking and events (app/tracking/TRACKING.md): the tracker's options and
+// the event rules.
+struct TrackingConfig {
+  bool enabled = true;
+  tracking::TrackerOptions tracker;
+  tracking::ObjectOptions objects;
+};
+
+// Where events and their snapshots are kept, and for how long.
+struct EventsConfig {
+  bool snapshots = true;             // keep each event's best picture on disk
+  std::string directory = "events";  // relative: in the state directory (/var/lib/lookout)
+  int max_count = 1000;              // events with snapshots kept; the oldest go first
+  double max_mb = 500;               // snapshot bytes kept
+  double max_age_days = 14;          // older snapshots are removed
+  int jpeg_quality = 85;
+  int recent = 200;  // events kept in memory for /api/events (their latest state)
+};
+
 struct LoggingConfig {
   log::Level level = log::Level::Info;
   double summary_interval_s = 600;  // 0 = no periodic summary line
@@ -166,6 +186,10 @@ struct Config {
   PublishConfig publish;
   HttpConfig http;
   MqttConfig mqtt;
+  TrackingConfig tracking;
+  EventsConfig events;
+  std::vector<tracking::NamedZone> zones;  // in file order
+  std::vector<tracking::NamedLine> lines;
   LoggingConfig logging;
   // The file the configuration came from, or "<embedded default>".
   std::string origin;
@@ -175,7 +199,8 @@ struct Config {
 };
 
 // The schema of the whole file (sections camera, source, model, publish,
-// http, mqtt, logging), for the reference and for tests.
+// http, mqtt, tracking, events, zones, lines, logging), for the reference and
+// for tests.
 const config::Section<Config>& config_schema();
 // Every key with its type, default, description and what a change restarts.
 std::vector<config::KeyInfo> config_keys();
@@ -194,8 +219,11 @@ struct Environment {
   std::string host_name;
   std::string runtime_dir;
   std::vector<std::string> model_search_path;
+  // Relative events.directory is in it; "" = relative to base_dir.
+  std::string state_dir;
   // This process's: gethostname, $RUNTIME_DIRECTORY (else $XDG_RUNTIME_DIR,
-  // else /tmp), model_search_path().
+  // else /tmp), model_search_path(), $STATE_DIRECTORY (else
+  // $XDG_STATE_HOME/lookout, else ~/.local/state/lookout).
   static Environment of_this_process(std::string base_dir);
 };
 

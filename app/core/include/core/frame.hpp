@@ -76,6 +76,12 @@ struct Plane {
 struct LabelledBox {
   int class_id = 0;
   float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+  // The object's identity across frames (unique within a sequence, never
+  // re-used); -1 when the source does not know it.
+  std::int64_t object_id = -1;
+  // The share of the object's whole shape that is visible in this frame
+  // (not cut by the frame edge, not covered by other objects), 0..1.
+  float visibility = 1;
 };
 
 struct Frame {

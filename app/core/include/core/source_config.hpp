@@ -29,6 +29,21 @@ struct EnumTable<SourceType> {
   }};
 };
 
+// How the synthetic source's objects move (models/SCENES.md, "Motion").
+//   bounce   a fixed set of objects that bounce at the edges and off each other
+//   traffic  objects enter through the frame edges, cross, occlude each other,
+//            stop and start, and leave; identities are never re-used (for
+//            tracking evaluation)
+enum class SyntheticMotion { Bounce, Traffic };
+
+template <>
+struct EnumTable<SyntheticMotion> {
+  static constexpr std::array<EnumName<SyntheticMotion>, 2> entries{{
+      {SyntheticMotion::Bounce, "bounce"},
+      {SyntheticMotion::Traffic, "traffic"},
+  }};
+};
+
 // Cameras have a frame rate of their own; synthetic scenes and files may run
 // unpaced (fps 0) and files keep their stored size (0 x 0).
 constexpr bool is_camera(SourceType type) {
@@ -51,8 +66,14 @@ struct SourceConfig {
   std::string path;
   bool loop = true;
 
+  // synthetic: false = frames as fast as they are taken, each still one
+  // 1/fps step of the scene's motion (tools that evaluate a sequence, such as
+  // `lookout bench track`). Not a configuration key: lookoutd runs in real time.
+  bool realtime = true;
+
   // synthetic: scenes per models/SCENES.md, deterministic by seed.
   std::uint64_t seed = 1;
+  SyntheticMotion motion = SyntheticMotion::Bounce;
 
   // v4l2: device node.
   std::string device = "/dev/video0";
