@@ -189,7 +189,14 @@ std::string format_message(const json& m) {
       std::string name = text(d, "class");
       name.resize(std::max<std::size_t>(name.size(), 10), ' ');
       const json box = d.value("box", json::array());
-      out << "\n    " << name << " " << fixed(number(d, "score"), 2) << "  [";
+      // While lookoutd tracks: the object's id, or "-" for a box no
+      // confirmed track took.
+      std::string id;
+      if (const auto it = d.find("track_id"); it != d.end()) {
+        id = it->is_number() ? "#" + it->dump() : "-";
+        id.resize(std::max<std::size_t>(id.size(), 6), ' ');
+      }
+      out << "\n    " << id << name << " " << fixed(number(d, "score"), 2) << "  [";
       for (std::size_t i = 0; i < box.size(); ++i) {
         out << (i ? ", " : "") << (box[i].is_number() ? fixed(box[i].get<double>(), 0) : "?");
       }
@@ -205,6 +212,48 @@ std::string format_message(const json& m) {
         << fixed(number(inference, "p50"), 1) << " ms; " << text(m, "clients") << " clients; up "
         << duration(number(m, "uptime_s")) << "; source " << text(source, "state");
     if (source.contains("error")) out << " (" << text(source, "error") << ")";
+    // Objects per zone and line crossings, while lookoutd tracks.
+    if (const auto zones = m.find("zones"); zones != m.end() && zones->is_object()) {
+      out << "\n-- zones:";
+      for (const auto& [name, counts] : zones->items()) {
+        out << " " << name << " " << (counts.is_object() ? text(counts, "all") : "?");
+      }
+    }
+    if (const auto lines = m.find("lines"); lines != m.end() && lines->is_object()) {
+      out << "\n-- lines:";
+      for (const auto& [name, counts] : lines->items()) {
+        const json all = counts.is_object() ? counts.value("all", json::object()) : json::object();
+        out << " " << name << " in " << text(all, "in") << " out " << text(all, "out");
+      }
+    }
+  } else if (type == "event") {
+    // "12:00:01.234  >> new   #17 person  score 0.91  zones door  (event 1764...-17)"
+    const json& o = m.value("object", json::object());
+    std::string kind = text(m, "event");
+    const char* mark = kind == "new" ? ">>" : kind == "end" ? "<<" : "..";
+    kind.resize(std::max<std::size_t>(kind.size(), 6), ' ');
+    out << clock_time(number(m, "ts")) << "  " << mark << " " << kind << " #" << text(o, "track_id")
+        << " " << text(o, "class") << "  score " << fixed(number(o, "score"), 2) << " (top "
+        << fixed(number(o, "top_score"), 2) << ")  " << duration(number(o, "duration_s"));
+    const auto list = [](const json& names) {
+      std::string joined;
+      for (const auto& n : names) {
+        joined += (joined.empty() ? "" : ", ") + (n.is_string() ? n.get<std::string>() : n.dump());
+      }
+      return joined;
+    };
+    const json zones = o.value("zones", json::array());
+    if (!zones.empty()) out << "  in " << list(zones);
+    const json entered = o.value("entered_zones", json::array());
+    if (!entered.empty() && entered != zones) out << "  entered " << list(entered);
+    for (const auto& c : o.value("lines", json::array())) {
+      if (c.is_object()) out << "  crossed " << text(c, "line") << " " << text(c, "direction");
+    }
+    if (const auto still = o.find("stationary"); still != o.end() && *still == true) {
+      out << "  stationary";
+    }
+    const json snapshot = o.value("snapshot", json());
+    if (snapshot.is_object()) out << "  snapshot " << text(snapshot, "url");
   } else if (type == "dropped") {
     out << "!! " << text(m, "count") << " messages dropped (" << text(m, "total")
         << " in all): this terminal reads more slowly than the daemon sends";

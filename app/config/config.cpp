@@ -684,12 +684,19 @@ const config::Section<EventsConfig>& events_schema() {
   return schema;
 }
 
-// A list of [x, y] points.
+// A list of [x, y] points, at least `min_points` of them (a zone's 3, a line's 2).
 struct Points {
   using Value = std::vector<tracking::PointF>;
+  std::size_t min_points = 0;
+  const char* what = "";  // "a zone", "a line"
   bool read(Reader& reader, const Node& node, Value& out) const {
     if (node.kind() != Node::Kind::Sequence) {
       reader.problem(node, "expected a list of [x, y] points, got " + node.describe());
+      return false;
+    }
+    if (node.size() < min_points) {
+      reader.problem(node, std::string(what) + " needs at least " + std::to_string(min_points) +
+                               " points, got " + std::to_string(node.size()));
       return false;
     }
     Value points;
@@ -723,7 +730,9 @@ const config::Section<C>& area_schema() {
   constexpr bool line = std::is_same_v<C, tracking::LineConfig>;
   static const config::Section<S> schema{
       {
-          config::field("points", &S::points, Points{}, Restart::Nothing,
+          config::field("points", &S::points,
+                        Points{line ? std::size_t{2} : std::size_t{3}, line ? "a line" : "a zone"},
+                        Restart::Nothing,
                         line ? "the line's two end points A and B; crossing from the left of "
                                "A->B to its right is \"in\""
                              : "the polygon's corners, in order"),
@@ -736,6 +745,7 @@ const config::Section<C>& area_schema() {
                         "the point of the box that stands for the object"),
       },
       [](Reader& reader, const S& s, const std::string& path) {
+        if (s.points.empty()) return;  // not written, or already reported
         const auto problem =
             line ? tracking::line_problem(s.points) : tracking::polygon_problem(s.points);
         if (problem) reader.problem(reader.locations().of(path + ".points"), *problem);

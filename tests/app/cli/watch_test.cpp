@@ -108,3 +108,32 @@ TEST_CASE("stats, dropped and errors are shown as one readable line each") {
   // Unknown messages (a newer daemon) are shown as they are.
   CHECK(format_message(json::parse(R"({"type":"news","x":1})")) == R"({"type":"news","x":1})");
 }
+
+TEST_CASE("track ids, events and zone counts are shown readably") {
+  using lookout::cli::format_message;
+  // TZ=UTC is not set in this process: compare what follows the clock.
+  const auto after_clock = [](const std::string& line) { return line.substr(12); };
+  const std::string frame = format_message(json::parse(R"({"type":"detections","seq":7,
+      "ts":1764000000.5,"latency_ms":{"inference":12.3,"total":15},
+      "detections":[{"class":"star","score":0.91,"box":[1,2,30,40],"track_id":17},
+                    {"class":"cross","score":0.3,"box":[5,6,7,8],"track_id":null}]})"));
+  CHECK(after_clock(frame) ==
+        "  #7  2 objects  (inference 12.3 ms, total 15.0 ms)\n"
+        "    #17   star       0.91  [1, 2, 30, 40]\n"
+        "    -     cross      0.30  [5, 6, 7, 8]");
+  const std::string event = format_message(json::parse(R"({"type":"event","event":"update",
+      "camera":"porch","ts":1764000003.0,"object":{"id":"1764000000000-17","track_id":17,
+      "class":"star","score":0.8,"top_score":0.93,"duration_s":65,"zones":["door"],
+      "entered_zones":["door","path"],"lines":[{"line":"gate","direction":"in","ts":1}],
+      "stationary":true,"snapshot":{"url":"/api/events/1764000000000-17/snapshot.jpg"}}})"));
+  CHECK(after_clock(event) ==
+        "  .. update #17 star  score 0.80 (top 0.93)  1m5s  in door  entered door, path  crossed "
+        "gate in  stationary  snapshot /api/events/1764000000000-17/snapshot.jpg");
+  CHECK(after_clock(format_message(json::parse(R"({"type":"event","event":"new","ts":1,
+      "object":{"track_id":3,"class":"car","score":0.7,"top_score":0.7,"duration_s":0.3,
+      "snapshot":null}})"))) == "  >> new    #3 car  score 0.70 (top 0.70)  0s");
+  const std::string stats = format_message(json::parse(R"({"type":"stats","fps":{},
+      "inference_ms":{},"clients":0,"uptime_s":1,"source":{"state":"running"},
+      "zones":{"door":{"star":1,"all":2}},"lines":{"gate":{"all":{"in":4,"out":1}}}})"));
+  CHECK(stats.find("\n-- zones: door 2\n-- lines: gate in 4 out 1") != std::string::npos);
+}

@@ -694,3 +694,77 @@ TEST_CASE("mqtt: bad settings are reported at their keys") {
                                           "  password_file: nowhere\n")
             .empty());
 }
+
+TEST_CASE("zones and lines: read by name, every problem at its key") {
+  const std::string m = std::string(kModel);
+  // A good file: pixel and normalised points, classes, inertia, anchors.
+  Dir dir;
+  const auto good = dir.write("good.yaml", m +
+                                               "zones:\n"
+                                               "  door:\n"
+                                               "    points: [[0.1, 0.5], [0.4, 0.5], [0.4, 1]]\n"
+                                               "    classes: [person]\n"
+                                               "    inertia: 5\n"
+                                               "    anchor: center\n"
+                                               "  drive-way_2:\n"
+                                               "    points: [[10, 10], [600, 10], [600, 400]]\n"
+                                               "lines:\n"
+                                               "  gate:\n"
+                                               "    points: [[0, 300], [640, 300]]\n");
+  const lookout::Config config = lookout::load_config_file(good.string());
+  REQUIRE(config.zones.size() == 2);
+  CHECK(config.zones[0].name == "door");
+  CHECK(config.zones[0].config.points.size() == 3);
+  CHECK(config.zones[0].config.classes == std::vector<std::string>{"person"});
+  CHECK(config.zones[0].config.inertia == 5);
+  CHECK(config.zones[0].config.anchor == lookout::tracking::Anchor::Center);
+  CHECK(config.zones[1].name == "drive-way_2");
+  CHECK(config.zones[1].config.inertia == 3);  // the default
+  REQUIRE(config.lines.size() == 1);
+  CHECK(config.lines[0].config.points[1].x == 640);
+  CHECK(config.locations.of("zones.door.points").line == 5);
+
+  // Each kind of problem, at its key's line and column.
+  CHECK(only_problem(m + "zones:\n  bow:\n    points: [[0, 0], [10, 10], [10, 0], [0, 10]]\n") ==
+        "bad.yaml:5:13: zones.bow.points: the polygon intersects itself: edge 1 (points 1-2) "
+        "crosses edge 3 (points 3-4)");
+  CHECK(only_problem(m + "zones:\n  two:\n    points: [[0, 0], [10, 10]]\n") ==
+        "bad.yaml:5:13: zones.two.points: a zone needs at least 3 points, got 2");
+  CHECK(only_problem(m + "lines:\n  dot:\n    points: [[5, 5], [5, 5]]\n") ==
+        "bad.yaml:5:13: lines.dot.points: the line has zero length");
+  CHECK(only_problem(m + "zones:\n  far:\n    points: [[0, 0], [700, 0], [700, 100]]\n") ==
+        "bad.yaml:5:13: zones.far.points: point 2 (700, 0) is outside the 640x480 frame "
+        "(pixels; normalised points are all within 0..1)");
+  CHECK(only_problem(m + "lines:\n  far:\n    points: [[0, 0], [10, 500]]\n")
+            .rfind("bad.yaml:5:13: lines.far.points: point 2 (10, 500) is outside", 0) == 0);
+  CHECK(only_problem(m + "zones:\n  nopoints:\n    classes: [a]\n") ==
+        "bad.yaml:5:5: zones.nopoints: points are required");
+  CHECK(only_problem(m + "zones:\n  \"front door\":\n    points: [[0, 0], [1, 0], [1, 1]]\n") ==
+        "bad.yaml:4:3: zones: names are 1 to 64 letters, digits, '_' or '-', got 'front door'");
+  CHECK(only_problem(m + "zones:\n  z:\n    points: [[0, 0], [1, 0], [1]]\n")
+            .rfind("bad.yaml:5:30: zones.z.points[2]: expected a point [x, y]", 0) == 0);
+  CHECK(only_problem(m + "zones:\n  z:\n    points: [[0, 0], [1, 0], [1, 1]]\n    anchor: feet\n")
+            .rfind("bad.yaml:6:13: zones.z.anchor: ", 0) == 0);
+  CHECK(only_problem(m + "zones:\n  z:\n    points: [[0, 0], [1, 0], [1, 1]]\n    inertia: 0\n") ==
+        "bad.yaml:6:14: zones.z.inertia: must be between 1 and 100, got 0");
+  CHECK(only_problem(m + "zones:\n  z:\n    points: [[0, 0], [1, 0], [1, 1]]\n    colour: red\n")
+            .rfind("bad.yaml:6:5: zones.z.colour: unknown key", 0) == 0);
+  CHECK(only_problem(m + "zones: [a, b]\n") ==
+        "bad.yaml:3:8: zones: expected a mapping of names to zones, got a list");
+  CHECK(only_problem(m + "tracking:\n  low_score: 0.6\n") ==
+        "bad.yaml:4:14: tracking.low_score: must not be above tracking.high_score");
+}
+
+TEST_CASE("the events directory is in the state directory unless absolute") {
+  Dir dir;  // holds the model the file names
+  const auto config = lookout::parse_config(
+      std::string(kModel) + "events:\n  directory: snaps\n", "x.yaml");
+  lookout::Environment env{dir.path.string(), "host", "/run/lookout", {}, "/var/lib/lookout"};
+  CHECK(lookout::resolve_config(config, env).events.directory == "/var/lib/lookout/snaps");
+  const auto absolute = lookout::parse_config(
+      std::string(kModel) + "events:\n  directory: /data/events\n", "x.yaml");
+  CHECK(lookout::resolve_config(absolute, env).events.directory == "/data/events");
+  // Without a state directory: next to the configuration file.
+  env.state_dir.clear();
+  CHECK(lookout::resolve_config(config, env).events.directory == (dir.path / "snaps").string());
+}

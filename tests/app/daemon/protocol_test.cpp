@@ -145,3 +145,95 @@ TEST_CASE("client lines parse into messages or an error to send back") {
         "'ping'?)");
   CHECK(error_of("{\"type\":\"a\\nb\"}").find('\n') == std::string::npos);
 }
+
+TEST_CASE("while tracking, each detection has its track id (null when no track took it)") {
+  protocol::FrameDetections f;
+  f.class_names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"circle", "star"});
+  f.camera = std::make_shared<const std::string>("porch");
+  f.detections = {{1, 0.9f, 1, 2, 3, 4}, {0, 0.3f, 5, 6, 7, 8}};
+  // Not tracking: no field at all (readers of older lines see nothing new).
+  json j = json::parse(protocol::detections(f));
+  CHECK_FALSE(j["detections"][0].contains("track_id"));
+  f.track_ids = {17, 0};
+  j = json::parse(protocol::detections(f));
+  CHECK(j["detections"][0]["track_id"] == 17);
+  CHECK(j["detections"][1]["track_id"].is_null());
+  // A filter keeps the ids with their detections.
+  protocol::Filter star{{"star"}, 0};
+  j = json::parse(protocol::detections(f, &star));
+  REQUIRE(j["detections"].size() == 1);
+  CHECK(j["detections"][0]["track_id"] == 17);
+}
+
+TEST_CASE("an event line describes the object; a snapshot only where one is kept") {
+  tracking::ObjectEvent e;
+  e.type = tracking::EventType::Update;
+  tracking::ObjectState& o = e.object;
+  o.id = "1764000000000-17";
+  o.track_id = 17;
+  o.class_id = 1;
+  o.first_seen = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764000000000));
+  o.last_seen = o.first_seen + std::chrono::milliseconds(4250);
+  o.duration_s = 4.25;
+  o.score = 0.81234f;
+  o.top_score = 0.9f;
+  o.box = {10.04f, 20, 30, 40};
+  o.best_box = {11, 21, 31, 41};
+  o.has_best = true;
+  o.zones = {"door"};
+  o.entered_zones = {"path", "door"};
+  o.crossings = {{"gate", tracking::Direction::Out, o.last_seen}};
+  o.stationary = true;
+  const std::vector<std::string> names{"circle", "star"};
+  const std::string line = protocol::event(e, "porch", &names, "/var/lib/lookout/events");
+  REQUIRE(line.back() == '\n');
+  CHECK(json::parse(line) == json::parse(R"({"type":"event","event":"update","camera":"porch",
+    "ts":1764000004.25,"object":{"id":"1764000000000-17","track_id":17,"class":"star",
+    "class_id":1,"first_seen":1764000000.0,"last_seen":1764000004.25,"duration_s":4.25,
+    "score":0.812,"top_score":0.9,"box":[10.0,20.0,30.0,40.0],"best_box":[11.0,21.0,31.0,41.0],
+    "zones":["door"],"entered_zones":["path","door"],
+    "lines":[{"line":"gate","direction":"out","ts":1764000004.25}],"stationary":true,
+    "snapshot":{"path":"/var/lib/lookout/events/1764000000000-17.jpg",
+                "crop":"/var/lib/lookout/events/1764000000000-17-crop.jpg",
+                "url":"/api/events/1764000000000-17/snapshot.jpg"}}})"));
+  // Snapshots off, or no best picture yet: null.
+  CHECK(json::parse(protocol::event(e, "porch", &names, ""))["object"]["snapshot"].is_null());
+  o.has_best = false;
+  const json none = json::parse(protocol::event(e, "porch", &names, "/x"));
+  CHECK(none["object"]["snapshot"].is_null());
+  CHECK(none["object"]["best_box"].is_null());
+
+  // Filters: by class and by the top score.
+  CHECK(protocol::event_passes(e, &names, {{"star"}, 0.5f}));
+  CHECK_FALSE(protocol::event_passes(e, &names, {{"circle"}, 0}));
+  CHECK_FALSE(protocol::event_passes(e, &names, {{}, 0.95f}));
+}
+
+TEST_CASE("event ids: digits, one dash, nothing that could leave a directory") {
+  CHECK(protocol::valid_event_id("1764000000000-17"));
+  for (const char* bad : {"", "-", "17", "1-", "-1", "1-2-3", "../1-2", "1-2/..", "1 -2", "a-1",
+                          "1-2.jpg", "123456789012345678901234567890-12345678901234567890"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(protocol::valid_event_id(bad));
+  }
+}
+
+TEST_CASE("stats carry objects per zone and crossings per line, by class name") {
+  protocol::Stats s;
+  s.camera = "porch";
+  auto counts = std::make_shared<tracking::Counts>();
+  counts->zones.push_back({"door", {0, 2}, 2});
+  counts->lines.push_back({"gate", {{1, 0}, {3, 4}}});
+  s.counts = counts;
+  s.class_names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"circle", "star"});
+  const json j = json::parse(protocol::stats(s));
+  CHECK(j["zones"] == json::parse(R"({"door":{"star":2,"all":2}})"));
+  CHECK(j["lines"] == json::parse(
+                          R"({"gate":{"circle":{"in":1,"out":0},"star":{"in":3,"out":4},
+                              "all":{"in":4,"out":4}}})"));
+  // Without tracking: no zones or lines at all.
+  protocol::Stats plain;
+  CHECK_FALSE(json::parse(protocol::stats(plain)).contains("zones"));
+}
