@@ -20,20 +20,25 @@
 #                 the script starts vs without MQTT (target: ratio >= 0.97);
 #                 the messages delivered (lookoutd's "mqtt: stopped" line)
 #                 and the MQTT, I/O and encoder threads' and broker's CPU
+#   7. tracking   processed frame rate with tracking, two zones, a line and
+#                 event snapshots on vs tracking off, on synthetic traffic
+#                 scenes (objects enter, cross and leave; target: ratio >=
+#                 0.97); capture-to-publish latency with tracking, as in 3
+#                 (target: p99 <= 2); events made and snapshots written
 #
 # Usage: scripts/bench-daemon.sh [BUILD_DIR] [--quick]
 #   BUILD_DIR defaults to build/. --quick: shorter phases and 2,000 frames
 #   for the memory phase (a smoke run; not the reported figures). Ends with
 #   "result: PASS" or "result: FAIL" and the targets missed (exit status 1).
 # Environment: MODEL (default models/default/shapes.torchscript), WIDTH,
-# HEIGHT (640x480), FPS (source rate for phases 1, 5 and 6; default 400, above
-# the inference rate, so the processed rate measures the pipeline), PHASE_S
-# (seconds per phase 1, 5 and 6 run; default 40), ROUNDS (phase 1, 5 and 6
+# HEIGHT (640x480), FPS (source rate for phases 1, 5, 6 and 7; default 400,
+# above the inference rate, so the processed rate measures the pipeline), PHASE_S
+# (seconds per phase 1, 5, 6 and 7 run; default 40), ROUNDS (phase 1, 5, 6 and 7
 # runs of each kind, interleaved; default 3), FRAMES (phase 2; default 10000),
 # LAT_FPS (source rate for phases 2 and 3, above the inference rate; default
 # 400; 0 = as fast as frames can be made), THREADS (model.threads; default 0 =
-# auto), PHASES (which to run, e.g. "5"; default "1 2 3 4 5 6"; 2, 3 and 4 run
-# together). Phase 6 needs mosquitto (Debian package mosquitto).
+# auto), PHASES (which to run, e.g. "5"; default "1 2 3 4 5 6 7"; 2, 3 and 4
+# run together). Phase 6 needs mosquitto (Debian package mosquitto).
 #
 # Ratios are measured within one run on one machine, so they hold on a noisy
 # host; absolute rates depend on the machine (and on what else it runs).
@@ -336,7 +341,7 @@ echo
 # Each target's outcome, one line each: "PASS what" or "FAIL what".
 verdicts="$work/verdicts"
 : > "$verdicts"
-phases=" ${PHASES:-1 2 3 4 5 6} "
+phases=" ${PHASES:-1 2 3 4 5 6 7} "
 want() { [[ "$phases" == *" $1 "* ]]; }
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 if want 6 && [ ! -x "$mosquitto" ]; then
@@ -616,6 +621,80 @@ asked = min(5, b)
 verdict(not missing and det_rate >= 0.8 * asked and dropped == 0,
         f"the broker acknowledged {det_rate:.1f} detections/s (asked {asked:.1f}), {dropped} dropped"
         + (f", {missing} of {n} runs without a stop line" if missing else ""))
+EOF
+
+echo
+fi
+
+# ---- 7. tracking: processed rate with tracking, zones, a line and snapshots ------------
+if want 7; then
+# Interleaved ABBA as phase 6, each run with the one lookout/1 client that
+# records latency; both kinds see the same traffic scenes (seeded), so
+# tracking is the only difference. Snapshots go to the work directory.
+for k in 0 1; do
+  write_config "track-$k" "$fps" 10
+  sed -i 's/^  fps: .*/&\n  motion: traffic\n  seed: 2001/' "$work/track-$k.yaml"
+done
+cat >> "$work/track-0.yaml" <<EOF
+tracking:
+  enabled: false
+EOF
+cat >> "$work/track-1.yaml" <<EOF
+zones:
+  left:
+    points: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
+  middle:
+    points: [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]]
+lines:
+  divide:
+    points: [[0.5, 0], [0.5, 1]]
+EOF
+for round in $(seq "$rounds"); do
+  order="0 1"; [ $((round % 2)) = 0 ] && order="1 0"
+  for k in $order; do
+    start_daemon "track-$k"
+    "$python" "$work/clients.py" viewers "$port" "$http_port" "$daemon_pid" "$phase_s" 0 \
+      > "$work/track-$round-$k.json"
+    "$python" -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$http_port/metrics').read().decode())" \
+      > "$work/track-$round-$k.metrics" || true
+    stop_daemon > /dev/null
+    rate_of "track-$k" > "$work/track-$round-$k.rate"
+  done
+done
+"$python" - "$work" "$rounds" "$verdicts" <<'EOF'
+import json, re, sys
+work, n, verdicts = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a")
+runs = {k: [json.load(open(f"{work}/track-{r}-{k}.json")) for r in range(1, n + 1)] for k in (0, 1)}
+rates = {k: [float(open(f"{work}/track-{r}-{k}.rate").read()) for r in range(1, n + 1)] for k in (0, 1)}
+mean = lambda x: sum(x) / len(x)
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+def median(values):
+    return sorted(values)[len(values) // 2]
+def latency(k):
+    return [total / median(d["periods"]) for d in runs[k] for total, _ in d["frames"]]
+def per_frame(k):
+    return mean([1000 * d["cpu_ticks"].get("inference", 0) / d["clk_tck"] / d["processed"] for d in runs[k]])
+def metric(text, pattern):
+    return sum(float(m.group(1)) for m in re.finditer(pattern + r' ([0-9.e+]+)$', text, re.M))
+texts = [open(f"{work}/track-{r}-1.metrics").read() for r in range(1, n + 1)]
+events = sum(metric(t, r'^lookout_events_total\{[^}]*\}') for t in texts)
+written = sum(metric(t, r'^lookout_output_messages_sent_total\{[^}]*output="events"\}') for t in texts)
+a, b = mean(rates[0]), mean(rates[1])
+with_t, without = latency(1), latency(0)
+print(f"7. tracking: processed {a:.2f} fps without tracking, {b:.2f} fps with tracking, two zones, "
+      f"a line and snapshots; ratio {b / a:.3f} (target >= 0.97)")
+print(f"             runs: off {rates[0]}, on {rates[1]}")
+print(f"             inference thread CPU per processed frame: {per_frame(0):.2f} -> {per_frame(1):.2f} ms; "
+      f"{events:.0f} events made, {written:.0f} snapshots written over {n} runs")
+p99 = pct(with_t, .99)
+print(f"             capture-to-publish p99 in median inference periods: {pct(without, .99):.2f} "
+      f"without, {p99:.2f} with tracking (target <= 2)")
+verdict = lambda ok, what: print(f"{'PASS' if ok else 'FAIL'} 7. tracking: {what}", file=verdicts)
+verdict(b / a >= 0.97, f"ratio {b / a:.4f} (target >= 0.97)")
+verdict(p99 <= 2, f"p99 latency {p99:.3f} inference periods (target <= 2)")
+verdict(events > 0, f"{events:.0f} events made (the runs tracked something)")
 EOF
 
 echo

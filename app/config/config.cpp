@@ -871,9 +871,10 @@ const config::Section<Config>& config_schema() {
                          "publish.tcp, publish.unix and http are all disabled: clients could not "
                          "connect");
         }
-        // Pixel points must lie in the frame the source is asked for (a
-        // camera's nearest mode may differ; pixel points beyond the delivered
-        // frame are clamped there and logged).
+        // Pixel points must lie in the frame the source is asked for. (A
+        // camera's nearest mode may be smaller: a pixel zone then reaches
+        // beyond the frame, which only means no anchor is ever there;
+        // normalised points follow the frame.)
         const auto check_inside = [&](const std::string& key,
                                       const std::vector<tracking::PointF>& points) {
           if (auto problem = tracking::outside_problem(points, s.source.width, s.source.height)) {

@@ -169,9 +169,13 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
     tracking->setup.lines = config.lines;
     tracking->setup.class_names = names;
     tracking->publish_conf = config.model.conf;
+    tracking->publish_class_conf = settings.detect.class_conf;
     tracking->snapshot_width = config.events.snapshots ? kSnapshotMaxWidth : 0;
-    // The tracker's second stage needs the weak boxes the model would drop.
-    settings.detect.conf = std::min(config.model.conf, config.tracking.tracker.low_score);
+    // The tracker's second stage needs the weak boxes the model would drop;
+    // what clients see is still filtered at model.conf and class_conf.
+    const float low = config.tracking.tracker.low_score;
+    settings.detect.conf = std::min(config.model.conf, low);
+    for (auto& [id, score] : settings.detect.class_conf) score = std::min(score, low);
     settings.tracking = std::move(tracking);
   }
   if (config.mqtt.enabled && config.mqtt.discovery.enabled) {
@@ -424,16 +428,17 @@ void Daemon::Impl::shutdown(const char* why) {
     std::lock_guard commit(commit_mutex_);
     pipeline_.stop();
   }
-  // Objects still tracked end now; their end events get a moment to leave
-  // (queued lines to clients, messages to the broker) before the outputs close.
+  // Objects still tracked end now. Posted, so that the results of the last
+  // frames (already queued on this thread) go out first; then the end events
+  // get a moment to leave (queued lines to clients, messages to the broker)
+  // before the outputs close.
   auto ended = make_published_events(pipeline_.finish_tracking(), nullptr, 0);
-  if (ended && !ended->events.events.empty()) {
+  asio::post(io_, [this, ended = std::move(ended)] {
+    if (!ended || ended->events.events.empty()) return close_outputs();
     publish_events(ended);
     close_timer_.expires_after(kEndEventsGrace);
     close_timer_.async_wait([this](const boost::system::error_code&) { close_outputs(); });
-    return;
-  }
-  close_outputs();
+  });
 }
 
 void Daemon::Impl::close_outputs() {

@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr auto kCloseWait = std::chrono::seconds(2);
+// Short: the daemon's whole stop must stay within its stop guard (5 s),
+// and the MQTT output may take 3 s saying goodbye to an unreachable broker.
+constexpr auto kCloseWait = std::chrono::seconds(1);
 // The writer wakes this often with nothing to do, to apply max_age_days.
 constexpr auto kAgeCheck = std::chrono::seconds(60);
 // Around the object in its crop, as a share of the box's size on each side.
@@ -252,9 +254,11 @@ std::string EventStore::write(const Job& job, const Settings& settings) {
     return std::string("cannot encode the snapshot of event ") + job.id + ": " + e.what();
   }
   const fs::path dir(settings.directory);
+  // Each file counts for retention as soon as it is there.
   if (auto error = write_file(dir / (job.id + ".jpg"), full); !error.empty()) return error;
+  kept_[job.id] = {full.size(), unix_now()};
   if (auto error = write_file(dir / (job.id + "-crop.jpg"), crop); !error.empty()) return error;
-  kept_[job.id] = {full.size() + crop.size(), unix_now()};
+  kept_[job.id].bytes += crop.size();
   return {};
 }
 
@@ -263,8 +267,15 @@ void EventStore::scan(const Settings& settings) {
   scanned_ = settings.directory;
   kept_.clear();
   std::error_code ec;
+  std::vector<fs::path> leftovers;
   for (fs::directory_iterator it(settings.directory, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string id = id_of_file(it->path().filename().string());
+    const std::string name = it->path().filename().string();
+    if (name.size() > 8 && name.compare(name.size() - 8, 8, ".jpg.tmp") == 0 &&
+        !id_of_file(name.substr(0, name.size() - 4)).empty()) {
+      leftovers.push_back(it->path());  // from a write that a crash cut short
+      continue;
+    }
+    const std::string id = id_of_file(name);
     if (id.empty()) continue;
     std::error_code stat_ec;
     const auto size = it->file_size(stat_ec);
@@ -278,6 +289,7 @@ void EventStore::scan(const Settings& settings) {
         unix_now() - std::chrono::duration_cast<std::chrono::seconds>(age).count();
     k.written = k.written == 0 ? written : std::min(k.written, written);
   }
+  for (const auto& path : leftovers) fs::remove(path, ec);
 }
 
 void EventStore::enforce(const Settings& settings) {

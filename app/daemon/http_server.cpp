@@ -10,10 +10,12 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -342,8 +344,15 @@ struct HttpHub : std::enable_shared_from_this<HttpHub> {
     std::shared_ptr<const std::string> line;
     std::string class_name;
   };
-  std::deque<RecentEvent> recent;
+  std::list<RecentEvent> recent;  // oldest first
+  std::unordered_map<std::string, std::list<RecentEvent>::iterator> recent_by_id;
   std::size_t max_recent = 200;
+  void trim_recent() {
+    while (recent.size() > max_recent) {
+      recent_by_id.erase(recent.front().event.object.id);
+      recent.pop_front();
+    }
+  }
   std::string snapshot_directory;
   void remember(const tracking::ObjectEvent& event, const std::shared_ptr<const std::string>& line,
                 const std::vector<std::string>* class_names);
@@ -1178,17 +1187,18 @@ json HttpHub::status_json() const {
 void HttpHub::remember(const tracking::ObjectEvent& event,
                        const std::shared_ptr<const std::string>& line,
                        const std::vector<std::string>* class_names) {
-  const auto same = std::find_if(recent.begin(), recent.end(), [&](const RecentEvent& r) {
-    return r.event.object.id == event.object.id;
-  });
-  if (same != recent.end()) recent.erase(same);  // its newest state goes to the back
+  if (const auto same = recent_by_id.find(event.object.id); same != recent_by_id.end()) {
+    recent.erase(same->second);  // its newest state goes to the back
+    recent_by_id.erase(same);
+  }
   std::string name = std::to_string(event.object.class_id);
   if (class_names != nullptr && event.object.class_id >= 0 &&
       static_cast<std::size_t>(event.object.class_id) < class_names->size()) {
     name = (*class_names)[static_cast<std::size_t>(event.object.class_id)];
   }
   recent.push_back({event, line, std::move(name)});
-  while (recent.size() > max_recent) recent.pop_front();
+  recent_by_id[event.object.id] = std::prev(recent.end());
+  trim_recent();
 }
 
 HttpHub::EventsAnswer HttpHub::events_json(const std::map<std::string, std::string>& query) const {
@@ -1278,7 +1288,7 @@ void HttpServer::apply(const Config& config, std::unique_ptr<OutputPrepared> pre
   hub.token = config.publish.tcp.token;
   hub.send_queue = static_cast<std::size_t>(config.publish.send_queue);
   hub.max_recent = static_cast<std::size_t>(config.events.recent);
-  while (hub.recent.size() > hub.max_recent) hub.recent.pop_front();
+  hub.trim_recent();
   hub.snapshot_directory =
       config.tracking.enabled && config.events.snapshots ? config.events.directory : "";
   hub.closed = false;

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -96,6 +97,12 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     Clock::time_point last{};
   };
   std::map<std::string, ClassSnapshot> class_snapshots;  // by class level
+  // Class snapshots have an encoder of their own (the camera snapshot's jobs
+  // and theirs would replace each other in one), which takes one job at a
+  // time: the class level and frame in it, and since when.
+  std::unique_ptr<PictureEncoder> class_encoder;
+  std::optional<std::pair<std::string, std::shared_ptr<const PublishedFrame>>> class_encoding;
+  Clock::time_point class_encoding_since{};
   mqtt::Presence presence;
   bool detection_on = true;
 
@@ -106,8 +113,6 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   std::optional<Clock::time_point> picture_asked;
   std::shared_ptr<const std::string> snapshot_jpeg;
   std::unique_ptr<PictureEncoder> encoder;
-  // Frames being encoded for a class snapshot, by the frame (held by the job).
-  std::map<const PublishedFrame*, std::string> encoding_class;
   net::LogLimiter refusals{10};
   net::LogLimiter notices{5};  // Home Assistant births, stale entities
 
@@ -369,10 +374,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     }
   }
 
-  // `for_class` empty: the camera's snapshot; else that class level's.
-  void encode(const std::shared_ptr<const PublishedFrame>& frame,
-              const std::string& for_class = "") {
-    if (!for_class.empty()) encoding_class[frame.get()] = for_class;
+  void encode(const std::shared_ptr<const PublishedFrame>& frame) {
     if (!encoder) {
       std::weak_ptr<MqttHub> weak = weak_from_this();
       encoder = std::make_unique<PictureEncoder>([weak, &io = io](EncodedPicture&& result) {
@@ -386,21 +388,9 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   }
 
   void encoded(EncodedPicture&& result) {
-    std::string for_class;
-    if (const auto it = encoding_class.find(result.frame.get()); it != encoding_class.end()) {
-      for_class = it->second;
-      encoding_class.erase(it);
-    }
     if (!result.jpeg) {
       log::warning("mqtt: snapshot of frame ", result.frame->frame.seq,
                    " not encoded: ", result.error);
-      return;
-    }
-    if (!for_class.empty()) {
-      if (client) {
-        client->set_retained(topics.class_snapshot(for_class), result.jpeg,
-                             MqttClient::Group::State);
-      }
       return;
     }
     snapshot_jpeg = result.jpeg;
@@ -470,6 +460,11 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       if (old != counts_published.end() && old->second == payload) continue;
       client->set_retained(topic, shared_text(payload), MqttClient::Group::State);
     }
+    // Zones and lines no longer configured (or tracking switched off): their
+    // retained counts go from the broker.
+    for (const auto& [topic, payload] : counts_published) {
+      if (next.count(topic) == 0) client->clear_retained(topic);
+    }
     counts_published = std::move(next);
   }
 
@@ -499,14 +494,43 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
   }
 
   void flush_class_snapshots(Clock::time_point now) {
+    // A job the encoder never answered (it cannot lose one it holds alone,
+    // but a stuck encoder must not stop class snapshots for good).
+    if (class_encoding && now - class_encoding_since > kPictureWait * 5) class_encoding.reset();
+    if (class_encoding || !client) return;
     const auto interval = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(config.snapshot_interval_s));
     for (auto& [level, snapshot] : class_snapshots) {
       if (!snapshot.pending) continue;
       if (snapshot.last != Clock::time_point{} && now - snapshot.last < interval) continue;
       snapshot.last = now;
-      encode(std::move(snapshot.pending), level);
+      class_encoding.emplace(level, std::exchange(snapshot.pending, nullptr));
+      class_encoding_since = now;
+      if (!class_encoder) {
+        std::weak_ptr<MqttHub> weak = weak_from_this();
+        class_encoder = std::make_unique<PictureEncoder>([weak, &io = io](EncodedPicture&& result) {
+          // Encoder thread: back to the I/O thread.
+          asio::post(io, [weak, result = std::move(result)]() mutable {
+            if (auto hub = weak.lock()) hub->class_encoded(std::move(result));
+          });
+        });
+      }
+      class_encoder->submit(class_encoding->second,
+                            PictureVariant{picture_width, true, jpeg_quality});
+      return;  // one at a time; the next when this one is done
     }
+  }
+
+  void class_encoded(EncodedPicture&& result) {
+    if (!class_encoding || class_encoding->second != result.frame) return;
+    const std::string level = class_encoding->first;
+    class_encoding.reset();
+    if (!result.jpeg) {
+      log::warning("mqtt: the ", level, " snapshot was not encoded: ", result.error);
+    } else if (client) {
+      client->set_retained(topics.class_snapshot(level), result.jpeg, MqttClient::Group::State);
+    }
+    flush_class_snapshots(Clock::now());
   }
 
   // ---- commands --------------------------------------------------------------------------
@@ -634,6 +658,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     timer.cancel();
     retire_client();
     encoder.reset();
+    class_encoder.reset();
     // Each client delivers what it still has (at most 2 s) and says
     // "offline". One stuck in a host name lookup cannot be interrupted: it is
     // left to the process's exit rather than holding up the stop.

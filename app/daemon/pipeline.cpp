@@ -20,6 +20,9 @@ constexpr std::size_t kTimingWindow = 128;
 // stop request and to show it is alive).
 constexpr auto kCaptureWait = std::chrono::milliseconds(200);
 constexpr auto kInferenceWait = std::chrono::milliseconds(200);
+// With no frame processed for this long (seconds), tracking is fed an empty
+// frame, so that objects are lost and end on time.
+constexpr double kTrackingGap = 1.0;
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -289,12 +292,15 @@ void Pipeline::inference_loop() {
       slot_ready_.wait_for(lock, kInferenceWait,
                            [this] { return slot_.has_value() || !inference_running_; });
       if (!inference_running_) break;
-      if (!slot_) continue;
-      captured = std::move(slot_);
-      slot_.reset();
+      if (slot_) {
+        captured = std::move(slot_);
+        slot_.reset();
+      }
     }
-    if (paused_) {
-      ++skipped_;  // the frame goes back at once
+    if (!captured || paused_) {
+      if (captured) ++skipped_;  // paused: the frame goes back at once
+      // No frame processed: objects are still lost on time and end.
+      track_without_frame();
       continue;
     }
     std::shared_ptr<const PipelineSettings> settings;
@@ -343,7 +349,9 @@ void Pipeline::inference_loop() {
         picture = take_picture(*picture_pool_, *captured->frame, picture_width_.load(), seq);
         last_picture_ = now;
       }
-      if (tracking != nullptr && tracking->snapshot_width > 0 && may_want_best_picture()) {
+      if (tracking != nullptr && tracking->snapshot_width > 0 &&
+          objects_->may_want_picture(
+              std::chrono::duration<double>(captured_at.time_since_epoch()).count())) {
         best_picture =
             take_picture(*picture_pool_, *captured->frame, tracking->snapshot_width, seq);
       }
@@ -371,12 +379,20 @@ void Pipeline::inference_loop() {
       all_detections_ = std::move(result.detections);
       tracking_out_.clear();
       const double steady_s = std::chrono::duration<double>(captured_at.time_since_epoch()).count();
-      objects_->process(all_detections_, width, height, steady_s, capture_time, tracking_out_);
+      objects_->process(all_detections_, width, height, steady_s, capture_time, tracking_out_,
+                        best_picture != nullptr);
+      last_tracked_ = steady_s;
+      tracked_width_ = width;
+      tracked_height_ = height;
       frame.detections.reserve(all_detections_.size());
       frame.track_ids.reserve(all_detections_.size());
       for (std::size_t i = 0; i < all_detections_.size(); ++i) {
-        if (all_detections_[i].score < tracking->publish_conf) continue;
-        frame.detections.push_back(all_detections_[i]);
+        const Detection& d = all_detections_[i];
+        const auto own = tracking->publish_class_conf.find(d.class_id);
+        const float threshold =
+            own != tracking->publish_class_conf.end() ? own->second : tracking->publish_conf;
+        if (d.score < threshold) continue;
+        frame.detections.push_back(d);
         frame.track_ids.push_back(tracking_out_.track_ids[i]);
       }
       if (tracking_out_.counts_changed) {
@@ -391,15 +407,8 @@ void Pipeline::inference_loop() {
       events.camera = settings->camera;
       events.width = width;
       events.height = height;
-      if (!events.new_bests.empty()) {
-        if (best_picture) {
-          out.best_picture = std::move(best_picture);
-        } else {
-          // No copy was made (none wanted, or it failed): the objects keep
-          // their best box and score; their snapshot stays as it was.
-          events.new_bests.clear();
-        }
-      }
+      // New bests are only made on frames with a copy (process() was told).
+      if (!events.new_bests.empty()) out.best_picture = std::move(best_picture);
     } else {
       frame.detections = std::move(result.detections);
     }
@@ -415,10 +424,18 @@ void Pipeline::apply_tracking(const std::shared_ptr<const TrackingSettings>& set
                               const PipelineSettings& all, protocol::FrameEvents& events) {
   tracking::ObjectTracker::Output out;
   const auto now = std::chrono::system_clock::now();
+  // Objects ended here were made with the settings applied so far: their
+  // class ids mean those class names, not a new model's.
+  const auto old_names =
+      tracking_applied_
+          ? std::make_shared<const std::vector<std::string>>(tracking_applied_->setup.class_names)
+          : all.class_names;
   if (!settings) {
     if (objects_) objects_->finish(now, out);
     objects_.reset();
-    counts_.reset();
+    // No zones and no lines any more: outputs withdraw their counts.
+    counts_ = std::make_shared<const tracking::Counts>();
+    out.counts_changed = true;
   } else if (!objects_) {
     objects_ = std::make_unique<tracking::ObjectTracker>(settings->setup);
     out.counts_changed = true;
@@ -431,18 +448,37 @@ void Pipeline::apply_tracking(const std::shared_ptr<const TrackingSettings>& set
   }
   events.events = std::move(out.events);
   events.counts = counts_;
-  events.counts_changed = out.counts_changed || !settings;
-  events.class_names = all.class_names;
+  events.counts_changed = out.counts_changed;
+  events.class_names = events.events.empty() ? all.class_names : old_names;
   events.camera = all.camera;
 }
 
-bool Pipeline::may_want_best_picture() const {
-  // A copy costs a conversion of the frame (a few ms on a Pi, against a
-  // forward of hundreds); make one only while some track is being followed.
-  for (const auto& track : objects_->tracker().tracks()) {
-    if (track.state != tracking::TrackState::Lost) return true;
+void Pipeline::track_without_frame() {
+  if (!objects_ || tracked_width_ == 0) return;
+  const double now = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  // Frames come every period or so; only a real gap counts as unseen.
+  if (now - last_tracked_ < kTrackingGap) return;
+  std::shared_ptr<const PipelineSettings> settings;
+  {
+    std::lock_guard lock(parts_mutex_);
+    settings = settings_;
   }
-  return false;
+  if (!settings || settings->tracking != tracking_applied_) return;  // the next frame applies it
+  tracking_out_.clear();
+  objects_->process({}, tracked_width_, tracked_height_, now, std::chrono::system_clock::now(),
+                    tracking_out_, false);
+  last_tracked_ = now;
+  PipelineResult alone;
+  protocol::FrameEvents& events = alone.events;
+  if (tracking_out_.counts_changed) {
+    counts_ = std::make_shared<const tracking::Counts>(objects_->counts());
+  }
+  events.events = std::move(tracking_out_.events);
+  events.counts = counts_;
+  events.counts_changed = tracking_out_.counts_changed;
+  events.class_names = settings->class_names;
+  events.camera = settings->camera;
+  if (!events.empty() && on_result_) on_result_(std::move(alone));
 }
 
 protocol::FrameEvents Pipeline::finish_tracking() {
@@ -463,6 +499,10 @@ protocol::FrameEvents Pipeline::finish_tracking() {
   if (settings) {
     events.class_names = settings->class_names;
     events.camera = settings->camera;
+  }
+  if (tracking_applied_) {
+    events.class_names =
+        std::make_shared<const std::vector<std::string>>(tracking_applied_->setup.class_names);
   }
   return events;
 }

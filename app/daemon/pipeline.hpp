@@ -25,9 +25,9 @@
 //    (tracking/objects.hpp: track ids, events, zone and line counts); calls
 //    the ResultSink once per processed frame (the daemon serializes there and
 //    posts to the I/O thread). While tracking keeps event snapshots, it
-//    copies the frame before it goes back whenever a live track could reach
-//    a new best picture (see may_want_best_picture), and hands the copy on
-//    only when one did. While pictures are wanted (want_pictures), it also makes a
+//    copies the frame before it goes back whenever an object may reach a new
+//    best picture on it (ObjectTracker::may_want_picture), and hands the
+//    copy on only when one did. While pictures are wanted (want_pictures), it also makes a
 //    small copy of the frame before the frame goes back (picture/image.hpp
 //    small_copy: a libyuv scale, or the compressed bytes of an MJPEG frame)
 //    and hands it to the sink with the detections; otherwise that costs
@@ -42,6 +42,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,9 +61,11 @@ class PicturePool;
 // Tracking on the inference thread (tracking/objects.hpp), after NMS.
 struct TrackingSettings {
   tracking::TrackingSetup setup;
-  // The engine runs down to the tracker's low_score (DetectOptions::conf);
-  // only detections scoring this much (model.conf) are published.
+  // The engine runs down to the tracker's low_score (DetectOptions::conf
+  // and class_conf); only detections scoring this much (model.conf, or the
+  // class's own model.class_conf) are published.
   float publish_conf = 0.25f;
+  std::map<int, float> publish_class_conf;
   // Best pictures for event snapshots are kept at most this wide; 0 = none.
   int snapshot_width = 0;
 };
@@ -168,8 +171,9 @@ class Pipeline {
   // reconfigured or ended: end events go into `events`).
   void apply_tracking(const std::shared_ptr<const TrackingSettings>& settings,
                       const PipelineSettings& all, protocol::FrameEvents& events);
-  // Inference thread: whether a copy of this frame may become a best picture.
-  bool may_want_best_picture() const;
+  // Inference thread, while no frame is processed: feeds tracking an empty
+  // frame once in a while, so that objects are lost and end on time.
+  void track_without_frame();
 
   ResultSink on_result_;
   SourceSink on_source_;
@@ -218,6 +222,8 @@ class Pipeline {
   std::shared_ptr<const tracking::Counts> counts_;
   tracking::ObjectTracker::Output tracking_out_;  // reused per frame
   std::vector<Detection> all_detections_;         // reused per frame
+  double last_tracked_ = 0;                       // steady seconds of the last tracking update
+  int tracked_width_ = 0, tracked_height_ = 0;    // that frame's size
   std::atomic<std::int64_t> capture_beat_{0};     // steady clock, nanoseconds
   std::atomic<std::int64_t> inference_beat_{0};
 

@@ -139,6 +139,16 @@ void ObjectTracker::configure(TrackingSetup setup, WallClock::time_point now, Ou
     zone_classes_.push_back(class_mask(z.config.classes, setup_.class_names));
   for (const auto& l : setup_.lines)
     line_classes_.push_back(class_mask(l.config.classes, setup_.class_names));
+  // A zone that no longer counts an object's class lets it go.
+  for (auto& object : objects_) {
+    for (std::size_t z = 0; z < object->zones.size(); ++z) {
+      if (!allowed(zone_classes_[z], object->state.class_id)) object->zones[z] = ZoneMembership{};
+    }
+    object->state.zones.clear();
+    for (std::size_t z = 0; z < object->zones.size(); ++z) {
+      if (object->zones[z].in()) object->state.zones.push_back(setup_.zones[z].name);
+    }
+  }
   frame_width_ = frame_height_ = 0;  // geometry again at the next frame
   counts_.lines = std::move(kept);
   recount(out);
@@ -163,7 +173,10 @@ void ObjectTracker::recount(Output& out) {
   for (std::size_t z = 0; z < setup_.zones.size(); ++z) {
     Counts::Zone zone{setup_.zones[z].name, std::vector<int>(classes, 0), 0};
     for (const auto& object : objects_) {
-      if (z >= object->zones.size() || !object->zones[z].in()) continue;
+      if (z >= object->zones.size() || !object->zones[z].in() ||
+          !allowed(zone_classes_[z], object->state.class_id)) {
+        continue;
+      }
       const int c = object->state.class_id;
       if (c >= 0 && static_cast<std::size_t>(c) < classes)
         ++zone.per_class[static_cast<std::size_t>(c)];
@@ -192,7 +205,8 @@ void ObjectTracker::end_object(Object& object, WallClock::time_point /*wall*/, O
 }
 
 void ObjectTracker::process(const std::vector<Detection>& detections, int width, int height,
-                            double now, WallClock::time_point wall, Output& out) {
+                            double now, WallClock::time_point wall, Output& out,
+                            bool picture_kept) {
   if (width != frame_width_ || height != frame_height_) rebuild_geometry(width, height);
   tracker_.update(detections, now, ids_);
   // Clients see the ids of confirmed tracks only: a tentative track may be
@@ -256,8 +270,9 @@ void ObjectTracker::process(const std::vector<Detection>& detections, int width,
     const bool inside_now = fully_inside(box, width, height);
     const bool better = !s.has_best || (inside_now && !o.best_inside) ||
                         (inside_now == o.best_inside && d.score > s.best_score);
-    if (better && (now - o.last_best >= setup_.objects.best_interval_s || !s.has_best ||
-                   (inside_now && !o.best_inside))) {
+    if (picture_kept && better &&
+        (now - o.last_best >= setup_.objects.best_interval_s || !s.has_best ||
+         (inside_now && !o.best_inside))) {
       s.has_best = true;
       s.best_box = box;
       s.best_score = d.score;
@@ -293,6 +308,7 @@ void ObjectTracker::process(const std::vector<Detection>& detections, int width,
           o.lines[l].update(anchor, line_pixels_[l][0], line_pixels_[l][1], line.config.inertia);
       if (!crossed) continue;
       s.crossings.push_back({line.name, *crossed, wall});
+      if (s.crossings.size() > kMaxCrossings) s.crossings.erase(s.crossings.begin());
       auto& per_class = counts_.lines[l].per_class;
       if (s.class_id >= 0 && static_cast<std::size_t>(s.class_id) < per_class.size()) {
         ++per_class[static_cast<std::size_t>(s.class_id)][*crossed == Direction::In ? 0 : 1];
@@ -337,6 +353,23 @@ void ObjectTracker::process(const std::vector<Detection>& detections, int width,
     objects_.erase(it);
   }
   recount(out);
+}
+
+bool ObjectTracker::may_want_picture(double now) const {
+  for (const Track& track : tracker_.tracks()) {
+    if (track.state == TrackState::Tentative && track.hits + 1 >= setup_.tracker.min_hits) {
+      return true;
+    }
+  }
+  for (const auto& object : objects_) {
+    const ObjectState& s = object->state;
+    if (!s.has_best || !object->best_inside) return true;
+    if (now - object->last_best >= setup_.objects.best_interval_s &&
+        s.score >= s.best_score - kBestReach) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void ObjectTracker::finish(WallClock::time_point wall, Output& out) {

@@ -402,3 +402,51 @@ TEST_CASE("events, zone and line counts over MQTT, with Home Assistant entities 
       },
       0, 40s));
 }
+
+TEST_CASE("pausing detection ends the objects on time; tracking off withdraws the counts") {
+  Broker broker;
+  Subscriber sub(broker.port(), {"lookout/test-cam/#"});
+  const std::string mqtt =
+      "mqtt:\n  enabled: true\n  host: 127.0.0.1\n  port: " + std::to_string(broker.port()) +
+      "\n  discovery:\n    enabled: false\n";
+  DaemonConfig config = traffic_config(mqtt + "tracking:\n  lost_s: 1\n");
+  config.http = false;
+  RunningDaemon d(config);
+  const auto first = sub.wait_for(
+      [](const MqttMessage& m) {
+        return m.topic == "lookout/test-cam/events" && json::parse(m.payload)["event"] == "new";
+      },
+      0, 40s);
+  REQUIRE(first);
+  // Paused: no frame is processed, yet every object ends within lost_s (and
+  // a little), and the zone counts go to 0.
+  const std::size_t paused_at = sub.size();
+  sub.publish("lookout/test-cam/detection/set", "OFF");
+  REQUIRE(sub.wait_for("lookout/test-cam/detection/state", "OFF", paused_at, 10s));
+  std::this_thread::sleep_for(4s);
+  std::set<std::string> started, ended;
+  for (const auto& m : sub.on("lookout/test-cam/events")) {
+    const json e = json::parse(m.payload);
+    const std::string id = e["object"]["id"].get<std::string>();
+    if (e["event"] == "new") started.insert(id);
+    if (e["event"] == "end") ended.insert(id);
+  }
+  CHECK(started == ended);
+  const auto left = sub.on("lookout/test-cam/zone/left/all/count");
+  REQUIRE_FALSE(left.empty());
+  CHECK(left.back().payload == "0");
+
+  // A reload with tracking off: the retained counts are removed (an empty
+  // retained message), and new subscribers see none.
+  sub.publish("lookout/test-cam/detection/set", "ON");
+  config.sections = kZones + mqtt + "tracking:\n  enabled: false\n";
+  d.dir.write("lookout.yaml", config.yaml(d.dir));
+  const std::size_t reload_at = sub.size();
+  d.daemon->signal(SIGHUP);
+  CHECK(sub.wait_for("lookout/test-cam/zone/left/all/count", "", reload_at, 20s));
+  CHECK(sub.wait_for("lookout/test-cam/line/divide/all/in", "", reload_at, 20s));
+  std::this_thread::sleep_for(1s);
+  Subscriber late(broker.port(), {"lookout/test-cam/zone/#", "lookout/test-cam/line/#"});
+  std::this_thread::sleep_for(1s);
+  CHECK(late.size() == 0);
+}

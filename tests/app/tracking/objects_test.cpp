@@ -296,5 +296,80 @@ TEST_CASE("track ids come back per detection: confirmed tracks only, 0 for the r
   CHECK(run.last.track_ids[0] == run.events.at(0).object.track_id);
 }
 
+TEST_CASE("a zone that stops counting a class lets its objects go at once") {
+  NamedZone door{"door", {}};
+  door.config.points = {{0, 0}, {1, 0}, {1, 1}, {0, 1}};
+  Run run(setup({door}));
+  for (int i = 0; i < 6; ++i) run.frame({box(100, 200)});
+  CHECK(run.objects.counts().zones[0].total == 1);
+  door.config.classes = {"car"};
+  ObjectTracker::Output out;
+  run.objects.configure(setup({door}), wall(run.t), out);
+  CHECK(out.counts_changed);
+  CHECK(run.objects.counts().zones[0].total == 0);
+  run.frame({box(100, 200)});
+  CHECK(run.objects.counts().zones[0].total == 0);
+}
+
+TEST_CASE(
+    "without a copy of the frame there is no new best (no snapshot named that was not taken)") {
+  Run run(setup());
+  ObjectTracker::Output out;
+  for (int i = 0; i < 3; ++i) {
+    out.clear();
+    run.objects.process({box(100, 200)}, 640, 480, run.t, wall(run.t), out, false);
+    run.t += 0.1;
+  }
+  REQUIRE(out.events.size() == 1);  // new
+  CHECK(out.new_bests.empty());
+  CHECK_FALSE(out.events[0].object.has_best);
+  run.frame({box(100, 200)});  // with a copy: the best now
+  REQUIRE(run.bests.size() == 1);
+  CHECK(run.bests[0].has_best);
+}
+
+TEST_CASE("an object jittering across a line keeps only its latest crossings; counts keep all") {
+  NamedLine gate{"gate", {}};
+  gate.config.points = {{0, 300}, {640, 300}};
+  gate.config.inertia = 1;
+  Run run(setup({}, {gate}));
+  double y = 240;
+  for (int i = 0; i < 6; ++i) run.frame({box(200, y)});
+  // Its feet (y + 40) cross y = 300 back and forth, 60 times.
+  for (int i = 0; i < 60; ++i) run.frame({box(200, y = (i % 2 == 0) ? 270 : 250)});
+  const auto& counts = run.objects.counts().lines[0].per_class[0];
+  CHECK(counts[0] + counts[1] == 60);
+  CHECK(run.events.back().object.crossings.size() == kMaxCrossings);
+}
+
+TEST_CASE("frames that stop coming: an empty update loses the objects, which end after lost_s") {
+  Run run(setup());
+  for (int i = 0; i < 5; ++i) run.frame({box(100, 200)});
+  REQUIRE(run.objects.object_count() == 1);
+  // What the pipeline does while no frame is processed: empty updates.
+  for (int i = 0; i < 4; ++i) run.frame({}, 1.0);
+  CHECK(run.objects.object_count() == 0);
+  CHECK(run.of_type(EventType::End).size() == 1);
+}
+
+TEST_CASE("a copy of the frame is wanted only when an object may reach a new best on it") {
+  TrackingSetup s = setup();
+  s.objects.best_interval_s = 1;
+  Run run(s);
+  CHECK_FALSE(run.objects.may_want_picture(run.t));  // nothing tracked
+  run.frame({box(100, 200, 0.9f)});
+  CHECK_FALSE(run.objects.may_want_picture(run.t));  // tentative, 2 hits short
+  run.frame({box(100, 200, 0.9f)});
+  CHECK(run.objects.may_want_picture(run.t));  // confirmed on the next frame
+  run.frame({box(100, 200, 0.9f)});
+  REQUIRE(run.bests.size() == 1);
+  // Its best is fully inside; within the interval nothing is wanted.
+  CHECK_FALSE(run.objects.may_want_picture(run.t));
+  for (int i = 0; i < 10; ++i) run.frame({box(100, 200, 0.7f)});
+  // Interval passed, but its score is far below its best: not wanted.
+  CHECK_FALSE(run.objects.may_want_picture(run.t));
+  run.frame({box(100, 200, 0.89f)});
+  CHECK(run.objects.may_want_picture(run.t));  // within reach of its best again
+}
 }  // namespace
 }  // namespace lookout::tracking

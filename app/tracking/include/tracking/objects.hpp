@@ -31,6 +31,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -100,13 +101,17 @@ struct ObjectState {
   BoxF box;       // the last matched detection's box
   BoxF best_box;  // the box on the best picture
   float best_score = 0;
-  bool has_best = false;           // a best picture was asked for (want_picture) at least once
+  bool has_best = false;           // a best picture was taken (listed in new_bests) at least once
   std::vector<std::string> zones;  // in now
   std::vector<std::string> entered_zones;  // ever entered, in order
-  std::vector<LineCrossing> crossings;     // in order
+  std::vector<LineCrossing> crossings;     // in order, the latest kMaxCrossings
   bool stationary = false;
   double duration_s = 0;  // last_seen - first_seen
 };
+
+// An object jittering across a line would otherwise make its events grow
+// without bound; the counts still count every crossing.
+inline constexpr std::size_t kMaxCrossings = 20;
 
 struct ObjectEvent {
   EventType type = EventType::New;
@@ -170,11 +175,26 @@ class ObjectTracker {
 
   // One processed frame: detections after NMS, the frame's size, its capture
   // time on the monotonic clock (seconds) and on the wall clock.
+  // `picture_kept`: the caller has a copy of this frame for snapshots; only
+  // then can it be an object's new best (otherwise an event would name a
+  // snapshot that was never taken). Also called with no detections while no
+  // frame is processed (detection paused, the source stalled), so that
+  // objects are lost and end on time.
   void process(const std::vector<Detection>& detections, int frame_width, int frame_height,
-               double steady_seconds, std::chrono::system_clock::time_point wall, Output& out);
+               double steady_seconds, std::chrono::system_clock::time_point wall, Output& out,
+               bool picture_kept = true);
 
   // Ends every object (end events), e.g. when the daemon stops.
   void finish(std::chrono::system_clock::time_point wall, Output& out);
+
+  // Whether the next frame at `steady_seconds` may be some object's new best
+  // picture: a track about to be confirmed, an object without a best (or
+  // without one fully inside the frame), or one whose interval has passed and
+  // whose latest score came within kBestReach of its best. The caller copies
+  // the frame only then (a copy costs a conversion of the frame); a marginal
+  // improvement missed by this is no loss.
+  bool may_want_picture(double steady_seconds) const;
+  static constexpr float kBestReach = 0.03f;
 
   const Counts& counts() const { return counts_; }
   const Tracker& tracker() const { return tracker_; }
