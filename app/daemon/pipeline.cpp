@@ -375,7 +375,8 @@ void Pipeline::inference_loop() {
     frame.camera = settings->camera;
     if (tracking != nullptr) {
       // The tracker sees every detection down to its low score; clients see
-      // those scoring model.conf or more, each with its track id.
+      // those scoring model.conf or more, and the weaker ones that continue a
+      // confirmed track, each with its track id.
       all_detections_ = std::move(result.detections);
       tracking_out_.clear();
       const double steady_s = std::chrono::duration<double>(captured_at.time_since_epoch()).count();
@@ -391,7 +392,10 @@ void Pipeline::inference_loop() {
         const auto own = tracking->publish_class_conf.find(d.class_id);
         const float threshold =
             own != tracking->publish_class_conf.end() ? own->second : tracking->publish_conf;
-        if (d.score < threshold) continue;
+        // A weaker box that continues a confirmed track is published too:
+        // that is ByteTrack's point (an object half hidden behind another
+        // still scores something, and stays seen).
+        if (d.score < threshold && tracking_out_.track_ids[i] == 0) continue;
         frame.detections.push_back(d);
         frame.track_ids.push_back(tracking_out_.track_ids[i]);
       }

@@ -62,8 +62,9 @@ class PicturePool;
 struct TrackingSettings {
   tracking::TrackingSetup setup;
   // The engine runs down to the tracker's low_score (DetectOptions::conf
-  // and class_conf); only detections scoring this much (model.conf, or the
-  // class's own model.class_conf) are published.
+  // and class_conf); detections scoring this much (model.conf, or the
+  // class's own model.class_conf) are published, and weaker ones only when
+  // they continue a confirmed track.
   float publish_conf = 0.25f;
   std::map<int, float> publish_class_conf;
   // Best pictures for event snapshots are kept at most this wide; 0 = none.

@@ -160,6 +160,14 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   track_cmd->add_flag("--json", track.json, "one JSON object instead of a table");
+  track_cmd->add_flag("--agnostic-nms", track.agnostic_nms,
+                      "suppress overlapping boxes across classes (model.agnostic_nms)");
+  track_cmd
+      ->add_option("--min-visibility", track.min_visibility,
+                   "objects less visible than this are ignored (neither required nor "
+                   "penalised)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   track_cmd->add_option("--dump", track.dump,
                         "write every frame's truth and detections with their track ids (JSON "
                         "lines)");

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "assignment.hpp"
+#include "box_iou.hpp"
 
 namespace lookout::tracking {
 
@@ -13,14 +14,7 @@ constexpr double kNever = std::numeric_limits<double>::infinity();
 
 double iou(const MotBox& a, const MotBox& b) {
   if (a.class_id != b.class_id) return 0;
-  const double w = std::min(double(a.x2), double(b.x2)) - std::max(double(a.x1), double(b.x1));
-  const double h = std::min(double(a.y2), double(b.y2)) - std::max(double(a.y1), double(b.y1));
-  if (w <= 0 || h <= 0) return 0;
-  const double inter = w * h;
-  const double area_a = (double(a.x2) - double(a.x1)) * (double(a.y2) - double(a.y1));
-  const double area_b = (double(b.x2) - double(b.x1)) * (double(b.y2) - double(b.y1));
-  const double uni = area_a + area_b - inter;
-  return uni > 0 ? inter / uni : 0;
+  return box_iou(a.x1, a.y1, a.x2, a.y2, b.x1, b.y1, b.x2, b.y2);
 }
 
 double ratio(double numerator, double denominator) {

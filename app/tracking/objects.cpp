@@ -3,20 +3,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "box_iou.hpp"
+
 namespace lookout::tracking {
 
 namespace {
 
 using WallClock = std::chrono::system_clock;
 
-float iou(const BoxF& a, const BoxF& b) {
-  const float w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
-  const float h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
-  if (w <= 0 || h <= 0) return 0;
-  const float inter = w * h;
-  const float area_a = (a.x2 - a.x1) * (a.y2 - a.y1);
-  const float area_b = (b.x2 - b.x1) * (b.y2 - b.y1);
-  return inter / (area_a + area_b - inter);
+double iou(const BoxF& a, const BoxF& b) {
+  return box_iou(a.x1, a.y1, a.x2, a.y2, b.x1, b.y1, b.x2, b.y2);
 }
 
 BoxF box_of(const Detection& d) {

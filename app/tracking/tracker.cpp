@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "assignment.hpp"
+#include "box_iou.hpp"
 #include "kalman.hpp"
 
 namespace lookout::tracking {
@@ -25,14 +26,7 @@ KalmanBox kalman_box(const Detection& d) {
 }
 
 double iou(const Track& t, const Detection& d) {
-  const double w = std::min(double(t.x2), double(d.x2)) - std::max(double(t.x1), double(d.x1));
-  const double h = std::min(double(t.y2), double(d.y2)) - std::max(double(t.y1), double(d.y1));
-  if (w <= 0 || h <= 0) return 0;
-  const double inter = w * h;
-  const double area_t = (double(t.x2) - double(t.x1)) * (double(t.y2) - double(t.y1));
-  const double area_d = (double(d.x2) - double(d.x1)) * (double(d.y2) - double(d.y1));
-  const double uni = area_t + area_d - inter;
-  return uni > 0 ? inter / uni : 0;
+  return box_iou(t.x1, t.y1, t.x2, t.y2, d.x1, d.y1, d.x2, d.y2);
 }
 
 }  // namespace
@@ -201,10 +195,16 @@ void Tracker::associate(const std::vector<Detection>& detections, float min_iou,
   // object beside a track whose own object just left must not steal it).
   solve_assignment(s.cost.data(), rows, cols, 1 - double(min_iou), AssignmentObjective::CostLimit,
                    s.row_to_col);
-  for (int r = 0; r < rows; ++r) {
-    const int c = s.row_to_col[std::size_t(r)];
+  take_assignment(detections, time, ids);
+}
+
+void Tracker::take_assignment(const std::vector<Detection>& detections, double time,
+                              std::vector<std::uint64_t>& ids) {
+  Scratch& s = scratch_;
+  for (std::size_t r = 0; r < s.rows.size(); ++r) {
+    const int c = s.row_to_col[r];
     if (c < 0) continue;
-    const auto k = std::size_t(s.rows[std::size_t(r)]);
+    const auto k = std::size_t(s.rows[r]);
     const auto i = std::size_t(s.cols[std::size_t(c)]);
     apply_match(k, detections[i], time);
     s.track_matched[k] = 1;
@@ -218,7 +218,7 @@ void Tracker::recover(const std::vector<Detection>& detections, double time,
   // An object that comes out from behind another has often moved off the
   // box its filter coasted, so no IoU is left to match it by; the filter's
   // uncertainty, grown while it coasted, says how far it may have gone.
-  // Pairs within the 95 % gate of the centre's Mahalanobis distance whose
+  // Pairs within the 99.9 % gate of the centre's Mahalanobis distance whose
   // sizes agree (within kRecoverySize either way) are matched optimally,
   // nearest first. The same class only, unless class_agnostic.
   constexpr double kGate = 13.816;  // chi-square, 2 degrees of freedom, 99.9 %
@@ -257,16 +257,7 @@ void Tracker::recover(const std::vector<Detection>& detections, double time,
     }
   }
   solve_assignment(s.cost.data(), rows, cols, kGate, AssignmentObjective::CostLimit, s.row_to_col);
-  for (int r = 0; r < rows; ++r) {
-    const int c = s.row_to_col[std::size_t(r)];
-    if (c < 0) continue;
-    const auto k = std::size_t(s.rows[std::size_t(r)]);
-    const auto i = std::size_t(s.cols[std::size_t(c)]);
-    apply_match(k, detections[i], time);
-    s.track_matched[k] = 1;
-    s.detection_used[i] = 1;
-    ids[i] = tracks_[k].id;
-  }
+  take_assignment(detections, time, ids);
 }
 
 void Tracker::apply_match(std::size_t k, const Detection& detection, double time) {

@@ -3,6 +3,7 @@
 // and the discovery configs themselves.
 #include "mqtt_topics.hpp"
 
+#include <map>
 #include <set>
 
 #include <doctest/doctest.h>
@@ -165,6 +166,35 @@ TEST_CASE("discovery configs: one device, unique ids, shared availability, state
       CHECK(c.config["value_template"] == "{{ value_json.source.state }}");
     }
   }
+}
+
+TEST_CASE("discovery with tracking: a count sensor per zone and class, in and out per line") {
+  DiscoveryInput in;
+  in.prefix = "homeassistant";
+  in.camera = "porch";
+  in.camera_level = "porch";
+  in.topics = Topics("lookout", "porch");
+  in.device = {"0123abcd", "x86_64 Linux"};
+  in.version = "0.1.0";
+  in.source_states = {"running"};
+  in.zones = {{"door", {"person"}, {"person"}}};
+  in.lines = {"gate"};
+  const auto configs = discovery_configs(in);
+  std::map<std::string, nlohmann::json> by_topic;
+  for (const auto& c : configs) by_topic[c.topic] = c.config;
+  const auto& all = by_topic.at("homeassistant/sensor/lookout_porch/zone_door_all_count/config");
+  CHECK(all["state_topic"] == "lookout/porch/zone/door/all/count");
+  CHECK(all["name"] == "door objects");
+  const auto& person =
+      by_topic.at("homeassistant/sensor/lookout_porch/zone_door_person_count/config");
+  CHECK(person["state_topic"] == "lookout/porch/zone/door/person/count");
+  for (const char* direction : {"in", "out"}) {
+    const auto& line = by_topic.at(std::string("homeassistant/sensor/lookout_porch/line_gate_") +
+                                   direction + "/config");
+    CHECK(line["state_topic"] == std::string("lookout/porch/line/gate/all/") + direction);
+    CHECK(line["state_class"] == "total_increasing");
+  }
+  CHECK(Topics("lookout", "porch").class_snapshot("person") == "lookout/porch/person/snapshot");
 }
 
 }  // namespace lookout::mqtt

@@ -76,7 +76,9 @@ struct TrackBenchArgs {
   int objects = 50;                  // boxes in the tracker-cost measurement
   int cost_frames = 2000;
   bool json = false;
-  std::string dump;  // if set: every frame's truth and published tracks, as JSON lines
+  std::string dump;             // if set: every frame's truth and published tracks, as JSON lines
+  float min_visibility = 0.6f;  // less visible ground truth is ignored
+  bool agnostic_nms = false;    // model.agnostic_nms
 };
 
 int run_detect(const DetectArgs& args, std::ostream& out);

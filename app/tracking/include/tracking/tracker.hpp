@@ -128,6 +128,9 @@ class Tracker {
 
   // One association stage: matches tracks scratch_.rows to detections
   // scratch_.cols by IoU (pairs below min_iou refused) and applies the matches.
+  // Applies scratch_'s assignment (rows = tracks, cols = detections).
+  void take_assignment(const std::vector<Detection>& detections, double time,
+                       std::vector<std::uint64_t>& ids);
   void recover(const std::vector<Detection>& detections, double time,
                std::vector<std::uint64_t>& ids);
   void associate(const std::vector<Detection>& detections, float min_iou, double time,
