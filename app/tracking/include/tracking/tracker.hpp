@@ -46,7 +46,8 @@ namespace lookout::tracking {
 // Defaults: ByteTrack's own (track_thresh 0.5, new tracks at 0.1 above it,
 // low boxes down to 0.1, 30 frames lost at 10 fps). ultralytics' 0.25 /
 // 0.25 were measured against them with `lookout bench track` on the shipped
-// model (app/tracking/TRACKING.md): more false tracks, more id switches.
+// model (app/tracking/TRACKING.md): three times the false positives, more
+// than twice the id switches.
 struct TrackerOptions {
   float high_score = 0.5f;       // stages 2, 4 and 5 take detections scoring this much
   float low_score = 0.1f;        // stage 3 takes those down to this; weaker ones are not used
