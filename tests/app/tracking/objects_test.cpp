@@ -73,7 +73,7 @@ TEST_CASE("an object: new once confirmed, end after lost_s, with an id that says
   CHECK(run.events.empty());  // tentative: min_hits is 3
   run.frame({box(104, 200)});
   REQUIRE(run.events.size() == 1);
-  const ObjectEvent& started = run.events[0];
+  const ObjectEvent started = run.events[0];  // a copy: run.events grows below
   CHECK(started.type == EventType::New);
   CHECK(started.object.track_id == run.last.track_ids[0]);
   CHECK(started.object.class_id == 0);
