@@ -221,14 +221,7 @@ std::string EventStore::write(const Job& job, const Settings& settings) {
   try {
     jpeg::Decompressor decompressor;
     jpeg::Compressor compressor;
-    const tracking::ObjectState& o = job.object;
-    Detection d;
-    d.class_id = o.class_id;
-    d.score = o.best_score;
-    d.x1 = o.best_box.x1;
-    d.y1 = o.best_box.y1;
-    d.x2 = o.best_box.x2;
-    d.y2 = o.best_box.y2;
+    const Detection d = job.object.best_detection();
     picture::JpegOptions options;
     options.quality = settings.quality;
     const std::vector<std::string> no_names;

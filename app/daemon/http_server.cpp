@@ -1191,12 +1191,7 @@ void HttpHub::remember(const tracking::ObjectEvent& event,
     recent.erase(same->second);  // its newest state goes to the back
     recent_by_id.erase(same);
   }
-  std::string name = std::to_string(event.object.class_id);
-  if (class_names != nullptr && event.object.class_id >= 0 &&
-      static_cast<std::size_t>(event.object.class_id) < class_names->size()) {
-    name = (*class_names)[static_cast<std::size_t>(event.object.class_id)];
-  }
-  recent.push_back({event, line, std::move(name)});
+  recent.push_back({event, line, protocol::class_name(class_names, event.object.class_id)});
   recent_by_id[event.object.id] = std::prev(recent.end());
   trim_recent();
 }

@@ -186,9 +186,8 @@ std::string Metrics::render(const DaemonStatus& status, const std::string& camer
            static_cast<double>(status.events[static_cast<int>(entry.value)]));
   }
   if (status.counts) {
-    const auto* names = status.class_names.get();
-    const auto name_of = [names](std::size_t c) {
-      return names != nullptr && c < names->size() ? (*names)[c] : std::to_string(c);
+    const auto name_of = [names = status.class_names.get()](std::size_t c) {
+      return protocol::class_name(names, static_cast<int>(c));
     };
     if (!status.counts->zones.empty()) {
       family(out, "lookout_zone_objects", "gauge",

@@ -413,13 +413,6 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     }
   }
 
-  std::string class_name(const std::vector<std::string>* names, int id) const {
-    if (names != nullptr && id >= 0 && static_cast<std::size_t>(id) < names->size()) {
-      return (*names)[static_cast<std::size_t>(id)];
-    }
-    return std::to_string(id);
-  }
-
   // Retained counts: every zone's "all" and the classes it counts (or, for a
   // zone of every class, those seen in it so far), and every line's totals
   // and the classes that crossed it. Only changed values are sent.
@@ -430,7 +423,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
       const auto configured = std::find_if(zones.begin(), zones.end(),
                                            [&](const auto& z) { return z.name == zone.name; });
       for (std::size_t c = 0; c < zone.per_class.size(); ++c) {
-        const std::string name = class_name(names, static_cast<int>(c));
+        const std::string name = protocol::class_name(names, static_cast<int>(c));
         const std::string topic = topics.zone_count(zone.name, level_of(name));
         const bool listed =
             configured != zones.end() &&
@@ -448,7 +441,7 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
         in += i;
         out += o;
         if (i + o == 0) continue;
-        const std::string level = level_of(class_name(names, static_cast<int>(c)));
+        const std::string level = level_of(protocol::class_name(names, static_cast<int>(c)));
         next[topics.line_count(line.name, level, "in")] = std::to_string(i);
         next[topics.line_count(line.name, level, "out")] = std::to_string(o);
       }
@@ -479,16 +472,9 @@ struct MqttHub : std::enable_shared_from_this<MqttHub> {
     frame->frame.height = e.height;
     frame->frame.class_names = e.class_names;
     frame->frame.camera = e.camera;
-    Detection d;
-    d.class_id = object.class_id;
-    d.score = object.best_score;
-    d.x1 = object.best_box.x1;
-    d.y1 = object.best_box.y1;
-    d.x2 = object.best_box.x2;
-    d.y2 = object.best_box.y2;
-    frame->frame.detections.push_back(d);
+    frame->frame.detections.push_back(object.best_detection());
     frame->picture = published->picture;
-    const std::string level = level_of(class_name(e.class_names.get(), object.class_id));
+    const std::string level = level_of(protocol::class_name(e.class_names.get(), object.class_id));
     class_snapshots[level].pending = std::move(frame);
     flush_class_snapshots(Clock::now());
   }

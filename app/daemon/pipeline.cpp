@@ -427,7 +427,6 @@ void Pipeline::inference_loop() {
 void Pipeline::apply_tracking(const std::shared_ptr<const TrackingSettings>& settings,
                               const PipelineSettings& all, protocol::FrameEvents& events) {
   tracking::ObjectTracker::Output out;
-  const auto now = std::chrono::system_clock::now();
   // Objects ended here were made with the settings applied so far: their
   // class ids mean those class names, not a new model's.
   const auto old_names =
@@ -435,7 +434,7 @@ void Pipeline::apply_tracking(const std::shared_ptr<const TrackingSettings>& set
           ? std::make_shared<const std::vector<std::string>>(tracking_applied_->setup.class_names)
           : all.class_names;
   if (!settings) {
-    if (objects_) objects_->finish(now, out);
+    if (objects_) objects_->finish(out);
     objects_.reset();
     // No zones and no lines any more: outputs withdraw their counts.
     counts_ = std::make_shared<const tracking::Counts>();
@@ -444,7 +443,7 @@ void Pipeline::apply_tracking(const std::shared_ptr<const TrackingSettings>& set
     objects_ = std::make_unique<tracking::ObjectTracker>(settings->setup);
     out.counts_changed = true;
   } else {
-    objects_->configure(settings->setup, now, out);
+    objects_->configure(settings->setup, out);
   }
   tracking_applied_ = settings;
   if (objects_ && out.counts_changed) {
@@ -490,7 +489,7 @@ protocol::FrameEvents Pipeline::finish_tracking() {
   protocol::FrameEvents events;
   if (inference_running_ || !objects_) return events;
   tracking::ObjectTracker::Output out;
-  objects_->finish(std::chrono::system_clock::now(), out);
+  objects_->finish(out);
   counts_ = std::make_shared<const tracking::Counts>(objects_->counts());
   events.events = std::move(out.events);
   events.counts = counts_;

@@ -26,17 +26,6 @@ std::string line(const json& j) {
   return out;
 }
 
-std::string class_name(const std::vector<std::string>* names, int id) {
-  if (names != nullptr && id >= 0 && static_cast<std::size_t>(id) < names->size()) {
-    return (*names)[static_cast<std::size_t>(id)];
-  }
-  return std::to_string(id);
-}
-
-std::string class_name(const FrameDetections& frame, int id) {
-  return class_name(frame.class_names.get(), id);
-}
-
 json box_json(const tracking::BoxF& b) {
   return {round_to(b.x1, 0.1), round_to(b.y1, 0.1), round_to(b.x2, 0.1), round_to(b.y2, 0.1)};
 }
@@ -71,6 +60,13 @@ void add_counts(json& j, const tracking::Counts& counts, const std::vector<std::
 
 }  // namespace
 
+std::string class_name(const std::vector<std::string>* names, int id) {
+  if (names != nullptr && id >= 0 && static_cast<std::size_t>(id) < names->size()) {
+    return (*names)[static_cast<std::size_t>(id)];
+  }
+  return std::to_string(id);
+}
+
 double unix_seconds(std::chrono::system_clock::time_point t) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
   return static_cast<double>(ms.count()) / 1000.0;
@@ -104,7 +100,7 @@ std::string detections(const FrameDetections& frame, const Filter* filter) {
       frame.track_ids.size() == frame.detections.size() && !frame.track_ids.empty();
   for (std::size_t i = 0; i < frame.detections.size(); ++i) {
     const Detection& d = frame.detections[i];
-    std::string name = class_name(frame, d.class_id);
+    std::string name = class_name(frame.class_names.get(), d.class_id);
     if (filter != nullptr) {
       if (d.score < filter->min_score) continue;
       if (!filter->classes.empty() && std::find(filter->classes.begin(), filter->classes.end(),

@@ -185,6 +185,9 @@ using ClientMessage = std::variant<Subscribe, Auth, Ping>;
 // message to send back.
 std::variant<ClientMessage, std::string> parse_client_line(std::string_view line);
 
+// The name of class `id` in `names` (null: none), or the id as text.
+std::string class_name(const std::vector<std::string>* names, int id);
+
 // Unix seconds with millisecond resolution, as sent in "ts".
 double unix_seconds(std::chrono::system_clock::time_point t);
 

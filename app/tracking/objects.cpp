@@ -91,10 +91,10 @@ ObjectTracker::ObjectTracker(TrackingSetup setup)
 
 ObjectTracker::~ObjectTracker() = default;
 
-void ObjectTracker::configure(TrackingSetup setup, WallClock::time_point now, Output& out) {
+void ObjectTracker::configure(TrackingSetup setup, Output& out) {
   const bool new_classes = setup.class_names != setup_.class_names;
   if (new_classes) {
-    finish(now, out);
+    finish(out);
     tracker_.reset();
   }
   // Line counts survive for lines that keep their name (and, with new
@@ -193,7 +193,7 @@ void ObjectTracker::recount(Output& out) {
   }
 }
 
-void ObjectTracker::end_object(Object& object, WallClock::time_point /*wall*/, Output& out) {
+void ObjectTracker::end_object(Object& object, Output& out) {
   // Leaving: the object is no longer in any zone.
   object.state.zones.clear();
   for (auto& z : object.zones) z = ZoneMembership{};
@@ -345,7 +345,7 @@ void ObjectTracker::process(const std::vector<Detection>& detections, int width,
     auto it = std::find_if(objects_.begin(), objects_.end(),
                            [&](const auto& o) { return o->state.track_id == removed.id; });
     if (it == objects_.end()) continue;
-    end_object(**it, wall, out);
+    end_object(**it, out);
     objects_.erase(it);
   }
   recount(out);
@@ -368,8 +368,8 @@ bool ObjectTracker::may_want_picture(double now) const {
   return false;
 }
 
-void ObjectTracker::finish(WallClock::time_point wall, Output& out) {
-  for (auto& object : objects_) end_object(*object, wall, out);
+void ObjectTracker::finish(Output& out) {
+  for (auto& object : objects_) end_object(*object, out);
   objects_.clear();
   recount(out);
 }

@@ -168,7 +168,7 @@ TEST_CASE("lines: crossings per class and direction, kept across configure()") {
   NamedLine other{"fence", {}};
   other.config.points = {{320, 0}, {320, 480}};
   ObjectTracker::Output out;
-  run.objects.configure(setup({}, {other, gate}), wall(run.t), out);
+  run.objects.configure(setup({}, {other, gate}), out);
   CHECK(out.events.empty());  // same classes: objects carry on
   REQUIRE(run.objects.counts().lines.size() == 2);
   CHECK(run.objects.counts().lines[0].name == "fence");
@@ -182,7 +182,7 @@ TEST_CASE("lines: crossings per class and direction, kept across configure()") {
   TrackingSetup renamed = setup({}, {gate});
   renamed.class_names = {"cat", "dog"};
   out.clear();
-  run.objects.configure(renamed, wall(run.t), out);
+  run.objects.configure(renamed, out);
   REQUIRE(out.events.size() == 1);
   CHECK(out.events[0].type == EventType::End);
   CHECK(run.objects.counts().lines[0].per_class[0] == std::array<std::uint64_t, 2>{0, 0});
@@ -272,7 +272,7 @@ TEST_CASE("finish ends every object and empties the zones") {
   for (int i = 0; i < 6; ++i) run.frame({box(100, 200), box(400, 200, 0.9f, 1)});
   CHECK(run.objects.counts().zones[0].total == 2);
   ObjectTracker::Output out;
-  run.objects.finish(wall(run.t), out);
+  run.objects.finish(out);
   REQUIRE(out.events.size() == 2);
   for (const auto& e : out.events) {
     CHECK(e.type == EventType::End);
@@ -304,7 +304,7 @@ TEST_CASE("a zone that stops counting a class lets its objects go at once") {
   CHECK(run.objects.counts().zones[0].total == 1);
   door.config.classes = {"car"};
   ObjectTracker::Output out;
-  run.objects.configure(setup({door}), wall(run.t), out);
+  run.objects.configure(setup({door}), out);
   CHECK(out.counts_changed);
   CHECK(run.objects.counts().zones[0].total == 0);
   run.frame({box(100, 200)});

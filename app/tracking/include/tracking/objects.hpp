@@ -107,6 +107,11 @@ struct ObjectState {
   std::vector<LineCrossing> crossings;     // in order, the latest kMaxCrossings
   bool stationary = false;
   double duration_s = 0;  // last_seen - first_seen
+
+  // The detection on its best picture (for drawing it there).
+  Detection best_detection() const {
+    return {class_id, best_score, best_box.x1, best_box.y1, best_box.x2, best_box.y2};
+  }
 };
 
 // An object jittering across a line would otherwise make its events grow
@@ -159,7 +164,6 @@ class ObjectTracker {
     // a copy of the frame for their snapshots.
     std::vector<ObjectState> new_bests;
     bool counts_changed = false;  // counts() differs from before this call
-    bool want_picture() const { return !new_bests.empty(); }
     void clear() {
       track_ids.clear();
       events.clear();
@@ -171,7 +175,7 @@ class ObjectTracker {
   // Applies a new setup. New class names end every object first (their
   // events go to `out`) and restart tracking; otherwise objects and tracks
   // carry on, and line counts are kept for lines whose name stays.
-  void configure(TrackingSetup setup, std::chrono::system_clock::time_point now, Output& out);
+  void configure(TrackingSetup setup, Output& out);
 
   // One processed frame: detections after NMS, the frame's size, its capture
   // time on the monotonic clock (seconds) and on the wall clock.
@@ -185,7 +189,7 @@ class ObjectTracker {
                bool picture_kept = true);
 
   // Ends every object (end events), e.g. when the daemon stops.
-  void finish(std::chrono::system_clock::time_point wall, Output& out);
+  void finish(Output& out);
 
   // Whether the next frame at `steady_seconds` may be some object's new best
   // picture: a track about to be confirmed, an object without a best (or
@@ -204,7 +208,7 @@ class ObjectTracker {
   struct Object;
   void rebuild_geometry(int frame_width, int frame_height);
   void recount(Output& out);
-  void end_object(Object& object, std::chrono::system_clock::time_point wall, Output& out);
+  void end_object(Object& object, Output& out);
 
   TrackingSetup setup_;
   Tracker tracker_;
