@@ -97,6 +97,8 @@ publish:
   max_clients: 64
   stats_interval_s: 1
   tcp:
+    # Every benchmark client comes from 127.0.0.1.
+    max_clients_per_host: 64
     bind: 127.0.0.1
     port: 0
     allowed_networks: [127.0.0.0/8]

@@ -398,6 +398,12 @@ const config::Section<TcpConfig>& tcp_schema() {
                         Restart::Nothing, "clients from other addresses are disconnected at once"),
           config::field("token", &S::token, config::Text{1024, true}, Restart::Nothing,
                         "when set, clients must send it first; empty = no authentication"),
+          config::field("max_clients_per_host", &S::max_clients_per_host,
+                        config::Integer<int>{1, 1024}, Restart::Nothing,
+                        "TCP clients from one address; more are told why and disconnected"),
+          config::field("auth_timeout_s", &S::auth_timeout_s, config::Real<double>{0.5, 300},
+                        Restart::Nothing,
+                        "seconds a client has to send the token before it is disconnected"),
       },
       [](Reader& reader, const S& s, const std::string& path) {
         if (s.allowed_networks.empty()) {
@@ -419,6 +425,9 @@ const config::Section<UnixConfig>& unix_schema() {
                         "socket path; relative = in the runtime directory"),
           config::field("mode", &S::mode, FileMode{}, Restart::Nothing,
                         "permissions of the socket file"),
+          config::field("max_clients", &S::max_clients, config::Integer<int>{1, 1024},
+                        Restart::Nothing,
+                        "Unix socket clients together, counted apart from TCP clients"),
       },
       [](Reader& reader, const S& s, const std::string& path) {
         if (s.enabled && s.path.empty()) {
@@ -434,10 +443,13 @@ const config::Section<PublishConfig>& publish_schema() {
   static const config::Section<S> schema{
       {
           config::field("max_clients", &S::max_clients, config::Integer<int>{1, 1024},
-                        Restart::Nothing, "TCP and Unix socket clients together"),
+                        Restart::Nothing, "TCP clients together"),
           config::field("send_queue", &S::send_queue, config::Integer<int>{4, 4096},
                         Restart::Nothing,
                         "messages queued per client before its oldest are dropped"),
+          config::field("send_timeout_s", &S::send_timeout_s, config::Real<double>{1, 3600},
+                        Restart::Nothing,
+                        "a client whose socket takes no bytes for this long is disconnected"),
           config::field("stats_interval_s", &S::stats_interval_s, config::Real<double>{0.5, 3600},
                         Restart::Nothing, "seconds between stats messages"),
           config::section("tcp", &S::tcp, tcp_schema(), "lookout/1 over TCP (the LAN)"),

@@ -47,15 +47,22 @@ namespace {
 constexpr int kSocketSendBuffer = 64 * 1024;
 // Consecutive bad messages after which a client is disconnected.
 constexpr int kMaxStrikes = 5;
-// How long a client that must authenticate may take to do so.
-constexpr auto kAuthTimeout = std::chrono::seconds(10);
 // How long a client being disconnected gets to read its last error.
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
+// Refused clients that may wait at once for their error line to be read. In
+// a connection flood the rest are closed at once without one, so that
+// refused sockets never pile up into the descriptor limit.
+constexpr std::size_t kMaxRefusedLingering = 32;
 // Lines written with one system call at most.
 constexpr std::size_t kMaxBatch = 16;
 
 std::shared_ptr<const std::string> shared_line(std::string line) {
   return std::make_shared<const std::string>(std::move(line));
+}
+
+std::chrono::steady_clock::duration seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
 }
 
 class Session;
@@ -144,7 +151,11 @@ struct ServerHub : std::enable_shared_from_this<ServerHub> {
   std::shared_ptr<TcpListener> tcp_listener;
   std::shared_ptr<UnixListener> unix_listener;
   std::map<std::uint64_t, std::shared_ptr<Session>> sessions;
+  std::size_t refused_lingering = 0;  // refused clients still being told why
   std::uint64_t next_id = 1;
+  // Every line about one client goes through this: a flood of clients (or
+  // of bad messages) must not flood the journal, nor stall this thread on a
+  // blocked stderr.
   LogLimiter limiter{20};
   bool closed = false;
 
@@ -170,6 +181,7 @@ class Session : public std::enable_shared_from_this<Session> {
       : hub_(std::move(hub)),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
+        send_timer_(socket_.get_executor()),
         peer_(std::move(peer)),
         address_(address),
         needs_auth_(needs_auth),
@@ -178,9 +190,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void start(const std::shared_ptr<const std::string>& hello) {
     if (needs_auth_) {
-      timer_.expires_after(kAuthTimeout);
+      const auto hub = hub_.lock();
+      timer_.expires_after(seconds(hub ? hub->config.tcp.auth_timeout_s : 10));
       timer_.async_wait([self = shared_from_this()](error_code ec) {
         if (!ec && !self->authenticated_) {
+          self->log_notice("did not authenticate in time; disconnecting");
           self->close_after(protocol::error("authentication timed out"));
         }
       });
@@ -229,12 +243,23 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.shutdown(asio::socket_base::shutdown_both, ec);
     socket_.close(ec);
     timer_.cancel();
+    send_timer_.cancel();
     queue_.clear();
     if (const auto hub = hub_.lock()) {
+      if (refused_) --hub->refused_lingering;
       if (hub->sessions.erase(id_) > 0) {
         log::debug("client ", peer_, " disconnected (", dropped_total_, " messages dropped)");
       }
     }
+  }
+
+  // A client refused at admission: counted while it is told why.
+  void mark_refused() { refused_ = true; }
+
+  // Logs one line about this client at notice level, within the hub's budget.
+  void log_notice(const std::string& what) const {
+    const auto hub = hub_.lock();
+    if (hub && hub->limiter.allow()) log::notice("client ", peer_, " ", what);
   }
 
   bool authenticated() const { return authenticated_ && !closing_ && !closed_; }
@@ -244,7 +269,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read() {
-    if (reading_ || closed_) return;
+    if (reading_ || closed_ || peer_done_) return;
     reading_ = true;
     socket_.async_read_some(
         asio::buffer(chunk_),
@@ -254,8 +279,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(error_code ec, std::size_t n) {
     reading_ = false;
     if (closed_) return;
+    if (ec == asio::error::eof && !closing_) return peer_finished_sending();
     if (ec) {
-      close();  // EOF or a reset: the client left (or finished leaving)
+      close();  // a reset, or EOF while we close: the client left (or finished leaving)
       return;
     }
     if (!closing_) {
@@ -271,6 +297,31 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     read();  // while closing: discards input until the client closes
+  }
+
+  // The client shut down its sending side (TCP half-close, as `nc -N` or a
+  // script reading from /dev/null does): it has said all it will say, and
+  // keeps receiving. A last line without a newline still counts. The
+  // session ends when a write fails (the client closed) or takes no bytes
+  // for publish.send_timeout_s.
+  void peer_finished_sending() {
+    peer_done_ = true;
+    if (pending_.find_first_not_of(" \t\r") != std::string::npos) {
+      const std::string last = std::move(pending_);
+      pending_.clear();
+      scanned_ = 0;
+      try {
+        handle_line(last);
+      } catch (const std::exception& e) {
+        strike(std::string("internal error: ") + e.what());
+      }
+    }
+    if (closing_ || closed_) return;
+    if (!authenticated_) {
+      log_notice("closed its sending side without authenticating; disconnecting");
+      return close_after(protocol::error("closed the connection without authenticating"));
+    }
+    log::debug("client ", peer_, " closed its sending side; still sending to it");
   }
 
   void take_lines(std::size_t n) {
@@ -292,8 +343,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void too_long() {
-    log::info("client ", peer_, " sent more than ", protocol::kMaxLineBytes,
-              " bytes without a newline; disconnecting");
+    log_notice("sent more than " + std::to_string(protocol::kMaxLineBytes) +
+               " bytes without a newline; disconnecting");
     pending_.clear();
     close_after(protocol::error("line longer than " + std::to_string(protocol::kMaxLineBytes) +
                                 " bytes; disconnecting"));
@@ -301,7 +352,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void strike(const std::string& message) {
     if (++strikes_ >= kMaxStrikes) {
-      log::info("client ", peer_, " sent ", strikes_, " bad messages in a row; disconnecting");
+      log_notice("sent " + std::to_string(strikes_) + " bad messages in a row; disconnecting");
       close_after(protocol::error(message + "; disconnecting after " + std::to_string(kMaxStrikes) +
                                   " bad messages in a row"));
     } else {
@@ -318,7 +369,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto* auth = std::get_if<protocol::Auth>(&message)) {
       if (authenticated_) return;  // harmless: clients may always send their token
       if (!constant_time_equal(auth->token, hub->config.tcp.token)) {
-        log::notice("client ", peer_, " sent a wrong token; disconnecting");
+        log_notice("sent a wrong token; disconnecting");
         return close_after(protocol::error("authentication failed"));
       }
       authenticated_ = true;
@@ -362,15 +413,30 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (in_flight_.empty()) {
       writing_ = false;
+      send_timer_.cancel();
       if (closing_) {
         error_code ec;
         socket_.shutdown(asio::socket_base::shutdown_send, ec);  // FIN after the last line
+        // A client that already sent its FIN has nothing left to drain.
+        if (peer_done_) close();
       }
       return;
     }
     writing_ = true;
     buffers_.clear();
     for (const auto& line : in_flight_) buffers_.push_back(asio::buffer(*line));
+    // Each batch must make progress within send_timeout_s: a client that
+    // reads nothing at all (or vanished without a reset) loses its place
+    // instead of holding it for ever. Its queue is bounded either way.
+    const auto hub = hub_.lock();
+    send_timer_.expires_after(seconds(hub ? hub->config.send_timeout_s : 30));
+    send_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->closed_ || !self->writing_) return;
+      if (!self->closing_) {
+        self->log_notice("took no data for publish.send_timeout_s; disconnecting");
+      }
+      self->close();
+    });
     asio::async_write(socket_, buffers_, [self = shared_from_this()](error_code ec, std::size_t) {
       if (self->closed_) return;
       if (ec) return self->close();
@@ -380,7 +446,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::weak_ptr<ServerHub> hub_;
   StreamSocket socket_;
-  asio::steady_timer timer_;  // authentication deadline, then linger deadline
+  asio::steady_timer timer_;       // authentication deadline, then linger deadline
+  asio::steady_timer send_timer_;  // the write in flight must finish by then
   std::string peer_;
   PeerAddress address_;
   bool needs_auth_;
@@ -400,6 +467,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool closing_ = false;
   bool closed_ = false;
+  bool peer_done_ = false;  // the client shut down its sending side
+  bool refused_ = false;    // refused at admission (ServerHub::refused_lingering)
   std::uint64_t dropped_pending_ = 0;
   std::uint64_t dropped_total_ = 0;
 };
@@ -407,19 +476,46 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void ServerHub::admit(StreamSocket socket, std::string peer, PeerAddress address, bool needs_auth) {
+  // TCP and Unix clients are counted apart (LAN clients never take local
+  // ones' places), and TCP clients per address too (one host never takes
+  // everybody's).
+  std::size_t same_kind = 0, same_host = 0;
+  for (const auto& entry : sessions) {
+    const PeerAddress& other = entry.second->address();
+    if (other.tcp != address.tcp) continue;
+    ++same_kind;
+    if (address.tcp && other.v6 == address.v6 && other.bytes == address.bytes) ++same_host;
+  }
+  std::string refusal;
+  if (!address.tcp && same_kind >= static_cast<std::size_t>(config.unix_socket.max_clients)) {
+    refusal = "too many Unix socket clients (publish.unix.max_clients is " +
+              std::to_string(config.unix_socket.max_clients) + ")";
+  } else if (address.tcp && same_kind >= static_cast<std::size_t>(config.max_clients)) {
+    refusal =
+        "too many clients (publish.max_clients is " + std::to_string(config.max_clients) + ")";
+  } else if (address.tcp &&
+             same_host >= static_cast<std::size_t>(config.tcp.max_clients_per_host)) {
+    refusal = "too many clients from your address (publish.tcp.max_clients_per_host is " +
+              std::to_string(config.tcp.max_clients_per_host) + ")";
+  }
+  if (!refusal.empty()) {
+    if (limiter.allow()) log::notice("refused client ", peer, ": ", refusal);
+    if (refused_lingering >= kMaxRefusedLingering) {
+      error_code ec;
+      socket.close(ec);  // a flood: no goodbye, no descriptor held
+      return;
+    }
+    // Not registered: it only says why and goes.
+    auto session = std::make_shared<Session>(weak_from_this(), std::move(socket), std::move(peer),
+                                             address, needs_auth, next_id++);
+    ++refused_lingering;
+    session->mark_refused();
+    session->close_after(protocol::error(refusal));
+    return;
+  }
   const std::uint64_t id = next_id++;
   auto session = std::make_shared<Session>(weak_from_this(), std::move(socket), std::move(peer),
                                            address, needs_auth, id);
-  if (sessions.size() >= static_cast<std::size_t>(config.max_clients)) {
-    if (limiter.allow()) {
-      log::notice("refused client ", session->peer(), ": already ", sessions.size(),
-                  " clients (publish.max_clients)");
-    }
-    // Not registered: it only says why and goes.
-    session->close_after(protocol::error("too many clients (publish.max_clients is " +
-                                         std::to_string(config.max_clients) + ")"));
-    return;
-  }
   if (limiter.allow()) log::info("client ", session->peer(), " connected");
   sessions.emplace(id, session);
   session->start(hello_line);

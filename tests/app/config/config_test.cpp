@@ -150,15 +150,19 @@ model:
 publish:
   max_clients: 5
   send_queue: 16
+  send_timeout_s: 12.5
   stats_interval_s: 2.5
   tcp:
     bind: "::"
     port: 9000
     allowed_networks: [192.168.1.0/24, "fd00::/8"]
     token: hunter22
+    auth_timeout_s: 3
+    max_clients_per_host: 2
   unix:
     path: sock/l.sock
     mode: "0600"
+    max_clients: 3
 logging:
   level: debug
   summary_interval_s: 0
@@ -193,7 +197,11 @@ logging:
   CHECK(c.publish.tcp.allowed_networks[0].to_string() == "192.168.1.0/24");
   CHECK(c.publish.tcp.allowed_networks[1].to_string() == "fd00::/8");
   CHECK(c.publish.tcp.token == "hunter22");
+  CHECK(c.publish.send_timeout_s == doctest::Approx(12.5));
+  CHECK(c.publish.tcp.auth_timeout_s == doctest::Approx(3));
+  CHECK(c.publish.tcp.max_clients_per_host == 2);
   CHECK(c.publish.unix_socket.mode == 0600);
+  CHECK(c.publish.unix_socket.max_clients == 3);
   CHECK(c.logging.level == lookout::log::Level::Debug);
   CHECK(c.logging.summary_interval_s == 0);
   // The token never appears in the dump that goes to logs.
@@ -699,8 +707,7 @@ TEST_CASE("zones and lines: read by name, every problem at its key") {
   const std::string m = std::string(kModel);
   // A good file: pixel and normalised points, classes, inertia, anchors.
   Dir dir;
-  const auto good = dir.write("good.yaml", m +
-                                               "zones:\n"
+  const auto good = dir.write("good.yaml", m + "zones:\n"
                                                "  door:\n"
                                                "    points: [[0.1, 0.5], [0.4, 0.5], [0.4, 1]]\n"
                                                "    classes: [person]\n"
@@ -757,12 +764,12 @@ TEST_CASE("zones and lines: read by name, every problem at its key") {
 
 TEST_CASE("the events directory is in the state directory unless absolute") {
   Dir dir;  // holds the model the file names
-  const auto config = lookout::parse_config(
-      std::string(kModel) + "events:\n  directory: snaps\n", "x.yaml");
+  const auto config =
+      lookout::parse_config(std::string(kModel) + "events:\n  directory: snaps\n", "x.yaml");
   lookout::Environment env{dir.path.string(), "host", "/run/lookout", {}, "/var/lib/lookout"};
   CHECK(lookout::resolve_config(config, env).events.directory == "/var/lib/lookout/snaps");
-  const auto absolute = lookout::parse_config(
-      std::string(kModel) + "events:\n  directory: /data/events\n", "x.yaml");
+  const auto absolute =
+      lookout::parse_config(std::string(kModel) + "events:\n  directory: /data/events\n", "x.yaml");
   CHECK(lookout::resolve_config(absolute, env).events.directory == "/data/events");
   // Without a state directory: next to the configuration file.
   env.state_dir.clear();

@@ -178,7 +178,7 @@ TEST_CASE("every kind of bad configuration stops the start with its message") {
       {"bad choice", replace(good, "type: synthetic", "type: ip-camera"),
        "3:9: source.type: expected one of: synthetic, files, v4l2, libcamera; got 'ip-camera'"},
       {"bad network", replace(good, "- 127.0.0.0/8", "- 127.0.0.0/40"),
-       "20:9: publish.tcp.allowed_networks[0]: expected a network"},
+       "21:9: publish.tcp.allowed_networks[0]: expected a network"},
       {"missing model", replace(good, test_model().string(), "/nonexistent/m.torchscript"),
        "8:9: model.path: model file not found (looked for /nonexistent/m.torchscript)"},
       {"not YAML", replace(good, "camera: test-cam", "camera: [test-cam"),

@@ -93,12 +93,16 @@ struct DaemonConfig {
   int width = 320;
   int height = 240;
   int max_clients = 32;
+  int max_clients_per_host = 0;  // publish.tcp.max_clients_per_host; 0 = max_clients
+  int unix_max_clients = 0;      // publish.unix.max_clients; 0 = max_clients
   int send_queue = 64;
   double stats_interval_s = 1;
   std::string token;
   std::vector<std::string> allowed_networks = {"127.0.0.0/8"};
-  std::string source_extra;  // more lines for the source section, each "  key: value\n"
-  std::string model_extra;   // more lines for the model section, each "  key: value\n"
+  std::string source_extra;   // more lines for the source section, each "  key: value\n"
+  std::string publish_extra;  // more lines for the publish section, each "  key: value\n"
+  std::string tcp_extra;      // more lines for publish.tcp, each "    key: value\n"
+  std::string model_extra;    // more lines for the model section, each "  key: value\n"
   std::string unix_name = "lookoutd.sock";
   bool http = true;        // http.enabled (on 127.0.0.1, port 0)
   std::string http_extra;  // more lines for the http section, each "  key: value\n"
@@ -112,11 +116,14 @@ struct DaemonConfig {
       << source_extra << "model:\n  path: " << test_model().string()
       << "\n  input: [320, 256]\n  threads: 1\n"
       << model_extra << "publish:\n  max_clients: " << max_clients
-      << "\n  send_queue: " << send_queue << "\n  stats_interval_s: " << stats_interval_s
-      << "\n  tcp:\n    bind: 127.0.0.1\n    port: 0\n    token: \"" << token
-      << "\"\n    allowed_networks:\n";
+      << "\n  send_queue: " << send_queue << "\n  stats_interval_s: " << stats_interval_s << "\n"
+      << publish_extra << "  tcp:\n    bind: 127.0.0.1\n    port: 0\n    token: \"" << token
+      << "\"\n    max_clients_per_host: "
+      << (max_clients_per_host > 0 ? max_clients_per_host : max_clients) << "\n"
+      << tcp_extra << "    allowed_networks:\n";
     for (const auto& net : allowed_networks) y << "      - " << net << "\n";
-    y << "  unix:\n    path: " << (dir / unix_name).string() << "\n"
+    y << "  unix:\n    path: " << (dir / unix_name).string()
+      << "\n    max_clients: " << (unix_max_clients > 0 ? unix_max_clients : max_clients) << "\n"
       << "http:\n  enabled: " << (http ? "true" : "false") << "\n  bind: 127.0.0.1\n  port: 0\n"
       << http_extra << sections << "logging:\n  level: debug\n";
     return y.str();
@@ -402,6 +409,29 @@ class Client {
       ::close(fd);
       throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " +
                                std::strerror(errno));
+    }
+    return Client(fd);
+  }
+
+  // From another loopback address (127.0.0.2, ...): a second host, as far
+  // as the daemon can tell.
+  static Client tcp_from(int port, const std::string& source_address) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source_address.c_str(), &source.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot bind to " + source_address + ": " + std::strerror(errno));
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + " from " +
+                               source_address + ": " + std::strerror(errno));
     }
     return Client(fd);
   }

@@ -360,7 +360,7 @@ TEST_CASE("beyond max_clients a client is told why and disconnected") {
   config.max_clients = 2;
   RunningDaemon d(config);
   Client a = d.tcp_client();
-  Client b = d.unix_client();
+  Client b = d.tcp_client();
   REQUIRE(a.next());
   REQUIRE(b.next());
   {
@@ -384,4 +384,163 @@ TEST_CASE("beyond max_clients a client is told why and disconnected") {
       std::this_thread::sleep_for(50ms);  // the daemon has not yet seen b go
   }
   CHECK(hello);
+}
+
+TEST_CASE("one host cannot take every place, and TCP clients never take the Unix socket's") {
+  DaemonConfig config;
+  config.max_clients = 4;
+  config.max_clients_per_host = 2;
+  config.unix_max_clients = 2;
+  RunningDaemon d(config);
+  Client a = d.tcp_client();
+  Client b = d.tcp_client();
+  REQUIRE(a.next());
+  REQUIRE(b.next());
+  {
+    Client c = d.tcp_client();
+    const auto e = c.next();
+    REQUIRE(e);
+    CHECK((*e)["type"] == "error");
+    CHECK((*e)["message"] ==
+          "too many clients from your address (publish.tcp.max_clients_per_host is 2)");
+    CHECK(c.closed_by_server());
+  }
+  // Another address (127.0.0.2 is loopback too) still gets in.
+  Client other = Client::tcp_from(d.port, "127.0.0.2");
+  const auto other_hello = other.next();
+  REQUIRE(other_hello);
+  CHECK((*other_hello)["type"] == "hello");
+  // Unix clients have places of their own, and a limit of their own.
+  Client u1 = d.unix_client();
+  Client u2 = d.unix_client();
+  REQUIRE(u1.next());
+  REQUIRE(u2.next());
+  Client u3 = d.unix_client();
+  const auto e = u3.next();
+  REQUIRE(e);
+  CHECK((*e)["message"] == "too many Unix socket clients (publish.unix.max_clients is 2)");
+  CHECK(u3.closed_by_server());
+  // Everyone admitted keeps getting frames.
+  for (Client* c : {&a, &b, &other, &u1, &u2}) CHECK(c->next_of("detections"));
+  CHECK(d.daemon->log().find("refused client tcp 127.0.0.1:") != std::string::npos);
+}
+
+TEST_CASE("a connection flood from one host holds no descriptors without bound") {
+  DaemonConfig config;
+  config.max_clients = 4;
+  config.max_clients_per_host = 2;
+  RunningDaemon d(config);
+  const auto open_fds = [&] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(d.daemon->pid()) + "/fd")) {
+      ++n;
+    }
+    return n;
+  };
+  Client first = d.tcp_client();
+  REQUIRE(first.next());
+  const std::size_t before = open_fds();
+  // 300 connections held open and never read: each is refused; no more than
+  // 32 wait for their error line to be read, the rest are closed at once.
+  std::vector<Client> flood;
+  for (int i = 0; i < 300; ++i) flood.push_back(d.tcp_client());
+  // Once the daemon has seen them all, it holds at most the lingering ones.
+  std::this_thread::sleep_for(500ms);
+  const std::size_t during = open_fds();
+  CHECK(during <= before + 40);
+  // A client from elsewhere is still served, and so is the first one.
+  Client other = Client::tcp_from(d.port, "127.0.0.2");
+  const auto hello = other.next();
+  REQUIRE(hello);
+  CHECK((*hello)["type"] == "hello");
+  CHECK(first.next_of("detections"));
+}
+
+TEST_CASE("a client that shuts down its sending side keeps receiving") {
+  RunningDaemon& d = shared_daemon();
+  for (const bool tcp : {true, false}) {
+    CAPTURE(tcp);
+    Client c = tcp ? d.tcp_client() : d.unix_client();
+    REQUIRE(c.next());  // hello
+    // The last line has no newline: it still counts when the sending side closes.
+    c.send(R"({"type":"ping","id":"last"})");
+    REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    const auto pong = c.next_of("pong");
+    REQUIRE(pong);
+    CHECK((*pong)["id"] == "last");
+    const auto first = c.next_of("detections");
+    REQUIRE(first);
+    std::uint64_t last = (*first)["seq"].get<std::uint64_t>();
+    for (int i = 0; i < 5; ++i) {
+      const auto m = c.next_of("detections");
+      REQUIRE(m);
+      CHECK((*m)["seq"].get<std::uint64_t>() > last);
+      last = (*m)["seq"].get<std::uint64_t>();
+    }
+    CHECK(!c.saw_eof());
+  }
+}
+
+TEST_CASE("a client that must authenticate and half-closes, or waits too long, is disconnected") {
+  DaemonConfig config;
+  config.token = "s3cret-token";
+  config.tcp_extra = "    auth_timeout_s: 1\n";
+  RunningDaemon d(config);
+  Client closes = d.tcp_client();
+  REQUIRE(::shutdown(closes.fd(), SHUT_WR) == 0);
+  auto e = closes.next();
+  REQUIRE(e);
+  CHECK((*e)["message"] == "closed the connection without authenticating");
+  CHECK(closes.closed_by_server());
+
+  // A token sent with the sending side closed right after it is honoured.
+  Client quick = d.tcp_client();
+  quick.send(R"({"type":"auth","token":"s3cret-token"})");
+  REQUIRE(::shutdown(quick.fd(), SHUT_WR) == 0);
+  const auto hello = quick.next();
+  REQUIRE(hello);
+  CHECK((*hello)["type"] == "hello");
+  CHECK(quick.next_of("detections"));
+
+  Client slow = d.tcp_client();
+  e = slow.next();  // nothing until the deadline, publish.tcp.auth_timeout_s
+  REQUIRE(e);
+  CHECK((*e)["message"] == "authentication timed out");
+  CHECK(slow.closed_by_server());
+}
+
+TEST_CASE("a client whose socket takes nothing for send_timeout_s is disconnected") {
+  DaemonConfig config;
+  config.publish_extra = "  send_timeout_s: 1\n";
+  config.max_clients = 2;
+  config.fps = 60;
+  config.stats_interval_s = 0.5;
+  RunningDaemon d(config);
+  // A tiny receive buffer that is never read: once the daemon's socket
+  // buffer is full too (some seconds of messages), its writes stop.
+  Client stalled = Client::tcp(d.port, 1);
+  Client reader = d.tcp_client();
+  REQUIRE(reader.next());
+  // The stalled client's place is freed: a new client gets in although
+  // max_clients is 2 and the reader stays.
+  std::optional<json> hello;
+  const auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (!hello && std::chrono::steady_clock::now() < deadline) {
+    std::string line;
+    while (reader.next_line(line, 10ms) == Client::Event::Line) {
+    }  // the reader keeps up
+    Client c = d.tcp_client();
+    const auto first = c.next();
+    REQUIRE(first);
+    if ((*first)["type"] == "hello") {
+      hello = first;
+    } else {
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  CHECK(hello);
+  CHECK(d.daemon->log().find("took no data for publish.send_timeout_s; disconnecting") !=
+        std::string::npos);
+  CHECK(reader.next_of("detections"));
 }

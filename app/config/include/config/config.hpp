@@ -84,17 +84,23 @@ struct TcpConfig {
   int port = 7878;  // 0 = any free port (logged at start; for tests)
   std::vector<Network> allowed_networks = default_allowed_networks();
   std::string token;  // empty = no authentication
+  // From one client address; the rest of max_clients stays free for others.
+  int max_clients_per_host = 8;
+  double auth_timeout_s = 10;  // a client that must authenticate is disconnected after this
 };
 
 struct UnixConfig {
   bool enabled = true;
   std::string path = "lookoutd.sock";  // resolved to an absolute path
   unsigned mode = 0660;
+  int max_clients = 8;  // counted apart from TCP's, so LAN clients never take these places
 };
 
 struct PublishConfig {
-  int max_clients = 32;  // TCP and Unix clients together
+  int max_clients = 32;  // TCP clients together (Unix clients: unix_socket.max_clients)
   int send_queue = 64;   // messages queued per client before its oldest are dropped
+  // A client whose socket takes no bytes for this long is disconnected.
+  double send_timeout_s = 30;
   double stats_interval_s = 5;
   TcpConfig tcp;
   UnixConfig unix_socket;
