@@ -38,7 +38,13 @@ VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
   const std::string name = path.string();
   // avformat_open_input frees the context itself when it fails.
   AVFormatContext* opened = nullptr;
-  int error = avformat_open_input(&opened, name.c_str(), nullptr, nullptr);
+  // Local files only: a playlist or concat list inside a files source must
+  // not make FFmpeg fetch from the network (HLS segments, ffconcat entries
+  // and the like are opened under the same whitelist).
+  AVDictionary* options = nullptr;
+  av_dict_set(&options, "protocol_whitelist", "file", 0);
+  int error = avformat_open_input(&opened, name.c_str(), nullptr, &options);
+  av_dict_free(&options);
   if (error < 0) throw SourceError("cannot open video " + name + ": " + ffmpeg::error_text(error));
   format_.reset(opened);
   // From here on every FFmpeg object has its owner among the members, whose

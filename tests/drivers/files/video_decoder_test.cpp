@@ -2,9 +2,17 @@
 // libavcodec, decoded back and checked frame by frame.
 #include "files/video_decoder.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -217,6 +225,81 @@ TEST_CASE("truncated and corrupt videos are refused by the constructor, naming t
     test::write_bytes(dir / "sizeless.mkv", bytes.substr(0, cluster + 16));
     check_refused(dir / "sizeless.mkv", "video stream has no frame size");
   }
+}
+
+// A TCP listener on loopback that counts connections (each closed at once),
+// to tell whether anything tried to fetch from the network.
+class CountingListener {
+ public:
+  CountingListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) > 0) {
+          const int c = ::accept(fd_, nullptr, nullptr);
+          if (c >= 0) {
+            ++connections_;
+            ::close(c);
+          }
+        }
+        if (stop_) return;
+      }
+    });
+  }
+  ~CountingListener() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  int connections() const { return connections_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> connections_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// FFmpeg confines what a local playlist opens to local files itself (the
+// file protocol's default whitelist); the decoder's own whitelist also keeps
+// the name it is given from being a URL.
+TEST_CASE("a playlist in a files source cannot make FFmpeg fetch from the network") {
+  test::ScratchDir dir;
+  CountingListener server;
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  SUBCASE("HLS") {
+    test::write_bytes(dir / "live.m3u8", "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                                         "#EXTINF:2.0,\n" +
+                                             url + "/segment0.ts\n#EXT-X-ENDLIST\n");
+    check_refused(dir / "live.m3u8", "");
+  }
+  SUBCASE("ffconcat") {
+    test::write_bytes(dir / "list.ffconcat", "ffconcat version 1.0\nfile '" + url + "/a.avi'\n");
+    check_refused(dir / "list.ffconcat", "");
+  }
+  SUBCASE("a URL, or a concat: URL, where a file name belongs") {
+    check_refused(url + "/clip.avi", "cannot open video");
+    check_refused("concat:" + url + "/a.avi|" + url + "/b.avi", "cannot open video");
+  }
+  SUBCASE("a local playlist of local segments still opens") {
+    test::write_video(dir / "local.avi", "mpeg4", 64, 48, 4);
+    test::write_bytes(dir / "list.ffconcat", "ffconcat version 1.0\nfile 'local.avi'\n");
+    VideoDecoder decoder(dir / "list.ffconcat");
+    CHECK(decoder.width() == 64);
+  }
+  CHECK(server.connections() == 0);
 }
 
 }  // namespace
