@@ -318,6 +318,10 @@ std::variant<ClientMessage, std::string> parse_client_line(std::string_view text
       Ping ping;
       if (const auto id = j.find("id"); id != j.end() && !id->is_null()) {
         ping.id = id->is_string() ? id->get<std::string>() : id->dump();
+        // The pong echoes it: keep what a client can make us send back small.
+        if (ping.id->size() > kMaxPingIdBytes) {
+          return "ping: \"id\" longer than " + std::to_string(kMaxPingIdBytes) + " bytes";
+        }
       }
       return ClientMessage{ping};
     }

@@ -177,8 +177,9 @@ struct Auth {
   std::string token;
 };
 struct Ping {
-  std::optional<std::string> id;
+  std::optional<std::string> id;  // at most kMaxPingIdBytes (as a string, or dumped JSON)
 };
+inline constexpr std::size_t kMaxPingIdBytes = 256;
 using ClientMessage = std::variant<Subscribe, Auth, Ping>;
 
 // Parses one line (without its newline). A std::string result is the error

@@ -144,6 +144,12 @@ TEST_CASE("client lines parse into messages or an error to send back") {
         "unknown message type: expected one of: subscribe, auth, ping; got 'pign' (did you mean "
         "'ping'?)");
   CHECK(error_of("{\"type\":\"a\\nb\"}").find('\n') == std::string::npos);
+  // What pong echoes is bounded too.
+  CHECK(error_of("{\"type\":\"ping\",\"id\":\"" + std::string(257, 'i') + "\"}") ==
+        "ping: \"id\" longer than 256 bytes");
+  CHECK(error_of("{\"type\":\"ping\",\"id\":" + std::string(200, '[') + std::string(200, ']') +
+                 "}") == "ping: \"id\" longer than 256 bytes");
+  CHECK(error_of("{\"type\":\"ping\",\"id\":\"" + std::string(256, 'i') + "\"}") == "(no error)");
 }
 
 TEST_CASE("while tracking, each detection has its track id (null when no track took it)") {
