@@ -116,17 +116,59 @@ struct NetworkValue {
   std::string type() const { return "network (CIDR)"; }
 };
 
+// An address to listen on, as bytes: 4 (IPv4) or 16 (IPv6); empty when
+// `text` is neither.
+std::vector<std::uint8_t> address_bytes(const std::string& text) {
+  std::uint8_t buf[16];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return {buf, buf + 4};
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return {buf, buf + 16};
+  return {};
+}
+
+// Whether listening on both addresses at one port collides: the same
+// address, a wildcard and an address of its family, or :: (which serves
+// IPv4 too) and anything.
+bool listen_addresses_overlap(const std::string& a, const std::string& b) {
+  const auto x = address_bytes(a), y = address_bytes(b);
+  const auto wildcard = [](const std::vector<std::uint8_t>& v) {
+    return std::all_of(v.begin(), v.end(), [](std::uint8_t c) { return c == 0; });
+  };
+  if (x.empty() || y.empty()) return false;
+  if (x == y) return true;
+  if ((x.size() == 16 && wildcard(x)) || (y.size() == 16 && wildcard(y))) return true;
+  return x.size() == y.size() && (wildcard(x) || wildcard(y));
+}
+
 // An IP address to listen on.
 struct BindAddress {
   using Value = std::string;
   bool read(Reader& reader, const Node& node, std::string& out) const {
     std::string text;
     if (!config::Text{}.read(reader, node, text)) return false;
-    std::uint8_t buf[16];
-    if (inet_pton(AF_INET, text.c_str(), buf) != 1 && inet_pton(AF_INET6, text.c_str(), buf) != 1) {
+    const auto bytes = address_bytes(text);
+    if (bytes.empty()) {
       reader.problem(node,
                      "must be an IPv4 or IPv6 address (0.0.0.0 = all IPv4 interfaces), got '" +
                          printable(text) + "'");
+      return false;
+    }
+    // Addresses bind() refuses whatever the machine: multicast ones, and
+    // IPv6 link-local ones, which need an interface that this key cannot name.
+    const bool multicast = bytes.size() == 4 ? (bytes[0] & 0xF0) == 0xE0 : bytes[0] == 0xFF;
+    const bool broadcast = bytes.size() == 4 && std::all_of(bytes.begin(), bytes.end(),
+                                                            [](auto c) { return c == 0xFF; });
+    const bool link_local_v6 = bytes.size() == 16 && bytes[0] == 0xFE && (bytes[1] & 0xC0) == 0x80;
+    if (multicast || broadcast) {
+      reader.problem(node, "cannot listen on a " +
+                               std::string(multicast ? "multicast" : "broadcast") +
+                               " address, got '" + text + "'");
+      return false;
+    }
+    if (link_local_v6) {
+      reader.problem(node,
+                     "cannot listen on an IPv6 link-local address (it needs an interface); use "
+                     ":: or a global address, got '" +
+                         text + "'");
       return false;
     }
     out = text;
@@ -302,6 +344,13 @@ const config::Section<SourceConfig>& source_schema() {
         }
         if (s.fps == 0 && is_camera(s.type)) {
           reader.problem(at("fps"), "must be positive for a camera (0 is for synthetic and files)");
+        }
+        // A frame period must fit a clock duration, and a scene must be
+        // steppable: one frame per 100 s is the slowest rate taken.
+        if (s.fps > 0 && s.fps < kMinSourceFps) {
+          reader.problem(at("fps"),
+                         "must be 0 or at least " + config::detail::format_real(kMinSourceFps) +
+                             " (one frame per 100 s), got " + config::detail::format_real(s.fps));
         }
         if (s.type == SourceType::Files && s.path.empty()) {
           reader.problem(at("path"), "required for source type files");
@@ -895,6 +944,15 @@ const config::Section<Config>& config_schema() {
         };
         for (const auto& z : s.zones) check_inside("zones." + z.name, z.config.points);
         for (const auto& l : s.lines) check_inside("lines." + l.name, l.config.points);
+        // Two listeners of ours on one port collide (port 0 picks a free one each).
+        const TcpConfig& tcp = s.publish.tcp;
+        if (tcp.enabled && s.http.enabled && tcp.port != 0 && tcp.port == s.http.port &&
+            listen_addresses_overlap(tcp.bind, s.http.bind)) {
+          reader.problem(reader.locations().of("http.port"),
+                         "port " + std::to_string(s.http.port) +
+                             " is publish.tcp.port too, on an overlapping address (" + tcp.bind +
+                             " and " + s.http.bind + "); give them different ports");
+        }
       }};
   return schema;
 }
@@ -1058,11 +1116,14 @@ void resolve_into(Config& config, const Environment& env, Reader& reader) {
   if (!unix_socket.path.empty()) {
     fs::path p(unix_socket.path);
     if (p.is_relative()) p = fs::path(env.runtime_dir) / p;
+    const bool trailing_slash = p.has_relative_path() && !p.has_filename();
     unix_socket.path = p.lexically_normal();
+    const auto where = config.locations.of("publish.unix.path");
     // sockaddr_un holds 108 bytes including the terminating NUL.
     if (unix_socket.path.size() > 107) {
-      reader.problem(config.locations.of("publish.unix.path"),
-                     "socket path " + unix_socket.path + " is longer than 107 bytes");
+      reader.problem(where, "socket path " + unix_socket.path + " is longer than 107 bytes");
+    } else if (trailing_slash) {
+      reader.problem(where, "socket path " + unix_socket.path + " names a directory, not a file");
     }
   }
 }
@@ -1109,7 +1170,8 @@ std::string_view default_config_text() {
 std::string describe(const Config& config) {
   nlohmann::json j = config::to_json(config_schema(), config);
   j["origin"] = config.origin;
-  return j.dump(2);
+  // The origin is a path from the command line, which need not be UTF-8.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 config::ReloadPlan plan_reload(const Config& running, const Config& next) {

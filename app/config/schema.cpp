@@ -33,7 +33,7 @@ std::string ConfigLocation::format(std::string_view message) const {
   std::string out = file;
   if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
   out += ": ";
-  if (!key.empty()) out += key + ": ";
+  if (!key.empty()) out += printable(key, 200) + ": ";
   out += message;
   return out;
 }
@@ -248,6 +248,10 @@ bool Text::read(Reader& reader, const Node& node, std::string& out) const {
     reader.problem(node, "must be at most " + std::to_string(max_length) + " characters");
     return false;
   }
+  if (const auto fault = text_fault(node.scalar())) {
+    reader.problem(node, "must be UTF-8 text without control characters: " + *fault);
+    return false;
+  }
   out = node.scalar();
   return true;
 }
@@ -316,6 +320,12 @@ void read_mapping(Reader& reader, const Node& node, const std::vector<std::strin
       continue;
     }
     const std::string& name = key.scalar();
+    if (const auto fault = text_fault(name)) {
+      ConfigLocation where = key.location();
+      where.key = path.empty() ? "(top level)" : path;
+      reader.problem(where, "keys must be UTF-8 names without control characters: " + *fault);
+      continue;
+    }
     if (!seen.insert(name).second) {
       reader.problem(key, "duplicate key");
       continue;

@@ -73,6 +73,54 @@ std::string printable(std::string_view text, std::size_t limit) {
   return out;
 }
 
+std::optional<std::string> text_fault(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto hex = [](unsigned u) {
+    return std::string("0x") + kHex[(u >> 4) & 0xF] + kHex[u & 0xF];
+  };
+  const auto at = [](std::size_t i) { return " at offset " + std::to_string(i); };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u < 0x80) {
+      if (u < 0x20 || u == 0x7F) return "a control character (" + hex(u) + ")" + at(i);
+      ++i;
+      continue;
+    }
+    // The length of the sequence and the bounds of its first continuation
+    // byte (which exclude overlong forms, surrogates and values past U+10FFFF).
+    std::size_t length = 0;
+    unsigned low = 0x80, high = 0xBF;
+    if (u >= 0xC2 && u <= 0xDF) {
+      length = 2;
+    } else if (u >= 0xE0 && u <= 0xEF) {
+      length = 3;
+      if (u == 0xE0) low = 0xA0;
+      if (u == 0xED) high = 0x9F;
+    } else if (u >= 0xF0 && u <= 0xF4) {
+      length = 4;
+      if (u == 0xF0) low = 0x90;
+      if (u == 0xF4) high = 0x8F;
+    } else {
+      return "byte " + hex(u) + at(i) + " is not valid UTF-8";
+    }
+    if (i + length > text.size()) return "byte " + hex(u) + at(i) + " is not valid UTF-8";
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      if (c < (k == 1 ? low : 0x80) || c > (k == 1 ? high : 0xBF)) {
+        return "byte " + hex(u) + at(i) + " is not valid UTF-8";
+      }
+    }
+    // C1 controls, U+0080..U+009F: 0xC2 0x80..0x9F.
+    if (u == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0) {
+      return "a control character (U+00" + hex(static_cast<unsigned char>(text[i + 1])).substr(2) +
+             ")" + at(i);
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
 std::string join_names(const std::vector<std::string_view>& names, std::string_view separator) {
   std::string out;
   for (const auto name : names) {

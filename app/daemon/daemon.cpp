@@ -193,7 +193,44 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
 
 }  // namespace
 
+namespace {
+
+// What listening as `config` asks would fail on here, each problem at its
+// key. Start and --check-config both refuse these. `probe_ports` (only for
+// --check-config: a start binds for real, and an address that is missing
+// at boot may come with the network) also binds throw-away sockets on the
+// TCP and HTTP ports to find a port this user may not take or an address
+// this machine lacks.
+void check_listeners(const Config& config, bool probe_ports) {
+  std::vector<std::string> problems;
+  const auto& locations = config.locations;
+  const UnixConfig& unix_socket = config.publish.unix_socket;
+  if (unix_socket.enabled) {
+    if (const auto why = unix_socket_problem(unix_socket.path)) {
+      problems.push_back(locations.of("publish.unix.path").format(*why));
+    }
+  }
+  if (probe_ports) {
+    const auto probe = [&](bool enabled, const std::string& bind, int port, const std::string& key,
+                           const char* what) {
+      if (!enabled) return;
+      if (const auto why = net::bind_problem(bind, port)) {
+        problems.push_back(locations.of(key).format(std::string("cannot listen on ") + what + " " +
+                                                    bind + ":" + std::to_string(port) + ": " +
+                                                    *why));
+      }
+    };
+    probe(config.publish.tcp.enabled, config.publish.tcp.bind, config.publish.tcp.port,
+          "publish.tcp.port", "TCP");
+    probe(config.http.enabled, config.http.bind, config.http.port, "http.port", "HTTP");
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
+}  // namespace
+
 ModelInfo check_config(const Config& config) {
+  check_listeners(config, /*probe_ports=*/true);
   auto engine = Engine::load(engine_options(config, /*warm_up=*/false));
   pipeline_settings(config, engine->info());
   make_supervised_source(config.source);  // constructing checks the settings; no I/O
@@ -341,9 +378,10 @@ Daemon::Impl::Impl(Config config, std::string config_path)
       started_(Clock::now()) {
   apply_log_level(config_.logging);
   log::notice("lookoutd ", kVersion, " starting with ", config_.origin);
+  check_listeners(config_, /*probe_ports=*/false);
   log::debug("configuration: ", describe(config_));
   const std::string& model_path = config_.model.engine.model_path;
-  systemd::notify("STATUS=Loading model " + model_path);
+  systemd::notify("STATUS=Loading model " + systemd::status_text(model_path));
   const auto load_start = Clock::now();
   auto engine = Engine::load(engine_options(config_));
   const ModelInfo info = engine->info();
@@ -380,7 +418,7 @@ int Daemon::Impl::run() {
   schedule_stats();
   watchdog_ = systemd::watchdog_interval();
   if (watchdog_) schedule_watchdog();
-  systemd::notify("READY=1\nSTATUS=Running: camera " + config_.camera);
+  systemd::notify("READY=1\nSTATUS=Running: camera " + systemd::status_text(config_.camera));
   log::notice("ready: camera ", config_.camera);
   io_.run();
   if (reload_thread_.joinable()) reload_thread_.join();
@@ -490,7 +528,7 @@ void Daemon::Impl::request_reload() {
     return;
   }
   reload_busy_ = true;
-  systemd::notify("RELOADING=1\nSTATUS=Reloading " + config_path_);
+  systemd::notify("RELOADING=1\nSTATUS=Reloading " + systemd::status_text(config_path_));
   log::notice("reloading ", config_path_);
   if (reload_thread_.joinable()) reload_thread_.join();  // the previous, finished worker
   Config current;
@@ -518,12 +556,16 @@ void Daemon::Impl::reload_worker(Config current) {
       info = pipeline_.model_info();
     }
     PipelineSettings settings = pipeline_settings(next, info);
+    check_listeners(next, /*probe_ports=*/false);
     std::unique_ptr<SupervisedSource> source;
     if (plan.restarts(config::Restart::Source)) source = make_supervised_source(next.source);
     // New addresses are bound before anything is switched, so an address in use
     // rejects the reload (each output binds only what is new to it).
     auto prepared = std::make_shared<std::vector<std::unique_ptr<OutputPrepared>>>();
     for (const auto& output : outputs_) prepared->push_back(output->prepare(&current, next));
+    // Everything that may fail happens before the commit: a rejected reload
+    // must change nothing.
+    const std::string described = describe(next);
     {
       std::lock_guard commit(commit_mutex_);
       if (stopping_) return;
@@ -547,7 +589,7 @@ void Daemon::Impl::reload_worker(Config current) {
         snapshot_directory_ = next.events.snapshots ? next.events.directory : std::string();
       }
       apply_log_level(next.logging);
-      log::debug("configuration: ", describe(next));
+      log::debug("configuration: ", described);
       std::lock_guard lock(config_mutex_);
       config_ = next;
     }
@@ -591,7 +633,7 @@ void Daemon::Impl::reload_finished(bool ok, const std::string& message) {
     std::lock_guard lock(config_mutex_);
     camera = config_.camera;
   }
-  systemd::notify("READY=1\nSTATUS=Running: camera " + camera +
+  systemd::notify("READY=1\nSTATUS=Running: camera " + systemd::status_text(camera) +
                   (ok ? "" : " (last reload rejected)"));
   schedule_stats();
   if (reload_again_) {
@@ -655,7 +697,7 @@ void Daemon::Impl::send_stats() {
   std::snprintf(status, sizeof status,
                 "STATUS=Running: %.1f fps processed, inference %.1f ms, %zu clients, source %s",
                 sent.processed_fps, sent.inference_p50_ms, sent.clients, sent.source_state.c_str());
-  systemd::notify(status);
+  systemd::notify(systemd::status_text(status));
 
   double summary_interval = 0;
   {

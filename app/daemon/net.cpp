@@ -88,6 +88,22 @@ std::shared_ptr<TcpListener> open_tcp(asio::io_context& io, const std::string& b
   return listener;
 }
 
+std::optional<std::string> bind_problem(const std::string& bind, int port) {
+  if (port == 0) return std::nullopt;
+  asio::io_context io;
+  tcp::acceptor probe(io);
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(bind, ec);
+  if (ec) return ec.message();
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && address.is_v6()) probe.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  if (!ec || ec == asio::error::address_in_use) return std::nullopt;
+  return ec.message();
+}
+
 std::shared_ptr<TcpListener> switch_listener(asio::io_context& io,
                                              const std::shared_ptr<TcpListener>& running,
                                              std::shared_ptr<TcpListener> prepared, bool enabled,

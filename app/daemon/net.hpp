@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,13 @@ struct TcpListener {
 // std::runtime_error "cannot listen on <what> <address>: <reason>".
 std::shared_ptr<TcpListener> open_tcp(boost::asio::io_context& io, const std::string& bind,
                                       int port, const std::string& what);
+
+// Whether bind:port could be listened on, by binding a throw-away socket:
+// the reason when it cannot (e.g. "Permission denied" for a port below 1024,
+// "Cannot assign requested address" for an address this machine lacks);
+// nullopt when it can or when the port is only in use (by the running
+// lookoutd, perhaps), or for port 0. Any thread.
+std::optional<std::string> bind_problem(const std::string& bind, int port);
 
 // The listener a server accepts on after applying a configuration, from the
 // running one and the one prepared for it (either may be null): a prepared

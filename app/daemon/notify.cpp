@@ -85,6 +85,15 @@ Sender& sender() {
 
 }  // namespace
 
+std::string status_text(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = ' ';
+  }
+  return out;
+}
+
 bool notify(const std::string& state) {
 #if LOOKOUT_WITH_SYSTEMD
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return false;

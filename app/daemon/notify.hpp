@@ -16,6 +16,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace lookout::systemd {
 
@@ -23,6 +24,10 @@ namespace lookout::systemd {
 // never blocks. Returns false when there is no manager to tell (built
 // without systemd, or no $NOTIFY_SOCKET).
 bool notify(const std::string& state);
+
+// `text` for a STATUS= value: control characters (newlines above all, which
+// would start another assignment such as STOPPING=1) become spaces.
+std::string status_text(std::string_view text);
 
 // Waits until every queued message is sent, at most `timeout` (for the last
 // messages before exit). Returns false on timeout.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <variant>
@@ -92,6 +93,27 @@ struct UnixListener {
   ino_t inode = 0;
   dev_t device = 0;
 };
+
+namespace {}  // namespace
+
+std::optional<std::string> unix_socket_problem(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path socket_path(path);
+  const fs::path directory = socket_path.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) {
+    return "the socket's directory " + directory.string() +
+           (fs::exists(directory, ec) ? " is not a directory" : " does not exist");
+  }
+  const auto status = fs::symlink_status(socket_path, ec);
+  if (fs::exists(status) && !fs::is_socket(status)) {
+    return path + " exists and is not a socket";
+  }
+  if (::access(directory.c_str(), W_OK | X_OK) != 0) {
+    return "cannot create the socket in " + directory.string() + ": " + std::strerror(errno);
+  }
+  return std::nullopt;
+}
 
 namespace {
 

@@ -44,6 +44,12 @@ struct Listeners : OutputPrepared {
 // The server's state shared with its sessions (server.cpp).
 struct ServerHub;
 
+// Why a Unix socket could not be created at `path` (already resolved):
+// its directory is missing or not writable, or something other than a
+// socket is there; nullopt when it could (a live socket there, perhaps the
+// running lookoutd's, is only found when binding). Any thread.
+std::optional<std::string> unix_socket_problem(const std::string& path);
+
 class Server final : public Output {
  public:
   explicit Server(boost::asio::io_context& io);

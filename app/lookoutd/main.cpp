@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -40,20 +41,22 @@ int check(const std::string& path) {
   try {
     const lookout::Config config = lookout::load_config_file(path);
     const lookout::ModelInfo model = lookout::check_config(config);
-    std::cout << path << ": OK\n"
-              << "  camera  " << config.camera << "\n"
-              << "  source  " << lookout::enum_name(config.source.type) << " "
-              << config.source.width << "x" << config.source.height << " at " << config.source.fps
-              << " fps\n"
-              << "  model   " << model.name << " (" << model.class_names.size()
-              << " classes, input " << model.input_width << "x" << model.input_height << ") from "
-              << config.model.engine.model_path << "\n";
+    // The summary is built first and printed whole at the end, after
+    // everything that can fail: OK is never followed by an error.
+    std::ostringstream out;
+    out << path << ": OK\n"
+        << "  camera  " << config.camera << "\n"
+        << "  source  " << lookout::enum_name(config.source.type) << " " << config.source.width
+        << "x" << config.source.height << " at " << config.source.fps << " fps\n"
+        << "  model   " << model.name << " (" << model.class_names.size() << " classes, input "
+        << model.input_width << "x" << model.input_height << ") from "
+        << config.model.engine.model_path << "\n";
     if (config.publish.tcp.enabled) {
-      std::cout << "  tcp     " << config.publish.tcp.bind << ":" << config.publish.tcp.port
-                << (config.publish.tcp.token.empty() ? "" : " (token required)") << "\n";
+      out << "  tcp     " << config.publish.tcp.bind << ":" << config.publish.tcp.port
+          << (config.publish.tcp.token.empty() ? "" : " (token required)") << "\n";
     }
     if (config.publish.unix_socket.enabled) {
-      std::cout << "  unix    " << config.publish.unix_socket.path << "\n";
+      out << "  unix    " << config.publish.unix_socket.path << "\n";
     }
     // Every setting the file changes, from the schema's rows: the keys it
     // writes with a value other than the default (as resolved: a model path
@@ -63,14 +66,15 @@ int check(const std::string& path) {
       if (config.locations.written(change.key)) changed.push_back(std::move(change));
     }
     if (changed.empty()) {
-      std::cout << "  every setting has its default\n";
+      out << "  every setting has its default\n";
     } else {
-      std::cout << "  settings other than the defaults:\n";
+      out << "  settings other than the defaults:\n";
       for (const auto& change : changed) {
-        std::cout << "    " << change.key << ": " << shown(change.after) << " (default "
-                  << shown(change.before) << ")\n";
+        out << "    " << change.key << ": " << shown(change.after) << " (default "
+            << shown(change.before) << ")\n";
       }
     }
+    std::cout << out.str();
     return 0;
   } catch (const lookout::ConfigError& e) {
     report(e);
@@ -89,11 +93,13 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string check_path;
   bool print_default = false;
-  app.add_option("-c,--config", config_path,
-                 "Configuration file (YAML). Without it, the embedded default runs: synthetic "
-                 "scenes, the shipped model, TCP port 7878.");
-  app.add_option("--check-config", check_path,
-                 "Validate FILE (and load its model) without starting, then exit: 0 when valid.");
+  auto* config_option =
+      app.add_option("-c,--config", config_path,
+                     "Configuration file (YAML). Without it, the embedded default runs: synthetic "
+                     "scenes, the shipped model, TCP port 7878.");
+  auto* check_option = app.add_option(
+      "--check-config", check_path,
+      "Validate FILE (and load its model) without starting, then exit: 0 when valid.");
   app.add_flag("--print-default-config", print_default,
                "Print the embedded default configuration (every key, documented) and exit.");
   app.set_version_flag("-V,--version", std::string("lookoutd ") + lookout::kVersion);
@@ -103,7 +109,13 @@ int main(int argc, char** argv) {
     std::cout << lookout::default_config_text();
     return 0;
   }
-  if (!check_path.empty()) return check(check_path);
+  // Given is what counts, not empty: `--check-config "$UNSET"` must check
+  // (and fail), never start the daemon on the embedded default.
+  if (*check_option) return check(check_path);
+  if (*config_option && config_path.empty()) {
+    lookout::log::error("--config: the file name is empty");
+    return kExitConfig;
+  }
 
   // Clients that vanish must not kill us; Asio reports EPIPE instead.
   std::signal(SIGPIPE, SIG_IGN);

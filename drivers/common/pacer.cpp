@@ -4,12 +4,16 @@
 #include <cmath>
 #include <thread>
 
+#include "core/source_config.hpp"
+
 namespace lookout {
 
 Pacer::Pacer(double fps) {
   if (fps > 0 && std::isfinite(fps)) {
+    // Far below the slowest rate a configuration takes, 1/fps would
+    // overflow the duration (and turn negative: unpaced).
     period_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(1.0 / fps));
+        std::chrono::duration<double>(1.0 / std::max(fps, kMinSourceFps)));
   }
   reset();
 }

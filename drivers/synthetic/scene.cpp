@@ -40,6 +40,7 @@ constexpr double kMaxTurn = kPi / 3;  // a new heading is within 60 degrees of t
 constexpr double kWarmUp = 15.0;      // seconds simulated at construction
 constexpr double kWarmUpStep = 0.1;
 constexpr double kMaxSubStep = 0.1;                        // longer steps move in equal sub-steps
+constexpr double kMaxSubSteps = 1000;                      // 100 s per frame at most
 constexpr std::uint64_t kTrafficSalt = 0x747261666669ULL;  // "traffic"
 
 std::uint64_t splitmix64(std::uint64_t& x) {
@@ -625,6 +626,9 @@ void Scene::advance_traffic(double seconds) {
   // Long steps (low frame rates) go in equal sub-steps of at most 0.1 s, so
   // no object is carried across the frame unseen (it would never retire) and
   // the scene at a given time hardly depends on the frame rate.
+  // Capped: a step of more than 100 s (below the slowest frame rate taken)
+  // advances the scene 100 s, instead of a billion sub-steps.
+  seconds = std::min(seconds, kMaxSubStep * kMaxSubSteps);
   const double parts = std::max(1.0, std::ceil(seconds / kMaxSubStep - 1e-9));
   for (int i = 0; i < static_cast<int>(parts); ++i) step_traffic(seconds / parts);
 }

@@ -305,6 +305,44 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
   CHECK(only_problem(m + "publish:\n  tcp:\n    bind: localhost\n") ==
         "bad.yaml:5:11: publish.tcp.bind: must be an IPv4 or IPv6 address (0.0.0.0 = all IPv4 "
         "interfaces), got 'localhost'");
+  CHECK(only_problem(m + "publish:\n  tcp:\n    bind: 239.1.2.3\n") ==
+        "bad.yaml:5:11: publish.tcp.bind: cannot listen on a multicast address, got '239.1.2.3'");
+  CHECK(only_problem(m + "http:\n  bind: 255.255.255.255\n") ==
+        "bad.yaml:4:9: http.bind: cannot listen on a broadcast address, got '255.255.255.255'");
+  CHECK(only_problem(m + "http:\n  bind: ff02::1\n") ==
+        "bad.yaml:4:9: http.bind: cannot listen on a multicast address, got 'ff02::1'");
+  CHECK(only_problem(m + "http:\n  bind: fe80::1\n") ==
+        "bad.yaml:4:9: http.bind: cannot listen on an IPv6 link-local address (it needs an "
+        "interface); use :: or a global address, got 'fe80::1'");
+  // Two listeners of ours on one port, by address: the same one, a wildcard
+  // of its family, or :: (which takes IPv4 too).
+  const auto listeners = [&](const std::string& tcp_bind, int tcp_port,
+                             const std::string& http_bind, int http_port) {
+    return m + "publish:\n  tcp:\n    bind: \"" + tcp_bind +
+           "\"\n    port: " + std::to_string(tcp_port) + "\nhttp:\n  bind: \"" + http_bind +
+           "\"\n  port: " + std::to_string(http_port) + "\n";
+  };
+  CHECK(only_problem(listeners("0.0.0.0", 9000, "0.0.0.0", 9000)) ==
+        "bad.yaml:9:9: http.port: port 9000 is publish.tcp.port too, on an overlapping address "
+        "(0.0.0.0 and 0.0.0.0); give them different ports");
+  CHECK(
+      only_problem(listeners("0.0.0.0", 9000, "192.168.1.5", 9000)).find("http.port: port 9000") !=
+      std::string::npos);
+  CHECK(only_problem(listeners("192.168.1.5", 9000, "::", 9000)).find("http.port: port 9000") !=
+        std::string::npos);
+  CHECK(only_problem(listeners("::1", 9000, "::", 9000)).find("http.port: port 9000") !=
+        std::string::npos);
+  for (const auto& fine :
+       {listeners("127.0.0.1", 9000, "127.0.0.2", 9000), listeners("0.0.0.0", 9000, "::1", 9000),
+        listeners("0.0.0.0", 9000, "0.0.0.0", 9001), listeners("0.0.0.0", 0, "0.0.0.0", 0)}) {
+    CAPTURE(fine);
+    CHECK_NOTHROW(lookout::parse_config(fine, "fine.yaml"));
+  }
+  CHECK(only_problem(m + "source:\n  fps: 0.001\n") ==
+        "bad.yaml:4:8: source.fps: must be 0 or at least 0.01 (one frame per 100 s), got 0.001");
+  CHECK(only_problem(m + "camera: \"a\\tb\"\n") ==
+        "bad.yaml:3:9: camera: must be UTF-8 text without control characters: a control character "
+        "(0x09) at offset 1");
   CHECK(only_problem(m + "publish:\n  unix:\n    mode: \"0999\"\n") ==
         "bad.yaml:5:11: publish.unix.mode: expected permission bits in octal such as \"0660\", "
         "got '0999'");

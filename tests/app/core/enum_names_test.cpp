@@ -78,3 +78,23 @@ TEST_CASE("edit distance") {
 
 }  // namespace
 }  // namespace lookout
+
+TEST_CASE("text_fault finds the first byte that is not clean UTF-8 text") {
+  using lookout::text_fault;
+  CHECK_FALSE(text_fault(""));
+  CHECK_FALSE(text_fault("porch camera"));
+  CHECK_FALSE(text_fault("Caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x88"));  // é € and a cat
+  CHECK(text_fault("caf\xe9") == "byte 0xe9 at offset 3 is not valid UTF-8");
+  CHECK(text_fault("a\nb") == "a control character (0x0a) at offset 1");
+  CHECK(text_fault("tab\there") == "a control character (0x09) at offset 3");
+  CHECK(text_fault(std::string("nul\0x", 5)) == "a control character (0x00) at offset 3");
+  CHECK(text_fault("del\x7f") == "a control character (0x7f) at offset 3");
+  CHECK(text_fault("c1 \xc2\x85") == "a control character (U+0085) at offset 3");
+  CHECK(text_fault("\xc0\xaf") == "byte 0xc0 at offset 0 is not valid UTF-8");      // overlong '/'
+  CHECK(text_fault("\xe0\x80\xaf") == "byte 0xe0 at offset 0 is not valid UTF-8");  // overlong
+  CHECK(text_fault("\xed\xa0\x80") == "byte 0xed at offset 0 is not valid UTF-8");  // a surrogate
+  CHECK(text_fault("\xf4\x90\x80\x80") ==
+        "byte 0xf4 at offset 0 is not valid UTF-8");                              // > U+10FFFF
+  CHECK(text_fault("ok\xe2\x82") == "byte 0xe2 at offset 2 is not valid UTF-8");  // cut short
+  CHECK(text_fault("\x80") == "byte 0x80 at offset 0 is not valid UTF-8");
+}

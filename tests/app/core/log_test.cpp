@@ -1,11 +1,11 @@
-#include <doctest/doctest.h>
+#include "core/log.hpp"
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
 
-#include "core/log.hpp"
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -43,4 +43,15 @@ TEST_CASE("messages carry a severity journald understands and respect the level"
   log::set_level(log::Level::Debug);
   CHECK(capture_stderr([] { log::debug("now shown"); }) == "<7>now shown\n");
   log::set_level(log::Level::Info);
+}
+
+TEST_CASE("text inside a message can neither forge a line nor carry control characters") {
+  namespace log = lookout::log;
+  log::set_level(log::Level::Info);
+  const std::string out = capture_stderr([] {
+    log::info("camera porch\n<0>lookoutd: forged emergency");
+    log::notice("a\x1b[2Jb\rc\td\x7f");
+  });
+  // Every line carries the message's own severity; ESC, CR and DEL are escaped.
+  CHECK(out == "<6>camera porch\n<6><0>lookoutd: forged emergency\n<5>a\\x1b[2Jb\\x0dc\td\\x7f\n");
 }

@@ -206,6 +206,68 @@ TEST_CASE("every kind of bad configuration stops the start with its message") {
   CHECK(r.output.find(junk.string()) != std::string::npos);
 }
 
+TEST_CASE("--check-config and a start refuse the same files, with the same message") {
+  TempDir dir;
+  const std::string good = DaemonConfig{}.yaml(dir);
+  const std::string socket = (dir / "lookoutd.sock").string();
+  dir.write("plain-file", "not a socket");
+  struct Case {
+    std::string name;
+    std::string yaml;
+    std::string message;  // what both outputs must contain
+  };
+  const std::vector<Case> cases = {
+      {"not UTF-8", replace(good, "camera: test-cam", "camera: caf\xe9"),
+       "1:9: camera: must be UTF-8 text without control characters: byte 0xe9 at offset 3 is not "
+       "valid UTF-8"},
+      {"a newline in a name", replace(good, "camera: test-cam", "camera: \"cam\\n<0>forged\""),
+       "camera: must be UTF-8 text without control characters: a control character (0x0a) at "
+       "offset 3"},
+      {"a control character in a key",
+       replace(good, "camera: test-cam", "camera: x\n\"c\\x1b\": 1"),
+       "keys must be UTF-8 names without control characters"},
+      {"the socket's directory is missing",
+       replace(good, socket, (dir / "no/such/l.sock").string()),
+       "publish.unix.path: the socket's directory " + (dir / "no/such").string() +
+           " does not exist"},
+      {"a file where the socket goes", replace(good, socket, (dir / "plain-file").string()),
+       "publish.unix.path: " + (dir / "plain-file").string() + " exists and is not a socket"},
+      {"a socket path ending in /", replace(good, socket, socket + "/"), "names a directory"},
+      {"TCP and HTTP on one port",
+       replace(replace(good, "port: 0", "port: 17391"), "port: 0", "port: 17391"),
+       "http.port: port 17391 is publish.tcp.port too, on an overlapping address (127.0.0.1 and "
+       "127.0.0.1)"},
+      {"a link-local bind address",
+       replace(good, "bind: 127.0.0.1\n  port: 0", "bind: fe80::1\n  port: 0"),
+       "http.bind: cannot listen on an IPv6 link-local address"},
+      {"a frame rate whose period overflows", replace(good, "fps: 20", "fps: 1e-300"),
+       "source.fps: must be 0 or at least 0.01 (one frame per 100 s), got 1e-300"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    const auto file = dir.write("case.yaml", c.yaml);
+    const RunResult checked = run_lookoutd(dir, {"--check-config", file.string()});
+    INFO("check: ", checked.output);
+    CHECK(checked.exit_code == 1);
+    CHECK(checked.output.find(c.message) != std::string::npos);
+    CHECK(checked.output.find(": OK") == std::string::npos);
+    const RunResult started = run_lookoutd(dir, {"--config", file.string()});
+    INFO("start: ", started.output);
+    CHECK(started.exit_code == kExitConfig);
+    CHECK(started.output.find(c.message) != std::string::npos);
+    // Nothing from the file reaches the log raw: no line but the daemon's own has a prefix.
+    CHECK(started.output.find("\n<0>") == std::string::npos);
+  }
+  // A check given an empty name (a script's unset variable) checks, and fails;
+  // it never starts the daemon on the embedded default.
+  RunResult r = run_lookoutd(dir, {"--check-config", ""});
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("cannot read the configuration file") != std::string::npos);
+  r = run_lookoutd(dir, {"--config", ""});
+  CHECK(r.exit_code == kExitConfig);
+  CHECK(r.output.find("--config: the file name is empty") != std::string::npos);
+}
+
 TEST_CASE("an address in use is a runtime failure (exit 1), not a config error") {
   RunningDaemon running{DaemonConfig{}};
   TempDir dir;

@@ -86,3 +86,10 @@ TEST_CASE("without a service manager, notify says so and flush has nothing to wa
   CHECK_FALSE(lookout::systemd::notify("STATUS=nobody listens"));
   CHECK(lookout::systemd::flush(std::chrono::milliseconds(10)));
 }
+
+TEST_CASE("status text cannot start another assignment") {
+  // A newline in a STATUS= value would make the rest a new line of the
+  // message, such as STOPPING=1.
+  CHECK(lookout::systemd::status_text("cam\nSTOPPING=1\r\x01") == "cam STOPPING=1  ");
+  CHECK(lookout::systemd::status_text("porch (caf\xc3\xa9)") == "porch (caf\xc3\xa9)");
+}

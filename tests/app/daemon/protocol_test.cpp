@@ -154,8 +154,8 @@ TEST_CASE("client lines parse into messages or an error to send back") {
 
 TEST_CASE("while tracking, each detection has its track id (null when no track took it)") {
   protocol::FrameDetections f;
-  f.class_names = std::make_shared<const std::vector<std::string>>(
-      std::vector<std::string>{"circle", "star"});
+  f.class_names =
+      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"circle", "star"});
   f.camera = std::make_shared<const std::string>("porch");
   f.detections = {{1, 0.9f, 1, 2, 3, 4}, {0, 0.3f, 5, 6, 7, 8}};
   // Not tracking: no field at all (readers of older lines see nothing new).
@@ -232,8 +232,8 @@ TEST_CASE("stats carry objects per zone and crossings per line, by class name") 
   counts->zones.push_back({"door", {0, 2}, 2});
   counts->lines.push_back({"gate", {{1, 0}, {3, 4}}});
   s.counts = counts;
-  s.class_names = std::make_shared<const std::vector<std::string>>(
-      std::vector<std::string>{"circle", "star"});
+  s.class_names =
+      std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"circle", "star"});
   const json j = json::parse(protocol::stats(s));
   CHECK(j["zones"] == json::parse(R"({"door":{"star":2,"all":2}})"));
   CHECK(j["lines"] == json::parse(

@@ -2,10 +2,7 @@
 // libavcodec, decoded back and checked frame by frame.
 #include "files/video_decoder.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,7 +11,10 @@
 #include <string>
 #include <thread>
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "files/files_source.hpp"
 #include "testing/media.hpp"
@@ -280,9 +280,10 @@ TEST_CASE("a playlist in a files source cannot make FFmpeg fetch from the networ
   CountingListener server;
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
   SUBCASE("HLS") {
-    test::write_bytes(dir / "live.m3u8", "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
-                                         "#EXTINF:2.0,\n" +
-                                             url + "/segment0.ts\n#EXT-X-ENDLIST\n");
+    test::write_bytes(dir / "live.m3u8",
+                      "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                      "#EXTINF:2.0,\n" +
+                          url + "/segment0.ts\n#EXT-X-ENDLIST\n");
     check_refused(dir / "live.m3u8", "");
   }
   SUBCASE("ffconcat") {

@@ -78,8 +78,16 @@ std::optional<std::string_view> closest_name(std::string_view got,
 // nothing a user or a client wrote can break a line or flood a log.
 std::string printable(std::string_view text, std::size_t limit = 80);
 
+// Why `text` is not clean text: the first byte that is not valid UTF-8, or
+// the first control character (C0, DEL or C1; tabs included), e.g. "byte
+// 0xe9 at offset 3 is not valid UTF-8"; nullopt when it is clean. Names,
+// paths and other text from configuration files must be clean, as they end
+// up in log lines, sd_notify messages and JSON.
+std::optional<std::string> text_fault(std::string_view text);
+
 // "a, b, c".
-std::string join_names(const std::vector<std::string_view>& names, std::string_view separator = ", ");
+std::string join_names(const std::vector<std::string_view>& names,
+                       std::string_view separator = ", ");
 
 // "expected one of: a, b, c; got 'x'" plus " (did you mean 'b'?)" when one is close.
 std::string expected_one_of(const std::vector<std::string_view>& names, std::string_view got);

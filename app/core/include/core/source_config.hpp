@@ -50,6 +50,10 @@ constexpr bool is_camera(SourceType type) {
   return type == SourceType::V4l2 || type == SourceType::Libcamera;
 }
 
+// The slowest frame rate a source takes: its period must fit a clock
+// duration, and a synthetic scene must be steppable within one frame.
+inline constexpr double kMinSourceFps = 0.01;
+
 struct SourceConfig {
   SourceType type = SourceType::Synthetic;
 
@@ -58,7 +62,7 @@ struct SourceConfig {
   // fast as frames are taken" (files and synthetic only; for benchmarks).
   int width = 640;
   int height = 480;
-  double fps = 10.0;
+  double fps = 10.0;  // 0, or kMinSourceFps .. 1000 (the configuration refuses others)
   // Preferred pixel format; nullopt = "auto" (the driver chooses).
   std::optional<PixelFormat> format;
 
