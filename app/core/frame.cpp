@@ -51,11 +51,24 @@ int plane_count(PixelFormat format) {
   }
 }
 
+std::optional<std::string> frame_size_problem(int width, int height) {
+  if (width <= 0 || height <= 0) {
+    return "frame size must be positive, got " + std::to_string(width) + "x" +
+           std::to_string(height);
+  }
+  const std::int64_t pixels = std::int64_t{width} * height;
+  if (pixels > kMaxFramePixels) {
+    return "image is " + std::to_string(width) + "x" + std::to_string(height) + " = " +
+           std::to_string(pixels) + " pixels; at most " + std::to_string(kMaxFramePixels) +
+           " (8192x8192) are taken";
+  }
+  return std::nullopt;
+}
+
 std::shared_ptr<Frame> Frame::allocate(PixelFormat format, int width, int height,
                                        std::size_t compressed_bytes) {
-  if (width <= 0 || height <= 0) {
-    throw std::invalid_argument("frame size must be positive, got " + std::to_string(width) + "x" +
-                                std::to_string(height));
+  if (const auto problem = frame_size_problem(width, height)) {
+    throw std::invalid_argument(*problem);
   }
   if ((is_subsampled_420(format) || format == PixelFormat::YUYV) && width % 2 != 0) {
     throw std::invalid_argument(std::string(to_string(format)) + " needs an even width, got " +

@@ -2,7 +2,8 @@
 // (utils/augmentations.py letterbox() and utils/general.py scale_coords()),
 // so the engine's boxes match theirs to the pixel.
 //
-// Plain value types and pure functions; no threads involved.
+// Plain value types and pure functions; no threads involved. Non-positive
+// sizes throw std::invalid_argument (a frame's size comes from outside).
 #pragma once
 
 namespace lookout::engine {

@@ -254,6 +254,8 @@ const Frame& Preprocessor::decode(const Frame& frame) {
     throw std::invalid_argument("not a readable JPEG: " + e.reason());
   }
   const int width = header.width, height = header.height;
+  // Before decoding: a small frame may declare a huge picture.
+  if (const auto problem = frame_size_problem(width, height)) throw std::invalid_argument(*problem);
   if ((frame.width != 0 && frame.width != width) || (frame.height != 0 && frame.height != height)) {
     throw std::invalid_argument("JPEG is " + std::to_string(width) + "x" + std::to_string(height) +
                                 " but the frame says " + std::to_string(frame.width) + "x" +
@@ -294,6 +296,17 @@ void Preprocessor::run(const Frame& frame, const Letterbox& box, int channels, i
   }
   if (const std::string problem = validate_layout(frame); !problem.empty()) {
     throw std::invalid_argument(std::string(to_string(frame.format)) + " frame: " + problem);
+  }
+  // libyuv asserts (aborts the process) on a zero-sized scale: the box must
+  // fit the input, whatever the frame's shape.
+  if (box.scaled_width < 1 || box.scaled_height < 1 || box.left < 0 || box.top < 0 ||
+      box.left + box.scaled_width > box.input_width ||
+      box.top + box.scaled_height > box.input_height) {
+    throw std::invalid_argument("letterbox " + std::to_string(box.scaled_width) + "x" +
+                                std::to_string(box.scaled_height) + " at (" +
+                                std::to_string(box.left) + "," + std::to_string(box.top) +
+                                ") does not fit the input " + std::to_string(box.input_width) +
+                                "x" + std::to_string(box.input_height));
   }
   const int w = frame.width;
   const int h = frame.height;

@@ -60,6 +60,10 @@ std::shared_ptr<Frame> decode_jpeg(const std::filesystem::path& path,
   } catch (const jpeg::JpegError& e) {
     throw ImageDecodeError(path.string() + ": not a valid JPEG (" + e.reason() + ")");
   }
+  // Before anything is allocated: a few hundred bytes may declare 65500x65500.
+  if (const auto problem = frame_size_problem(header.width, header.height)) {
+    throw ImageDecodeError(path.string() + ": " + *problem);
+  }
   std::shared_ptr<Frame> frame;
   try {
     frame = Frame::allocate(PixelFormat::RGB24, header.width, header.height);
@@ -86,6 +90,9 @@ std::shared_ptr<Frame> decode_png(const std::filesystem::path& path,
   const ffmpeg::PacketPtr packet = ffmpeg::alloc_packet();
   const ffmpeg::AvFramePtr picture = ffmpeg::alloc_frame();
   codec->thread_count = 1;
+  // FFmpeg refuses larger pictures from their header, before decoding (a
+  // 31 KB PNG may declare 16000x16000).
+  codec->max_pixels = kMaxFramePixels;
   int error = avcodec_open2(codec.get(), png, nullptr);
   if (error < 0) throw ImageDecodeError(path.string() + ": " + ffmpeg::error_text(error));
   // The packet borrows `bytes`; send_packet copies what it keeps.

@@ -78,6 +78,7 @@ VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
   width_ = codec_->width;
   height_ = codec_->height;
   if (width_ <= 0 || height_ <= 0) fail("video stream has no frame size");
+  if (const auto problem = frame_size_problem(width_, height_)) fail(*problem);
   const AVRational rate = av_guess_frame_rate(format_.get(), stream, nullptr);
   frame_rate_ = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
   AVFrame probe{};

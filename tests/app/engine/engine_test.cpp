@@ -198,6 +198,24 @@ TEST_CASE("a models/ detector: metadata and sizes") {
   CHECK(engine->info().output_shape == std::vector<std::int64_t>{1, 19 * 19, 7});
 }
 
+TEST_CASE("frames of any shape are detected on, never abort: 1 pixel wide, 1 pixel high") {
+  // The shipped model takes any stride-aligned input, sized to each frame.
+  EngineOptions options;
+  options.model_path =
+      (std::filesystem::path(LOOKOUT_SOURCE_DIR) / "models/default/shapes.torchscript").string();
+  options.threads = 1;
+  auto engine = Engine::load(options);
+  for (const auto& [w, h] :
+       {std::pair{1, 640}, {640, 1}, {1, 4000}, {4000, 1}, {1, 1}, {3, 2000}}) {
+    CAPTURE(w);
+    CAPTURE(h);
+    auto frame = lookout::Frame::allocate(PixelFormat::RGB24, w, h);
+    std::fill(frame->storage.begin(), frame->storage.end(), std::uint8_t{200});
+    const auto result = engine->detect(*frame, lookout::DetectOptions{});
+    CHECK(result.detections.size() <= 100);
+  }
+}
+
 TEST_CASE("detections land on the objects, in frame pixels, from every pixel format") {
   auto engine = load("cells.torchscript");
   // 320x240 frame -> input 320x256 (8 px padding above and below). A white

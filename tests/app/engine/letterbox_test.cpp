@@ -1,6 +1,10 @@
+#include "letterbox.hpp"
+
+#include <array>
+#include <stdexcept>
+
 #include <doctest/doctest.h>
 
-#include "letterbox.hpp"
 #include "postprocess.hpp"
 
 using lookout::engine::fit_input_size;
@@ -84,6 +88,30 @@ TEST_CASE("any-size models get the smallest stride-aligned input") {
   size = fit_input_size(1600, 1200, {416, 416}, 32);
   CHECK(size.width == 416);
   CHECK(size.height == 320);
+  // Frames so thin that the short side scales below half a pixel still get
+  // one pixel, in the smallest stride-aligned input (it once came out 0 wide,
+  // and libyuv aborted the process).
+  for (const auto& [w, h, want_w, want_h] : {std::array<int, 4>{1, 640, 32, 320},
+                                             {640, 1, 320, 32},
+                                             {1, 1000, 32, 320},
+                                             {13000, 20, 320, 32},
+                                             {1, 639, 32, 320},
+                                             {2, 1281, 32, 320}}) {
+    CAPTURE(w);
+    CAPTURE(h);
+    size = fit_input_size(w, h, {320, 320}, 32);
+    CHECK(size.width == want_w);
+    CHECK(size.height == want_h);
+    const auto box = make_letterbox(w, h, size.width, size.height);
+    CHECK(box.scaled_width >= 1);
+    CHECK(box.scaled_height >= 1);
+    CHECK(box.left + box.scaled_width <= size.width);
+    CHECK(box.top + box.scaled_height <= size.height);
+  }
+  CHECK_THROWS_AS(fit_input_size(0, 10, {320, 320}, 32), std::invalid_argument);
+  CHECK_THROWS_AS(fit_input_size(10, 10, {330, 320}, 32), std::invalid_argument);
+  CHECK_THROWS_AS(make_letterbox(10, 10, 0, 320), std::invalid_argument);
+  CHECK_THROWS_AS(lookout::engine::make_stretch(-1, 10, 32, 32), std::invalid_argument);
   CHECK(lookout::engine::align_up(630, 32) == 640);
   CHECK(lookout::engine::align_up(640, 32) == 640);
 }

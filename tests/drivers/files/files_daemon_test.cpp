@@ -3,11 +3,12 @@
 // known) or a video file, runs the shipped model, and publishes detections to a
 // real TCP client. Checks frame sizes, sequence numbers and that the published
 // boxes find the objects drawn into the files.
-#include <doctest/doctest.h>
-
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "drivers/factory.hpp"
 #include "harness.hpp"
@@ -34,8 +35,8 @@ float iou(const LabelledBox& t, const json& box) {
   const float y2 = std::min(t.y2, box[3].get<float>());
   const float inter = std::max(0.f, x2 - x1) * std::max(0.f, y2 - y1);
   const float a = (t.x2 - t.x1) * (t.y2 - t.y1);
-  const float b = (box[2].get<float>() - box[0].get<float>()) *
-                  (box[3].get<float>() - box[1].get<float>());
+  const float b =
+      (box[2].get<float>() - box[0].get<float>()) * (box[3].get<float>() - box[1].get<float>());
   return inter / (a + b - inter);
 }
 
@@ -123,6 +124,42 @@ TEST_CASE("a directory of JPEG scenes is detected through lookoutd") {
 }
 
 #ifdef LOOKOUT_WITH_FFMPEG
+TEST_CASE("images of any shape and size never take lookoutd down") {
+  TempDir dir;
+  const auto images = dir / "images";
+  std::filesystem::create_directories(images);
+  // 1x640 and 640x1 once made the letterbox 0 pixels wide and libyuv abort
+  // the process; a tiny JPEG declaring 30000x30000 would cost 2.7 GB.
+  write_png(images / "a-thin.png", std::vector<std::uint8_t>(640 * 3, 90), 1, 640);
+  write_png(images / "b-flat.png", std::vector<std::uint8_t>(640 * 3, 90), 640, 1);
+  auto bomb = encode_jpeg(quadrants(64, 64), 64, 64);
+  for (std::size_t i = 2; i + 8 < bomb.size();) {
+    if (bomb[i + 1] == 0xC0) {
+      bomb[i + 5] = bomb[i + 7] = 30000 >> 8;
+      bomb[i + 6] = bomb[i + 8] = 30000 & 0xFF;
+      break;
+    }
+    i += 2 + ((bomb[i + 2] << 8) | bomb[i + 3]);
+  }
+  write_bytes(images / "c-bomb.jpg", std::string(bomb.begin(), bomb.end()));
+  write_jpeg(images / "d-scene.jpg", quadrants(64, 48), 64, 48);
+  const auto config = dir.write("lookout.yaml", files_config(dir, images, /*loop=*/true));
+  Daemon daemon(dir, config);
+  REQUIRE_MESSAGE(daemon.wait_ready(), daemon.log());
+  Client client = Client::tcp(daemon.tcp_port());
+  std::set<std::pair<int, int>> sizes;
+  for (int n = 0; n < 12 && sizes.size() < 3; ++n) {
+    auto detections = next_of_type(client, "detections");
+    REQUIRE_MESSAGE(detections, daemon.log());
+    sizes.insert(
+        {(*detections)["frame"]["width"].get<int>(), (*detections)["frame"]["height"].get<int>()});
+  }
+  // Every image but the refused one is detected on, round after round.
+  CHECK(sizes == std::set<std::pair<int, int>>{{1, 640}, {640, 1}, {64, 48}});
+  CHECK_FALSE(daemon.exited());
+  CHECK(daemon.log().find("c-bomb.jpg: image is 30000x30000") != std::string::npos);
+}
+
 TEST_CASE("a video file is decoded and published through lookoutd") {
   TempDir dir;
   const auto video = dir / "clip.avi";

@@ -178,6 +178,60 @@ TEST_CASE("clear errors naming the path") {
   CHECK_THROWS_WITH_AS(FilesSource(SourceConfig{}), doctest::Contains("no path"), SourceError);
 }
 
+// A JPEG whose frame header (SOF0) declares `width` x `height`, cut after a
+// little scan data: a few hundred bytes that a decoder would fill in as a
+// whole (grey) picture of that size.
+std::string jpeg_declaring(int width, int height) {
+  const auto small = test::encode_jpeg(test::quadrants(64, 64), 64, 64);
+  std::string bytes(small.begin(), small.end());
+  for (std::size_t i = 2; i + 4 < bytes.size();) {
+    const auto marker = static_cast<unsigned char>(bytes[i + 1]);
+    const std::size_t length =
+        (static_cast<unsigned char>(bytes[i + 2]) << 8) | static_cast<unsigned char>(bytes[i + 3]);
+    if (marker == 0xC0) {
+      bytes[i + 5] = static_cast<char>(height >> 8);
+      bytes[i + 6] = static_cast<char>(height & 0xFF);
+      bytes[i + 7] = static_cast<char>(width >> 8);
+      bytes[i + 8] = static_cast<char>(width & 0xFF);
+    }
+    if (marker == 0xDA) return bytes.substr(0, i + 2 + length + 64) + "\xFF\xD9";
+    i += 2 + length;
+  }
+  FAIL("no scan in the test JPEG");
+  return {};
+}
+
+TEST_CASE("images declaring more than kMaxFramePixels are refused before decoding") {
+  ScratchDir dir;
+  SUBCASE("a JPEG of 689 bytes declaring 16000x16000") {
+    test::write_bytes(dir / "bomb.jpg", jpeg_declaring(16000, 16000));
+    CHECK_THROWS_WITH_AS(decode_image(dir / "bomb.jpg"),
+                         doctest::Contains("bomb.jpg: image is 16000x16000 = 256000000 pixels; at "
+                                           "most 67108864 (8192x8192) are taken"),
+                         ImageDecodeError);
+    // At the limit it is still taken.
+    test::write_bytes(dir / "big.jpg", jpeg_declaring(8192, 8192));
+    const auto frame = decode_image(dir / "big.jpg");
+    CHECK(frame->width == 8192);
+  }
+  SUBCASE("a PNG one row over the limit") {
+    test::write_png(dir / "tall.png", std::vector<std::uint8_t>(8192u * 8193u, 0), 8192, 8193, 1);
+    CHECK_THROWS_WITH_AS(decode_image(dir / "tall.png"), doctest::Contains("tall.png"),
+                         ImageDecodeError);
+  }
+  SUBCASE("a directory goes on past one") {
+    QuietLogs quiet;
+    std::filesystem::create_directory(dir / "mixed");
+    test::write_bytes(dir / "mixed" / "a.jpg", jpeg_declaring(30000, 30000));
+    test::write_jpeg(dir / "mixed" / "b.jpg", test::quadrants(64, 48), 64, 48);
+    FilesSource source(files_config(dir / "mixed"));
+    source.start();
+    const auto r = source.next_frame(std::chrono::milliseconds(2000));
+    REQUIRE(r.status == FrameResult::Status::Ok);
+    CHECK(r.frame->width == 64);
+  }
+}
+
 TEST_CASE("a directory that disappears and comes back: supervised recovery") {
   QuietLogs quiet;
   ScratchDir root;

@@ -84,6 +84,17 @@ struct LabelledBox {
   float visibility = 1;
 };
 
+// The most pixels a frame may have: 8192 x 8192 (67 megapixels; a 12 MP
+// camera's full still five times over). Decoders check the size an image
+// declares before decoding it, so a small file claiming a huge picture costs
+// nothing, and Frame::allocate() refuses more.
+inline constexpr std::int64_t kMaxFramePixels = std::int64_t{1} << 26;
+
+// Why a frame cannot be `width` x `height`: not positive, or more than
+// kMaxFramePixels ("image is 30000x30000 = 900000000 pixels; at most
+// 67108864 (8192x8192) are taken"). nullopt when it can.
+std::optional<std::string> frame_size_problem(int width, int height);
+
 struct Frame {
   Frame() = default;
   ~Frame() = default;
@@ -121,7 +132,7 @@ struct Frame {
   // Allocates a frame that owns tightly packed planes of the given format and
   // size (MJPEG: `compressed_bytes` bytes in plane 0). Planes point into
   // `storage`. Throws std::invalid_argument for sizes the format can't have
-  // (odd sizes for subsampled formats, non-positive sizes).
+  // (odd sizes for subsampled formats, frame_size_problem()).
   static std::shared_ptr<Frame> allocate(PixelFormat format, int width, int height,
                                          std::size_t compressed_bytes = 0);
 
