@@ -40,6 +40,8 @@ packages=(
   # (tests/app/daemon/viewer_test.cpp; it skips without one), and promtool
   # (`promtool check metrics`) for the /metrics exposition format
   chromium prometheus
+  # the fuzz preset and scripts/fuzz.sh: clang with libFuzzer and its sanitizers
+  clang libclang-rt-14-dev
 )
 if [ "$want_cross" = 1 ]; then
   # qemu-user-static: its binfmt_misc entry lets aarch64 tests start aarch64

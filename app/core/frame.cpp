@@ -56,6 +56,10 @@ std::optional<std::string> frame_size_problem(int width, int height) {
     return "frame size must be positive, got " + std::to_string(width) + "x" +
            std::to_string(height);
   }
+  if (width > kMaxFrameSide || height > kMaxFrameSide) {
+    return "image is " + std::to_string(width) + "x" + std::to_string(height) +
+           "; sides of at most " + std::to_string(kMaxFrameSide) + " pixels are taken";
+  }
   const std::int64_t pixels = std::int64_t{width} * height;
   if (pixels > kMaxFramePixels) {
     return "image is " + std::to_string(width) + "x" + std::to_string(height) + " = " +

@@ -187,8 +187,14 @@ void EventStore::writer_loop() {
         error = "cannot create " + settings.directory + ": " + ec.message();
       } else {
         scan(settings);
-        if (job) error = write(*job, settings);
-        enforce(settings);
+        if (job) {
+          // Room first, so that the directory never holds more than
+          // max_count events, not even for a moment (a new best picture of
+          // an event already kept replaces its files).
+          enforce(settings, kept_.count(job->id) == 0 ? 1 : 0);
+          error = write(*job, settings);
+        }
+        enforce(settings, 0);
       }
     }
     if (!error.empty() && !failing_logged_) {
@@ -285,7 +291,7 @@ void EventStore::scan(const Settings& settings) {
   for (const auto& path : leftovers) fs::remove(path, ec);
 }
 
-void EventStore::enforce(const Settings& settings) {
+void EventStore::enforce(const Settings& settings, std::size_t room) {
   std::uint64_t bytes = 0;
   for (const auto& [id, k] : kept_) bytes += k.bytes;
   const std::int64_t now = unix_now();
@@ -294,7 +300,7 @@ void EventStore::enforce(const Settings& settings) {
       return a.second.written != b.second.written ? a.second.written < b.second.written
                                                   : a.first < b.first;
     });
-    const bool too_many = kept_.size() > settings.max_count;
+    const bool too_many = kept_.size() + room > settings.max_count;
     const bool too_big = settings.max_bytes > 0 && bytes > settings.max_bytes;
     const bool too_old = static_cast<double>(now - oldest->second.written) > settings.max_age_s;
     if (!too_many && !too_big && !too_old) break;

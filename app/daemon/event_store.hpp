@@ -82,8 +82,9 @@ class EventStore final : public Output {
   std::string write(const Job& job, const Settings& settings);
   // Writer thread: reads what the directory already holds (once per directory).
   void scan(const Settings& settings);
-  // Writer thread: removes the oldest until every limit is kept.
-  void enforce(const Settings& settings);
+  // Writer thread: removes the oldest until every limit is kept, with
+  // `room` more events to come within max_count.
+  void enforce(const Settings& settings, std::size_t room);
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

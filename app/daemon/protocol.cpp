@@ -329,4 +329,11 @@ std::variant<ClientMessage, std::string> parse_client_line(std::string_view text
   return std::string("unknown message type");  // a value outside the table
 }
 
+std::string LineFramer::take_rest() {
+  std::string rest = blank(pending_) ? std::string() : std::move(pending_);
+  pending_.clear();
+  scanned_ = 0;
+  return rest;
+}
+
 }  // namespace lookout::protocol

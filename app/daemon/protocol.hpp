@@ -186,6 +186,58 @@ using ClientMessage = std::variant<Subscribe, Auth, Ping>;
 // message to send back.
 std::variant<ClientMessage, std::string> parse_client_line(std::string_view line);
 
+// Splits what a client sends into lines (without their '\n'), as lookout/1
+// frames messages. Memory is bounded: it keeps at most kMaxLineBytes of a
+// line still waiting for its newline, and each byte is searched for a
+// newline once however the bytes are split (work linear in what arrives).
+// Plain value type; one client's, on that client's thread.
+class LineFramer {
+ public:
+  // Takes `bytes` and calls on_line(std::string_view) for each complete line
+  // that is not blank (spaces, tabs and a CR only), in order, until on_line
+  // returns false. Returns false when a line exceeds kMaxLineBytes: the
+  // client must be disconnected, and the framer holds nothing more.
+  template <typename OnLine>
+  bool feed(std::string_view bytes, OnLine&& on_line) {
+    pending_.append(bytes.data(), bytes.size());
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t newline = pending_.find('\n', scanned_);
+      if (newline == std::string::npos) break;
+      if (newline - start > kMaxLineBytes) return overflow();
+      const std::string_view line(pending_.data() + start, newline - start);
+      start = newline + 1;
+      scanned_ = start;
+      if (!blank(line) && !on_line(line)) {
+        consume(start);
+        return true;
+      }
+    }
+    consume(start);
+    return pending_.size() <= kMaxLineBytes || overflow();
+  }
+  // The last line when the stream ends without a newline ("" when blank).
+  std::string take_rest();
+
+  static bool blank(std::string_view line) {
+    return line.find_first_not_of(" \t\r") == std::string_view::npos;
+  }
+
+ private:
+  void consume(std::size_t bytes) {
+    pending_.erase(0, bytes);
+    scanned_ = pending_.size();
+  }
+  bool overflow() {
+    pending_.clear();
+    scanned_ = 0;
+    return false;
+  }
+
+  std::string pending_;      // received bytes not yet forming a whole line
+  std::size_t scanned_ = 0;  // bytes of pending_ already searched for '\n'
+};
+
 // The name of class `id` in `names` (null: none), or the id as text.
 std::string class_name(const std::vector<std::string>* names, int id);
 

@@ -313,8 +313,7 @@ class Session : public std::enable_shared_from_this<Session> {
         take_lines(n);
       } catch (const std::exception& e) {
         log::warning("client ", peer_, ": ", e.what());
-        pending_.clear();
-        scanned_ = 0;
+        framer_ = protocol::LineFramer();
         strike(std::string("internal error: ") + e.what());
       }
     }
@@ -328,10 +327,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // for publish.send_timeout_s.
   void peer_finished_sending() {
     peer_done_ = true;
-    if (pending_.find_first_not_of(" \t\r") != std::string::npos) {
-      const std::string last = std::move(pending_);
-      pending_.clear();
-      scanned_ = 0;
+    if (const std::string last = framer_.take_rest(); !last.empty()) {
       try {
         handle_line(last);
       } catch (const std::exception& e) {
@@ -347,27 +343,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void take_lines(std::size_t n) {
-    pending_.append(chunk_.data(), n);
-    std::size_t start = 0;
-    for (;;) {
-      const std::size_t newline = pending_.find('\n', scanned_);
-      if (newline == std::string::npos) break;
-      if (newline - start > protocol::kMaxLineBytes) return too_long();
-      std::string_view line(pending_.data() + start, newline - start);
-      start = newline + 1;
-      scanned_ = start;
-      if (line.find_first_not_of(" \t\r") != std::string_view::npos) handle_line(line);
-      if (closing_ || closed_) return;
-    }
-    pending_.erase(0, start);
-    scanned_ = pending_.size();
-    if (pending_.size() > protocol::kMaxLineBytes) too_long();
+    const bool fits = framer_.feed({chunk_.data(), n}, [this](std::string_view line) {
+      handle_line(line);
+      return !closing_ && !closed_;
+    });
+    if (!fits) too_long();
   }
 
   void too_long() {
     log_notice("sent more than " + std::to_string(protocol::kMaxLineBytes) +
                " bytes without a newline; disconnecting");
-    pending_.clear();
     close_after(protocol::error("line longer than " + std::to_string(protocol::kMaxLineBytes) +
                                 " bytes; disconnecting"));
   }
@@ -479,8 +464,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int strikes_ = 0;
 
   std::array<char, 4096> chunk_{};
-  std::string pending_;      // received bytes not yet forming a whole line
-  std::size_t scanned_ = 0;  // bytes of pending_ already searched for '\n'
+  protocol::LineFramer framer_;
 
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::vector<std::shared_ptr<const std::string>> in_flight_;

@@ -1,10 +1,11 @@
 #include "model_config.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/engine.hpp"
 
@@ -18,6 +19,11 @@ namespace {
 
 int as_int(const nlohmann::json& value, const std::string& key, const std::string& where) {
   if (!value.is_number_integer()) fail(where, "\"" + key + "\" must be an integer");
+  // Within int's range: a huge value must not wrap around into a small one.
+  const bool in_range = value.is_number_unsigned()
+                            ? value.get<std::uint64_t>() <= 1'000'000'000u
+                            : std::llabs(value.get<std::int64_t>()) <= 1'000'000'000;
+  if (!in_range) fail(where, "\"" + key + "\" is out of range");
   return value.get<int>();
 }
 
@@ -38,8 +44,8 @@ std::vector<std::string> parse_names(const nlohmann::json& value, const std::str
   for (const auto& [key, item] : value.items()) {
     char* end = nullptr;
     const long index = std::strtol(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0' || index < 0 ||
-        index >= static_cast<long>(names.size()) || seen[static_cast<std::size_t>(index)]) {
+    if (key.empty() || *end != '\0' || index < 0 || index >= static_cast<long>(names.size()) ||
+        seen[static_cast<std::size_t>(index)]) {
       fail(where, "\"names\" key \"" + key + "\" is not a class index 0.." +
                       std::to_string(names.size() - 1));
     }
@@ -54,13 +60,15 @@ std::vector<std::string> parse_names(const nlohmann::json& value, const std::str
 
 ModelConfig parse_model_config(const std::string& text, const std::string& where) {
   ModelConfig config;
-  if (std::all_of(text.begin(), text.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); })) {
+  if (std::all_of(text.begin(), text.end(),
+                  [](char c) { return std::isspace(static_cast<unsigned char>(c)); })) {
     return config;
   }
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number too large for a double.
     fail(where, std::string("not valid JSON (") + e.what() + ")");
   }
   if (!root.is_object()) fail(where, "expected a JSON object");
@@ -87,7 +95,11 @@ ModelConfig parse_model_config(const std::string& text, const std::string& where
   }
   if (auto it = root.find("stride"); it != root.end() && !it->is_null()) {
     // ultralytics writes an int; be lenient about 32.0.
-    if (it->is_number_float() && it->get<double>() == static_cast<int>(it->get<double>())) {
+    // (The range check first: converting a double outside int's range is undefined.)
+    const auto whole = [](double v) {
+      return std::abs(v) <= 1e9 && v == static_cast<double>(static_cast<int>(v));
+    };
+    if (it->is_number_float() && whole(it->get<double>())) {
       config.stride = static_cast<int>(it->get<double>());
     } else {
       config.stride = as_int(*it, "stride", where);

@@ -130,16 +130,20 @@ ImageKind sniff_image(const std::filesystem::path& path) {
 }
 
 std::shared_ptr<Frame> decode_image(const std::filesystem::path& path) {
-  const auto bytes = read_file(path);
+  return decode_image_bytes(read_file(path), path);
+}
+
+std::shared_ptr<Frame> decode_image_bytes(const std::vector<std::uint8_t>& bytes,
+                                          const std::filesystem::path& name) {
   switch (kind_of(bytes.data(), bytes.size())) {
     case ImageKind::Jpeg:
-      return decode_jpeg(path, bytes);
+      return decode_jpeg(name, bytes);
     case ImageKind::Png:
-      return decode_png(path, bytes);
+      return decode_png(name, bytes);
     case ImageKind::Other:
       break;
   }
-  throw ImageDecodeError(path.string() + ": not a JPEG or PNG image");
+  throw ImageDecodeError(name.string() + ": not a JPEG or PNG image");
 }
 
 }  // namespace lookout

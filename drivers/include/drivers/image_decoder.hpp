@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "core/frame.hpp"
 #include "drivers/source.hpp"
@@ -37,5 +38,10 @@ ImageKind sniff_image(const std::filesystem::path& path);
 // Decodes a JPEG or PNG file to an RGB24 frame (sequence and times unset).
 // Throws ImageReadError or ImageDecodeError; messages name the file.
 std::shared_ptr<Frame> decode_image(const std::filesystem::path& path);
+
+// The same for a file's bytes already in memory; `name` is for messages.
+// Throws ImageDecodeError.
+std::shared_ptr<Frame> decode_image_bytes(const std::vector<std::uint8_t>& bytes,
+                                          const std::filesystem::path& name);
 
 }  // namespace lookout

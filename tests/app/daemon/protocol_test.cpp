@@ -243,3 +243,41 @@ TEST_CASE("stats carry objects per zone and crossings per line, by class name") 
   protocol::Stats plain;
   CHECK_FALSE(json::parse(protocol::stats(plain)).contains("zones"));
 }
+
+TEST_CASE("the line framer gives the same lines however the bytes are split, within its bound") {
+  const std::string stream = "{\"type\":\"ping\"}\n\n  \t\r\n{\"a\":1}\r\nlast";
+  const std::vector<std::string> want = {"{\"type\":\"ping\"}", "{\"a\":1}\r"};
+  for (std::size_t chunk = 1; chunk <= stream.size(); ++chunk) {
+    CAPTURE(chunk);
+    protocol::LineFramer framer;
+    std::vector<std::string> got;
+    for (std::size_t at = 0; at < stream.size(); at += chunk) {
+      CHECK(framer.feed(std::string_view(stream).substr(at, chunk), [&](std::string_view line) {
+        got.emplace_back(line);
+        return true;
+      }));
+    }
+    CHECK(got == want);
+    CHECK(framer.take_rest() == "last");
+    CHECK(framer.take_rest().empty());
+  }
+  // on_line returning false stops at that line; the rest waits.
+  protocol::LineFramer framer;
+  int calls = 0;
+  CHECK(framer.feed("a\nb\nc\n", [&](std::string_view) { return ++calls < 2; }));
+  CHECK(calls == 2);
+  // A line of exactly kMaxLineBytes is taken, one byte more is not, whether
+  // its newline has arrived or not.
+  const std::string longest(protocol::kMaxLineBytes, 'x');
+  protocol::LineFramer bounded;
+  std::size_t size = 0;
+  CHECK(bounded.feed(longest + "\n", [&](std::string_view line) {
+    size = line.size();
+    return true;
+  }));
+  CHECK(size == protocol::kMaxLineBytes);
+  CHECK_FALSE(bounded.feed(longest + "y", [](std::string_view) { return true; }));
+  CHECK(bounded.take_rest().empty());  // nothing kept after an overflow
+  protocol::LineFramer with_newline;
+  CHECK_FALSE(with_newline.feed(longest + "y\n", [](std::string_view) { return true; }));
+}

@@ -209,6 +209,11 @@ TEST_CASE("images declaring more than kMaxFramePixels are refused before decodin
                          doctest::Contains("bomb.jpg: image is 16000x16000 = 256000000 pixels; at "
                                            "most 67108864 (8192x8192) are taken"),
                          ImageDecodeError);
+    // A side past kMaxFrameSide (libyuv's scalers overflow from 32768 on).
+    test::write_bytes(dir / "long.jpg", jpeg_declaring(20, 55050));
+    CHECK_THROWS_WITH_AS(decode_image(dir / "long.jpg"),
+                         doctest::Contains("image is 20x55050; sides of at most 16384 pixels"),
+                         ImageDecodeError);
     // At the limit it is still taken.
     test::write_bytes(dir / "big.jpg", jpeg_declaring(8192, 8192));
     const auto frame = decode_image(dir / "big.jpg");

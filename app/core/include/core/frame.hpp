@@ -89,9 +89,13 @@ struct LabelledBox {
 // declares before decoding it, so a small file claiming a huge picture costs
 // nothing, and Frame::allocate() refuses more.
 inline constexpr std::int64_t kMaxFramePixels = std::int64_t{1} << 26;
+// The longest side a frame may have: libyuv's scalers step through a source
+// in 16.16 fixed point, which overflows from 32768 pixels on (a 20x55050
+// JPEG crashed them).
+inline constexpr int kMaxFrameSide = 16384;
 
-// Why a frame cannot be `width` x `height`: not positive, or more than
-// kMaxFramePixels ("image is 30000x30000 = 900000000 pixels; at most
+// Why a frame cannot be `width` x `height`: not positive, a side longer than
+// kMaxFrameSide, or more than kMaxFramePixels ("image is 30000x30000 = 900000000 pixels; at most
 // 67108864 (8192x8192) are taken"). nullopt when it can.
 std::optional<std::string> frame_size_problem(int width, int height);
 
