@@ -14,6 +14,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <sys/stat.h>
 
 #include "core/log.hpp"
 #include "core/version.hpp"
@@ -195,6 +196,33 @@ PipelineSettings pipeline_settings(const Config& config, const ModelInfo& model)
 
 namespace {
 
+// Which file a model path names, and as it was: a file replaced (a new
+// inode) or rewritten (a new size or time) since it was loaded is loaded
+// again on reload even though model.path stays the same.
+struct FileStamp {
+  std::uintmax_t size = 0;
+  std::int64_t modified = 0;
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const FileStamp& o) const {
+    return size == o.size && modified == o.modified && device == o.device && inode == o.inode;
+  }
+  bool operator!=(const FileStamp& o) const { return !(*this == o); }
+};
+
+FileStamp stamp_of(const std::string& path) {
+  FileStamp stamp;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    stamp.size = static_cast<std::uintmax_t>(st.st_size);
+    stamp.modified =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    stamp.device = st.st_dev;
+    stamp.inode = st.st_ino;
+  }
+  return stamp;
+}
+
 // What listening as `config` asks would fail on here, each problem at its
 // key. Start and --check-config both refuse these. `probe_ports` (only for
 // --check-config: a start binds for real, and an address that is missing
@@ -294,6 +322,7 @@ class Daemon::Impl final : public DaemonView {
   std::mutex commit_mutex_;  // a reload commit and shutdown exclude each other
   std::atomic<bool> stopping_{false};
   std::thread reload_thread_;
+  FileStamp model_stamp_;      // the model file as loaded (start, then the reload worker)
   bool reload_busy_ = false;   // I/O thread
   bool reload_again_ = false;  // I/O thread: a SIGHUP arrived during a reload
 
@@ -383,6 +412,7 @@ Daemon::Impl::Impl(Config config, std::string config_path)
   const std::string& model_path = config_.model.engine.model_path;
   systemd::notify("STATUS=Loading model " + systemd::status_text(model_path));
   const auto load_start = Clock::now();
+  model_stamp_ = stamp_of(model_path);
   auto engine = Engine::load(engine_options(config_));
   const ModelInfo info = engine->info();
   log::notice("model ", model_path, " ready: ", describe_model(info), " in ",
@@ -548,7 +578,14 @@ void Daemon::Impl::reload_worker(Config current) {
     const config::ReloadPlan plan = plan_reload(current, next);
     std::unique_ptr<Engine> engine;
     ModelInfo info;
-    if (plan.restarts(config::Restart::Engine)) {
+    const FileStamp stamp = stamp_of(next.model.engine.model_path);
+    const bool model_changed_on_disk =
+        !plan.restarts(config::Restart::Engine) && stamp != model_stamp_;
+    if (model_changed_on_disk) {
+      log::notice("model file ", next.model.engine.model_path,
+                  " changed since it was loaded; loading it again");
+    }
+    if (plan.restarts(config::Restart::Engine) || model_changed_on_disk) {
       engine = Engine::load(engine_options(next));
       info = engine->info();
       log::notice("model ", next.model.engine.model_path, " ready: ", describe_model(info));
@@ -569,6 +606,7 @@ void Daemon::Impl::reload_worker(Config current) {
     {
       std::lock_guard commit(commit_mutex_);
       if (stopping_) return;
+      if (engine) model_stamp_ = stamp;
       // The new greeting is posted before the source is swapped, so the new
       // source's own report of its frames (posted from its first frame on)
       // comes after it and wins.
@@ -602,6 +640,7 @@ void Daemon::Impl::reload_worker(Config current) {
       const std::string restarted = plan.summary();
       outcome += restarted.empty() ? ", nothing restarted" : "; restarted " + restarted;
     }
+    if (model_changed_on_disk) outcome += "; the model file changed, so the engine restarted";
     asio::post(io_, [this, next = std::make_shared<const Config>(std::move(next)),
                      outcome = std::move(outcome), prepared]() {
       for (std::size_t i = 0; i < outputs_.size(); ++i) {
