@@ -484,6 +484,7 @@ void Daemon::Impl::shutdown(const char* why) {
     std::this_thread::sleep_for(kStopGuard);
     log::error("still stopping after ", kStopGuard.count(),
                " s: a frame source or the model is stuck; exiting");
+    log::flush(std::chrono::milliseconds(500));  // _Exit runs no exit handlers
     std::_Exit(1);
   }).detach();
   boost::system::error_code ec;

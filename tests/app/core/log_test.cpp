@@ -18,6 +18,7 @@ std::string capture_stderr(F body) {
   dup2(fds[1], STDERR_FILENO);
   close(fds[1]);
   body();
+  REQUIRE(lookout::log::flush());  // lines are written by the log's own thread
   dup2(saved, STDERR_FILENO);
   close(saved);
   std::string out;

@@ -444,3 +444,61 @@ TEST_CASE("SIGHUP in bursts, also during a reload, ends on the last file and los
   CHECK((*b)["seq"].get<std::uint64_t>() > (*a)["seq"].get<std::uint64_t>());
   CHECK(d.daemon->log().find("reload") != std::string::npos);
 }
+
+TEST_CASE("a journal that takes nothing cannot stall the daemon: lines are dropped and counted") {
+  TempDir dir;
+  DaemonConfig config;
+  config.http = false;
+  const auto file = dir.write("lookout.yaml", config.yaml(dir));  // logging.level: debug
+  // stderr is a pipe that nobody reads: its 64 KiB fill up, and then every
+  // write(2) to it blocks, as when journald stalls.
+  const auto fifo = dir / "stderr.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(reader >= 0);
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
+  }
+  env.push_back("STATE_DIRECTORY=" + (dir / "state").string());
+  const pid_t pid =
+      Daemon::spawn({lookoutd_binary().string(), "--config", file.string()}, env, fifo);
+  const auto socket = dir / "lookoutd.sock";
+  std::optional<Client> first;
+  for (int i = 0; i < 600 && !first; ++i) {
+    try {
+      first.emplace(Client::unix_socket(socket));
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  REQUIRE(first);
+  REQUIRE(first->next_of("detections"));
+  // Each connection logs a line or two at debug level: thousands of them
+  // are far more than the pipe holds.
+  for (int i = 0; i < 8000; ++i) Client::unix_socket(socket);
+  // Clients are still served at once: the I/O thread never waited on stderr.
+  Client late = Client::unix_socket(socket);
+  CHECK(late.next(std::chrono::milliseconds(5000)));
+  CHECK(late.next_of("detections", std::chrono::milliseconds(5000)));
+  CHECK(first->next_of("detections", std::chrono::milliseconds(5000)));
+  // Now the journal reads again: what was dropped is counted there, and the
+  // daemon stops cleanly.
+  ::fcntl(reader, F_SETFL, 0);
+  std::string text;
+  std::thread drain([&] {
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(reader, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  });
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  drain.join();
+  ::close(reader);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(text.find("log lines were dropped: stderr (the journal) did not take them in time") !=
+        std::string::npos);
+  CHECK(text.find("stopping (") != std::string::npos);
+}

@@ -2,10 +2,12 @@
 // sd-daemon(3)) understand, so `journalctl -p warning` works for lookoutd.
 // On a terminal the prefix is replaced by a readable tag.
 //
-// Threads: any thread may log; each message is written with one write(2) so
-// lines from different threads never interleave.
+// Threads: any thread may log, without ever blocking on stderr: messages go
+// through a bounded queue to a writer thread, whole and in order, so lines
+// from different threads never interleave.
 #pragma once
 
+#include <chrono>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -38,7 +40,15 @@ namespace lookout::log {
 void set_level(Level level);
 Level level();
 
+// Queues one message for stderr (see log.cpp: a writer thread writes it, so
+// a blocked journal never blocks the caller; when it stays blocked, lines
+// are dropped and counted). Never blocks.
 void write(Level level, std::string_view message);
+
+// Waits until every queued line is written, at most `timeout`; false on
+// timeout. Runs by itself at exit (2 s at most); tests that capture stderr
+// call it before they look.
+bool flush(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
 namespace detail {
 inline void append(std::ostringstream&) {}
@@ -58,14 +68,24 @@ void message(Level lvl, const Args&... args) {
 }
 
 template <typename... Args>
-void error(const Args&... args) { message(Level::Error, args...); }
+void error(const Args&... args) {
+  message(Level::Error, args...);
+}
 template <typename... Args>
-void warning(const Args&... args) { message(Level::Warning, args...); }
+void warning(const Args&... args) {
+  message(Level::Warning, args...);
+}
 template <typename... Args>
-void notice(const Args&... args) { message(Level::Notice, args...); }
+void notice(const Args&... args) {
+  message(Level::Notice, args...);
+}
 template <typename... Args>
-void info(const Args&... args) { message(Level::Info, args...); }
+void info(const Args&... args) {
+  message(Level::Info, args...);
+}
 template <typename... Args>
-void debug(const Args&... args) { message(Level::Debug, args...); }
+void debug(const Args&... args) {
+  message(Level::Debug, args...);
+}
 
 }  // namespace lookout::log
