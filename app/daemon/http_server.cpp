@@ -667,11 +667,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     watch_for_close();
   }
 
-  // A streaming client sends nothing; a read that ends means it left.
+  // A streaming client sends nothing more; a reset means it left. An end of
+  // its input only means it shut down its sending side (TCP half-close, as
+  // `nc -N` does after the request): it still reads, so the stream goes on
+  // until a write fails or takes nothing for kStreamWriteTimeout.
   void watch_for_close() {
     socket_.async_read_some(asio::buffer(drain_),
                             [self = shared_from_this()](error_code ec, std::size_t) {
                               if (self->closed_) return;
+                              if (ec == asio::error::eof) return;
                               if (ec) return self->close();
                               self->watch_for_close();
                             });

@@ -66,6 +66,7 @@ class HttpConnection {
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
+  int fd() const { return fd_; }
   void send(const std::string& data) {
     std::size_t sent = 0;
     while (sent < data.size()) {

@@ -262,6 +262,35 @@ TEST_CASE("GET /api/stream sends hello, then detections and stats as server-sent
   CHECK(seen.count("stats") == 1);
 }
 
+TEST_CASE("a client that half-closes after its request keeps its stream (SSE and MJPEG)") {
+  auto& d = shared_daemon();
+  {
+    HttpConnection c(d.http_port);
+    c.send("GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);  // as `nc -N` does
+    const auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    int detections = 0;
+    const auto deadline = Clock::now() + kPatience;
+    while (detections < 5 && Clock::now() < deadline) {
+      const auto event = c.next_event();
+      REQUIRE(event);
+      detections += event->first == "detections";
+    }
+    CHECK(detections == 5);
+  }
+  {
+    HttpConnection c(d.http_port);
+    c.send("GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    const auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    for (int i = 0; i < 3; ++i) CHECK(c.next_part());
+  }
+}
+
 TEST_CASE("GET /snapshot.jpg is the latest frame as JPEG, at the asked width and quality") {
   auto& d = shared_daemon();
   const HttpResponse full = get_when_ok(d.http_port, "/snapshot.jpg");
