@@ -30,6 +30,7 @@ for target in "${targets[@]}"; do
   [ -x "$binary" ] || { echo "fuzz: no target $target" >&2; exit 2; }
   work=build-fuzz/fuzz-corpus/$target
   artifacts=build-fuzz/fuzz-artifacts/$target
+  rm -rf "$artifacts"
   mkdir -p "$work" "$artifacts"
   log=build-fuzz/fuzz-$target.log
   start=$(date +%s)

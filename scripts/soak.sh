@@ -158,14 +158,27 @@ rows = []
 time.sleep(min(interval, 30))  # warm-up: model, allocator, first tracks
 while True:
     t = time.time() - start
-    rss, fds, rate = sample()
+    try:
+        rss, fds, rate = sample()
+    except (OSError, ValueError, KeyError, StopIteration) as e:
+        print(f"{t:8.0f} s  the daemon did not answer: {e}", flush=True)
+        break
     rows.append((t, rss, fds, rate))
     print(f"{t:8.0f} s  RSS {rss:7.1f} MB  fds {fds:4d}  processed {rate:6.1f} fps", flush=True)
     if t >= duration:
         break
     time.sleep(max(0, min(interval, duration - t)))
 stop.set()
-alive = os.path.exists(f"/proc/{pid}")
+if not rows:
+    print("checks: the daemon answered no sample: FAILED")
+    sys.exit(1)
+def alive_now():  # a zombie (exited, not yet reaped by the shell) is not alive
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(l.startswith("State:") and ("Z" in l.split()[1] or "X" in l.split()[1]) for l in f)
+    except OSError:
+        return False
+alive = alive_now()
 half = [r for r in rows if r[0] >= rows[-1][0] / 2] or rows[-1:]
 base_rss, base_fds, base_rate = rows[0][1], rows[0][2], rows[0][3]
 n = len(half)

@@ -48,6 +48,13 @@ std::optional<std::string_view> closest_name(std::string_view got,
   return best;
 }
 
+void append_hex_escape(std::string& out, unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\x";
+  out += kHex[c >> 4];
+  out += kHex[c & 0xF];
+}
+
 std::string printable(std::string_view text, std::size_t limit) {
   std::string out;
   out.reserve(std::min(text.size(), limit) + 3);
@@ -62,10 +69,7 @@ std::string printable(std::string_view text, std::size_t limit) {
     } else if (c == '\t') {
       out += "\\t";
     } else if (u < 0x20 || u == 0x7F) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
+      append_hex_escape(out, u);
     } else {
       out += c;
     }

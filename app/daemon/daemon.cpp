@@ -224,20 +224,27 @@ FileStamp stamp_of(const std::string& path) {
 }
 
 // What listening as `config` asks would fail on here, each problem at its
-// key. Start and --check-config both refuse these. `probe_ports` (only for
-// --check-config: a start binds for real, and an address that is missing
-// at boot may come with the network) also binds throw-away sockets on the
-// TCP and HTTP ports to find a port this user may not take or an address
-// this machine lacks.
-void check_listeners(const Config& config, bool probe_ports) {
-  std::vector<std::string> problems;
+// key: the Unix socket's directory missing or not writable, or something
+// else than a socket at its path; with `probe_ports` (only for
+// --check-config: a start binds for real, and an address missing at boot may
+// come with the network) also what binding throw-away sockets on the TCP and
+// HTTP ports meets (a port this user may not take, an address this machine
+// lacks).
+struct ListenerProblems {
+  std::vector<std::string> certain;      // fail wherever lookoutd runs
+  std::vector<std::string> environment;  // fail here, as this user, now
+};
+ListenerProblems listener_problems(const Config& config, bool probe_ports) {
+  ListenerProblems found;
   const auto& locations = config.locations;
   const UnixConfig& unix_socket = config.publish.unix_socket;
   if (unix_socket.enabled) {
-    if (const auto why = unix_socket_problem(unix_socket.path)) {
-      problems.push_back(locations.of("publish.unix.path").format(*why));
+    if (const auto problem = unix_socket_problem(unix_socket.path)) {
+      (problem->depends_on_environment ? found.environment : found.certain)
+          .push_back(locations.of("publish.unix.path").format(problem->why));
     }
   }
+  auto& problems = found.environment;
   if (probe_ports) {
     const auto probe = [&](bool enabled, const std::string& bind, int port, const std::string& key,
                            const char* what) {
@@ -252,17 +259,29 @@ void check_listeners(const Config& config, bool probe_ports) {
           "publish.tcp.port", "TCP");
     probe(config.http.enabled, config.http.bind, config.http.port, "http.port", "HTTP");
   }
-  if (!problems.empty()) throw ConfigError(problems);
+  return found;
+}
+
+// A start (and a reload) refuses every Unix socket problem: here is where it runs.
+void check_listeners(const Config& config) {
+  auto found = listener_problems(config, /*probe_ports=*/false);
+  auto problems = std::move(found.certain);
+  problems.insert(problems.end(), found.environment.begin(), found.environment.end());
+  if (!problems.empty()) throw ConfigError(std::move(problems));
 }
 
 }  // namespace
 
-ModelInfo check_config(const Config& config) {
-  check_listeners(config, /*probe_ports=*/true);
+CheckedConfig check_config(const Config& config) {
+  CheckedConfig checked;
+  auto found = listener_problems(config, /*probe_ports=*/true);
+  if (!found.certain.empty()) throw ConfigError(std::move(found.certain));
+  checked.warnings = std::move(found.environment);
   auto engine = Engine::load(engine_options(config, /*warm_up=*/false));
   pipeline_settings(config, engine->info());
   make_supervised_source(config.source);  // constructing checks the settings; no I/O
-  return engine->info();
+  checked.model = engine->info();
+  return checked;
 }
 
 // ---- Daemon ------------------------------------------------------------------------
@@ -407,7 +426,7 @@ Daemon::Impl::Impl(Config config, std::string config_path)
       started_(Clock::now()) {
   apply_log_level(config_.logging);
   log::notice("lookoutd ", kVersion, " starting with ", config_.origin);
-  check_listeners(config_, /*probe_ports=*/false);
+  check_listeners(config_);
   log::debug("configuration: ", describe(config_));
   const std::string& model_path = config_.model.engine.model_path;
   systemd::notify("STATUS=Loading model " + systemd::status_text(model_path));
@@ -594,7 +613,7 @@ void Daemon::Impl::reload_worker(Config current) {
       info = pipeline_.model_info();
     }
     PipelineSettings settings = pipeline_settings(next, info);
-    check_listeners(next, /*probe_ports=*/false);
+    check_listeners(next);
     std::unique_ptr<SupervisedSource> source;
     if (plan.restarts(config::Restart::Source)) source = make_supervised_source(next.source);
     // New addresses are bound before anything is switched, so an address in use

@@ -89,6 +89,10 @@ constexpr auto kSnapshotPatience = std::chrono::seconds(5);
 constexpr auto kStreamWriteTimeout = std::chrono::seconds(30);
 // How long a client being disconnected gets to read its last response.
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
+// Refused connections that may wait at once for their 503 to be read; in a
+// flood the rest are closed at once, so that they never fill the
+// descriptor table lookout/1, the camera and the snapshots share.
+constexpr std::size_t kMaxRefusedLingering = 32;
 constexpr int kDefaultStreamFps = 5;
 constexpr const char* kBoundary = "lookoutframe";
 constexpr const char* kCookie = "lookout_token";
@@ -316,6 +320,7 @@ struct HttpHub : std::enable_shared_from_this<HttpHub> {
   std::map<std::uint64_t, std::shared_ptr<HttpSession>> sessions;
   std::uint64_t next_id = 1;
   net::LogLimiter limiter{20};
+  std::size_t refused_lingering = 0;  // refused connections still being told why
   bool closed = false;
 
   protocol::HelloInfo hello;
@@ -407,6 +412,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void start() { read_request(); }
 
   // Answers at once, without reading a request, and closes.
+  // A connection refused at admission: counted while it is told why.
+  void mark_refused() { refused_ = true; }
+
   void refuse(http::status status, const std::string& message) {
     keep_alive_ = false;
     respond(error_response(status, message));
@@ -481,7 +489,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     socket_.close(ec);
     timer_.cancel();
     queue_.clear();
-    if (const auto hub = hub_.lock()) hub->sessions.erase(id_);
+    if (const auto hub = hub_.lock()) {
+      if (refused_) --hub->refused_lingering;
+      hub->sessions.erase(id_);
+    }
   }
 
   // Sends the response and closes gracefully (after the client has read it).
@@ -714,6 +725,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::uint64_t id_;
   Mode mode_ = Mode::Requests;
   bool closed_ = false;
+  bool refused_ = false;  // refused at admission (HttpHub::refused_lingering)
   bool timed_out_ = false;
   bool writing_ = false;
   bool keep_alive_ = true;
@@ -1048,34 +1060,39 @@ void HttpHub::accept(const std::shared_ptr<net::TcpListener>& l) {
 }
 
 void HttpHub::admit(tcp::socket socket, std::string peer, net::PeerAddress address) {
-  const std::uint64_t id = next_id++;
-  auto session =
-      std::make_shared<HttpSession>(weak_from_this(), std::move(socket), peer, address, id);
   std::size_t same_host = 0;
   for (const auto& entry : sessions) {
     const net::PeerAddress& other = entry.second->address();
     same_host += other.v6 == address.v6 && other.bytes == address.bytes ? 1 : 0;
   }
+  std::string refusal, why;
   if (sessions.size() >= static_cast<std::size_t>(config.max_connections)) {
-    if (limiter.allow()) {
-      log::notice("refused HTTP client ", peer, ": already ", sessions.size(),
-                  " connections (http.max_connections)");
+    refusal = "too many connections (http.max_connections is " +
+              std::to_string(config.max_connections) + ")";
+    why = "already " + std::to_string(sessions.size()) + " connections (http.max_connections)";
+  } else if (same_host >= static_cast<std::size_t>(config.max_connections_per_host)) {
+    refusal = "too many connections from your address (http.max_connections_per_host is " +
+              std::to_string(config.max_connections_per_host) + ")";
+    why = "already " + std::to_string(same_host) +
+          " connections from its address (http.max_connections_per_host)";
+  }
+  if (!refusal.empty()) {
+    if (limiter.allow()) log::notice("refused HTTP client ", peer, ": ", why);
+    if (refused_lingering >= kMaxRefusedLingering) {
+      error_code ec;
+      socket.close(ec);  // a flood: no 503, no descriptor held
+      return;
     }
-    session->refuse(http::status::service_unavailable,
-                    "too many connections (http.max_connections is " +
-                        std::to_string(config.max_connections) + ")");
+    auto session = std::make_shared<HttpSession>(weak_from_this(), std::move(socket), peer, address,
+                                                 next_id++);
+    ++refused_lingering;
+    session->mark_refused();
+    session->refuse(http::status::service_unavailable, refusal);
     return;
   }
-  if (same_host >= static_cast<std::size_t>(config.max_connections_per_host)) {
-    if (limiter.allow()) {
-      log::notice("refused HTTP client ", peer, ": already ", same_host,
-                  " connections from its address (http.max_connections_per_host)");
-    }
-    session->refuse(http::status::service_unavailable,
-                    "too many connections from your address (http.max_connections_per_host is " +
-                        std::to_string(config.max_connections_per_host) + ")");
-    return;
-  }
+  const std::uint64_t id = next_id++;
+  auto session =
+      std::make_shared<HttpSession>(weak_from_this(), std::move(socket), peer, address, id);
   log::debug("HTTP client ", peer, " connected");
   sessions.emplace(id, session);
   session->start();

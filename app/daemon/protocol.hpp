@@ -209,7 +209,9 @@ class LineFramer {
       start = newline + 1;
       scanned_ = start;
       if (!blank(line) && !on_line(line)) {
-        consume(start);
+        // The rest was not searched yet: the next feed() starts there.
+        pending_.erase(0, start);
+        scanned_ = 0;
         return true;
       }
     }

@@ -94,23 +94,24 @@ struct UnixListener {
   dev_t device = 0;
 };
 
-namespace {}  // namespace
-
-std::optional<std::string> unix_socket_problem(const std::string& path) {
+std::optional<UnixSocketProblem> unix_socket_problem(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path socket_path(path);
   const fs::path directory = socket_path.parent_path();
   std::error_code ec;
-  if (!fs::is_directory(directory, ec)) {
-    return "the socket's directory " + directory.string() +
-           (fs::exists(directory, ec) ? " is not a directory" : " does not exist");
-  }
   const auto status = fs::symlink_status(socket_path, ec);
   if (fs::exists(status) && !fs::is_socket(status)) {
-    return path + " exists and is not a socket";
+    return UnixSocketProblem{path + " exists and is not a socket", false};
+  }
+  if (!fs::is_directory(directory, ec)) {
+    return UnixSocketProblem{
+        "the socket's directory " + directory.string() +
+            (fs::exists(directory, ec) ? " is not a directory" : " does not exist"),
+        !fs::exists(directory, ec)};
   }
   if (::access(directory.c_str(), W_OK | X_OK) != 0) {
-    return "cannot create the socket in " + directory.string() + ": " + std::strerror(errno);
+    return UnixSocketProblem{
+        "cannot create the socket in " + directory.string() + ": " + std::strerror(errno), true};
   }
   return std::nullopt;
 }
@@ -435,10 +436,13 @@ class Session : public std::enable_shared_from_this<Session> {
     // Each batch must make progress within send_timeout_s: a client that
     // reads nothing at all (or vanished without a reset) loses its place
     // instead of holding it for ever. Its queue is bounded either way.
+    // (The generation: a deadline that expired just as its batch finished
+    // must not cut off the next one.)
     const auto hub = hub_.lock();
+    const std::uint64_t batch = ++write_batches_;
     send_timer_.expires_after(seconds(hub ? hub->config.send_timeout_s : 30));
-    send_timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (ec || self->closed_ || !self->writing_) return;
+    send_timer_.async_wait([self = shared_from_this(), batch](error_code ec) {
+      if (ec || self->closed_ || !self->writing_ || self->write_batches_ != batch) return;
       if (!self->closing_) {
         self->log_notice("took no data for publish.send_timeout_s; disconnecting");
       }
@@ -473,8 +477,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool closing_ = false;
   bool closed_ = false;
-  bool peer_done_ = false;  // the client shut down its sending side
-  bool refused_ = false;    // refused at admission (ServerHub::refused_lingering)
+  std::uint64_t write_batches_ = 0;  // batches started, for send_timer_
+  bool peer_done_ = false;           // the client shut down its sending side
+  bool refused_ = false;             // refused at admission (ServerHub::refused_lingering)
   std::uint64_t dropped_pending_ = 0;
   std::uint64_t dropped_total_ = 0;
 };

@@ -45,10 +45,16 @@ struct Listeners : OutputPrepared {
 struct ServerHub;
 
 // Why a Unix socket could not be created at `path` (already resolved):
-// its directory is missing or not writable, or something other than a
-// socket is there; nullopt when it could (a live socket there, perhaps the
-// running lookoutd's, is only found when binding). Any thread.
-std::optional<std::string> unix_socket_problem(const std::string& path);
+// something other than a socket is there, or its directory is missing or
+// not writable (which depends on who runs and when: systemd makes
+// RuntimeDirectory= only as the service starts); nullopt when it could (a
+// live socket there, perhaps the running lookoutd's, is only found when
+// binding). Any thread.
+struct UnixSocketProblem {
+  std::string why;
+  bool depends_on_environment = false;
+};
+std::optional<UnixSocketProblem> unix_socket_problem(const std::string& path);
 
 class Server final : public Output {
  public:

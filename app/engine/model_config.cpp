@@ -20,9 +20,9 @@ namespace {
 int as_int(const nlohmann::json& value, const std::string& key, const std::string& where) {
   if (!value.is_number_integer()) fail(where, "\"" + key + "\" must be an integer");
   // Within int's range: a huge value must not wrap around into a small one.
-  const bool in_range = value.is_number_unsigned()
-                            ? value.get<std::uint64_t>() <= 1'000'000'000u
-                            : std::llabs(value.get<std::int64_t>()) <= 1'000'000'000;
+  const bool in_range = value.is_number_unsigned() ? value.get<std::uint64_t>() <= 1'000'000'000u
+                                                   : value.get<std::int64_t>() >= -1'000'000'000 &&
+                                                         value.get<std::int64_t>() <= 1'000'000'000;
   if (!in_range) fail(where, "\"" + key + "\" is out of range");
   return value.get<int>();
 }

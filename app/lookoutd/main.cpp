@@ -40,7 +40,8 @@ std::string shown(const nlohmann::json& value) {
 int check(const std::string& path) {
   try {
     const lookout::Config config = lookout::load_config_file(path);
-    const lookout::ModelInfo model = lookout::check_config(config);
+    const lookout::CheckedConfig checked = lookout::check_config(config);
+    const lookout::ModelInfo& model = checked.model;
     // The summary is built first and printed whole at the end, after
     // everything that can fail: OK is never followed by an error.
     std::ostringstream out;
@@ -75,6 +76,9 @@ int check(const std::string& path) {
       }
     }
     std::cout << out.str();
+    for (const auto& warning : checked.warnings) {
+      lookout::log::warning(warning, " (here, as this user; it may work where lookoutd runs)");
+    }
     return 0;
   } catch (const lookout::ConfigError& e) {
     report(e);

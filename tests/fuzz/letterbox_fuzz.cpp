@@ -2,8 +2,9 @@
 // size, row stride, plane layout) and any model input size, including 1
 // pixel sides and extreme aspect ratios (app/engine/letterbox.hpp,
 // preprocess.hpp). The first bytes choose the geometry; the rest are pixels.
-// Either the frame is letterboxed into the input or std::invalid_argument
-// says why not: never a crash, an abort in libyuv, or a read out of bounds.
+// Every geometry made here is one a frame can have, so the frame is always
+// letterboxed into the input: an exception, a crash, an abort in libyuv or
+// a read out of bounds is a failure.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>

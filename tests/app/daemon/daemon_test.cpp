@@ -215,6 +215,9 @@ TEST_CASE("--check-config and a start refuse the same files, with the same messa
     std::string name;
     std::string yaml;
     std::string message;  // what both outputs must contain
+    // The check only warns: it may work where lookoutd really runs (systemd
+    // makes the runtime directory as the service starts); the start refuses.
+    bool check_warns = false;
   };
   const std::vector<Case> cases = {
       {"not UTF-8", replace(good, "camera: test-cam", "camera: caf\xe9"),
@@ -229,7 +232,8 @@ TEST_CASE("--check-config and a start refuse the same files, with the same messa
       {"the socket's directory is missing",
        replace(good, socket, (dir / "no/such/l.sock").string()),
        "publish.unix.path: the socket's directory " + (dir / "no/such").string() +
-           " does not exist"},
+           " does not exist",
+       true},
       {"a file where the socket goes", replace(good, socket, (dir / "plain-file").string()),
        "publish.unix.path: " + (dir / "plain-file").string() + " exists and is not a socket"},
       {"a socket path ending in /", replace(good, socket, socket + "/"), "names a directory"},
@@ -248,9 +252,12 @@ TEST_CASE("--check-config and a start refuse the same files, with the same messa
     const auto file = dir.write("case.yaml", c.yaml);
     const RunResult checked = run_lookoutd(dir, {"--check-config", file.string()});
     INFO("check: ", checked.output);
-    CHECK(checked.exit_code == 1);
+    CHECK(checked.exit_code == (c.check_warns ? 0 : 1));
     CHECK(checked.output.find(c.message) != std::string::npos);
-    CHECK(checked.output.find(": OK") == std::string::npos);
+    CHECK((checked.output.find(": OK") != std::string::npos) == c.check_warns);
+    if (c.check_warns) {
+      CHECK(checked.output.find("it may work where lookoutd runs") != std::string::npos);
+    }
     const RunResult started = run_lookoutd(dir, {"--config", file.string()});
     INFO("start: ", started.output);
     CHECK(started.exit_code == kExitConfig);

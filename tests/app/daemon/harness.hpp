@@ -396,44 +396,15 @@ class Client {
  public:
   enum class Event { Line, Timeout, Closed };
 
+  // To 127.0.0.1:port; `receive_buffer` > 0 sets SO_RCVBUF (a slow reader).
   static Client tcp(int port, int receive_buffer = 0) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (receive_buffer > 0) {
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd);
-      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + ": " +
-                               std::strerror(errno));
-    }
-    return Client(fd);
+    return tcp_connect(port, receive_buffer, "");
   }
 
   // From another loopback address (127.0.0.2, ...): a second host, as far
   // as the daemon can tell.
   static Client tcp_from(int port, const std::string& source_address) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in source{};
-    source.sin_family = AF_INET;
-    if (::inet_pton(AF_INET, source_address.c_str(), &source.sin_addr) != 1 ||
-        ::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
-      ::close(fd);
-      throw std::runtime_error("cannot bind to " + source_address + ": " + std::strerror(errno));
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd);
-      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + " from " +
-                               source_address + ": " + std::strerror(errno));
-    }
-    return Client(fd);
+    return tcp_connect(port, 0, source_address);
   }
 
   static Client unix_socket(const std::filesystem::path& path) {
@@ -531,6 +502,33 @@ class Client {
   bool saw_eof() const { return closed_; }
 
  private:
+  static Client tcp_connect(int port, int receive_buffer, const std::string& source_address) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (receive_buffer > 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    const std::string from = source_address.empty() ? "" : " from " + source_address;
+    if (!source_address.empty()) {
+      sockaddr_in source{};
+      source.sin_family = AF_INET;
+      if (::inet_pton(AF_INET, source_address.c_str(), &source.sin_addr) != 1 ||
+          ::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
+        ::close(fd);
+        throw std::runtime_error("cannot bind to " + source_address + ": " + std::strerror(errno));
+      }
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port) + from + ": " +
+                               std::strerror(errno));
+    }
+    return Client(fd);
+  }
+
   explicit Client(int fd) : fd_(fd) {}
 
   // Reads what is available within `patience`; false on timeout.

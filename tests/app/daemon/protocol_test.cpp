@@ -264,8 +264,15 @@ TEST_CASE("the line framer gives the same lines however the bytes are split, wit
   // on_line returning false stops at that line; the rest waits.
   protocol::LineFramer framer;
   int calls = 0;
-  CHECK(framer.feed("a\nb\nc\n", [&](std::string_view) { return ++calls < 2; }));
+  CHECK(framer.feed("a\nb\nc\nd", [&](std::string_view) { return ++calls < 2; }));
   CHECK(calls == 2);
+  std::vector<std::string> rest;
+  CHECK(framer.feed("", [&](std::string_view line) {
+    rest.emplace_back(line);
+    return true;
+  }));
+  CHECK(rest == std::vector<std::string>{"c"});
+  CHECK(framer.take_rest() == "d");
   // A line of exactly kMaxLineBytes is taken, one byte more is not, whether
   // its newline has arrived or not.
   const std::string longest(protocol::kMaxLineBytes, 'x');

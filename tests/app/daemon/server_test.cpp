@@ -4,6 +4,7 @@
 // refused address and the client limit. The slow client and 100 concurrent
 // clients are in server_load_test.cpp.
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include <doctest/doctest.h>
@@ -62,6 +63,33 @@ std::map<std::uint64_t, json> collect(Client& c, std::size_t count) {
     out[(*m)["seq"].get<std::uint64_t>()] = *m;
   }
   return out;
+}
+
+// The client is refused: one error line saying why, then the daemon closes.
+void check_refused(Client client, const std::string& message) {
+  const auto e = client.next();
+  REQUIRE(e);
+  CHECK((*e)["type"] == "error");
+  CHECK((*e)["message"] == message);
+  CHECK(client.closed_by_server());
+}
+
+// Connects until a client is greeted instead of refused (the daemon frees a
+// place a moment after it is given up), at most `patience`; `between` runs
+// while waiting (a client that must keep reading).
+std::optional<json> hello_once_a_place_frees(
+    const RunningDaemon& d, std::chrono::milliseconds patience,
+    const std::function<void()>& between = [] {}) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < deadline) {
+    between();
+    Client c = d.tcp_client();
+    const auto first = c.next();
+    REQUIRE(first);
+    if ((*first)["type"] == "hello") return first;
+    std::this_thread::sleep_for(100ms);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -363,27 +391,10 @@ TEST_CASE("beyond max_clients a client is told why and disconnected") {
   Client b = d.tcp_client();
   REQUIRE(a.next());
   REQUIRE(b.next());
-  {
-    Client c = d.tcp_client();
-    const auto e = c.next();
-    REQUIRE(e);
-    CHECK((*e)["type"] == "error");
-    CHECK((*e)["message"] == "too many clients (publish.max_clients is 2)");
-    CHECK(c.closed_by_server());
-  }
+  check_refused(d.tcp_client(), "too many clients (publish.max_clients is 2)");
   // A place frees up when a client leaves.
   { Client gone = std::move(b); }
-  std::optional<json> hello;
-  for (int attempt = 0; attempt < 100 && !hello; ++attempt) {
-    Client c = d.tcp_client();
-    auto first = c.next();
-    REQUIRE(first);
-    if ((*first)["type"] == "hello")
-      hello = first;
-    else
-      std::this_thread::sleep_for(50ms);  // the daemon has not yet seen b go
-  }
-  CHECK(hello);
+  CHECK(hello_once_a_place_frees(d, 5000ms));
 }
 
 TEST_CASE("one host cannot take every place, and TCP clients never take the Unix socket's") {
@@ -396,15 +407,8 @@ TEST_CASE("one host cannot take every place, and TCP clients never take the Unix
   Client b = d.tcp_client();
   REQUIRE(a.next());
   REQUIRE(b.next());
-  {
-    Client c = d.tcp_client();
-    const auto e = c.next();
-    REQUIRE(e);
-    CHECK((*e)["type"] == "error");
-    CHECK((*e)["message"] ==
-          "too many clients from your address (publish.tcp.max_clients_per_host is 2)");
-    CHECK(c.closed_by_server());
-  }
+  check_refused(d.tcp_client(),
+                "too many clients from your address (publish.tcp.max_clients_per_host is 2)");
   // Another address (127.0.0.2 is loopback too) still gets in.
   Client other = Client::tcp_from(d.port, "127.0.0.2");
   const auto other_hello = other.next();
@@ -415,11 +419,7 @@ TEST_CASE("one host cannot take every place, and TCP clients never take the Unix
   Client u2 = d.unix_client();
   REQUIRE(u1.next());
   REQUIRE(u2.next());
-  Client u3 = d.unix_client();
-  const auto e = u3.next();
-  REQUIRE(e);
-  CHECK((*e)["message"] == "too many Unix socket clients (publish.unix.max_clients is 2)");
-  CHECK(u3.closed_by_server());
+  check_refused(d.unix_client(), "too many Unix socket clients (publish.unix.max_clients is 2)");
   // Everyone admitted keeps getting frames.
   for (Client* c : {&a, &b, &other, &u1, &u2}) CHECK(c->next_of("detections"));
   CHECK(d.daemon->log().find("refused client tcp 127.0.0.1:") != std::string::npos);
@@ -523,24 +523,13 @@ TEST_CASE("a client whose socket takes nothing for send_timeout_s is disconnecte
   Client reader = d.tcp_client();
   REQUIRE(reader.next());
   // The stalled client's place is freed: a new client gets in although
-  // max_clients is 2 and the reader stays.
-  std::optional<json> hello;
-  const auto deadline = std::chrono::steady_clock::now() + 90s;
-  while (!hello && std::chrono::steady_clock::now() < deadline) {
+  // max_clients is 2 and the reader stays (and keeps reading meanwhile).
+  CHECK(hello_once_a_place_frees(d, 90s, [&] {
     std::string line;
     while (reader.next_line(line, 10ms) == Client::Event::Line) {
-    }  // the reader keeps up
-    Client c = d.tcp_client();
-    const auto first = c.next();
-    REQUIRE(first);
-    if ((*first)["type"] == "hello") {
-      hello = first;
-    } else {
-      std::this_thread::sleep_for(200ms);
     }
-  }
-  CHECK(hello);
-  CHECK(d.daemon->log().find("took no data for publish.send_timeout_s; disconnecting") !=
-        std::string::npos);
+  }));
+  // Its connection was closed by the daemon: what was on its way, then the end.
+  CHECK(stalled.closed_by_server(30000ms));
   CHECK(reader.next_of("detections"));
 }

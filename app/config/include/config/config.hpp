@@ -93,7 +93,7 @@ struct UnixConfig {
   bool enabled = true;
   std::string path = "lookoutd.sock";  // resolved to an absolute path
   unsigned mode = 0660;
-  int max_clients = 8;  // counted apart from TCP's, so LAN clients never take these places
+  int max_clients = 32;  // counted apart from TCP's, so LAN clients never take these places
 };
 
 struct PublishConfig {

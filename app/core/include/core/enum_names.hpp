@@ -78,6 +78,10 @@ std::optional<std::string_view> closest_name(std::string_view got,
 // nothing a user or a client wrote can break a line or flood a log.
 std::string printable(std::string_view text, std::size_t limit = 80);
 
+// Appends byte `c` as "\xNN" (lower-case hex): how printable() and the log
+// show a control character.
+void append_hex_escape(std::string& out, unsigned char c);
+
 // Why `text` is not clean text: the first byte that is not valid UTF-8, or
 // the first control character (C0, DEL or C1; tabs included), e.g. "byte
 // 0xe9 at offset 3 is not valid UTF-8"; nullopt when it is clean. Names,

@@ -2,9 +2,9 @@
 // sd-daemon(3)) understand, so `journalctl -p warning` works for lookoutd.
 // On a terminal the prefix is replaced by a readable tag.
 //
-// Threads: any thread may log, without ever blocking on stderr: messages go
-// through a bounded queue to a writer thread, whole and in order, so lines
-// from different threads never interleave.
+// Threads: any thread may log, without ever blocking on stderr; messages
+// are written whole and in order, so lines from different threads never
+// interleave.
 #pragma once
 
 #include <chrono>
@@ -40,9 +40,10 @@ namespace lookout::log {
 void set_level(Level level);
 Level level();
 
-// Queues one message for stderr (see log.cpp: a writer thread writes it, so
-// a blocked journal never blocks the caller; when it stays blocked, lines
-// are dropped and counted). Never blocks.
+// Writes one message to stderr, at once when stderr takes it without
+// waiting; otherwise it queues for a writer thread (log.cpp), so a blocked
+// journal never blocks the caller; when it stays blocked, lines are dropped
+// and counted. Never blocks.
 void write(Level level, std::string_view message);
 
 // Waits until every queued line is written, at most `timeout`; false on

@@ -27,8 +27,18 @@ namespace lookout {
 
 // What --check-config does beyond parsing: loads the model (without warm-up),
 // checks the class names against it and the source settings against the
-// driver. Returns the model's info. Throws ConfigError, ModelError or SourceError.
-ModelInfo check_config(const Config& config);
+// driver, and what listening would meet here. Throws ConfigError, ModelError
+// or SourceError for what fails wherever lookoutd runs.
+struct CheckedConfig {
+  ModelInfo model;
+  // What fails here but may work where lookoutd really runs, as another user,
+  // with systemd's RuntimeDirectory, once the network is up (the socket's
+  // directory missing or not writable, a port this user may not take, an
+  // address this machine lacks now), each at its key. A start refuses the
+  // Unix socket ones (exit 78) and fails on the others.
+  std::vector<std::string> warnings;
+};
+CheckedConfig check_config(const Config& config);
 
 class Daemon {
  public:
