@@ -1151,6 +1151,13 @@ Config resolve_config(Config parsed, const Environment& environment) {
 
 Config load_config_file(const std::string& path) {
   const std::string text = read_file(path);
+  // An empty file is almost always an accident (a save cut short, a
+  // truncation): it must not turn every setting back to its default, least
+  // of all on a reload. Every default is written `{}`.
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    throw ConfigError({ConfigLocation{path, 0, 0, ""}.format(
+        "the file is empty; for every default write {} (an empty mapping)")});
+  }
   Reader reader(path);
   Config config = parse_keeping_problems(text, path, reader);
   resolve_into(config, Environment::of_this_process(directory_of(path)), reader);

@@ -1,12 +1,13 @@
 #include "core/log.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -51,12 +52,14 @@ namespace {
 
 // Writing to stderr never blocks the thread that logs. A line is written at
 // once when stderr takes it without waiting: always for a regular file or a
-// terminal; for the journal's socket and for pipes, in non-blocking mode.
+// terminal; for the journal's socket with MSG_DONTWAIT; for a pipe when
+// poll() says it has room (a write of at most PIPE_BUF bytes then fits
+// whole). No file status flag is changed: stdout may share the description.
 // When stderr would block (journald slow or stopped, a pipe nobody reads),
-// lines queue, bounded in bytes, for a writer thread that waits for stderr
-// to take them; past the bound they are dropped and counted, and the count
-// is written once stderr takes lines again. While lines queue, new ones
-// queue behind them, so the order is kept.
+// lines queue, bounded in bytes, for a writer thread that may block; past
+// the bound they are dropped and counted, and the count is written once
+// stderr takes lines again. While lines queue, new ones queue behind them,
+// so the order is kept.
 class Writer {
  public:
   static constexpr std::size_t kMaxQueuedBytes = 256 * 1024;
@@ -64,21 +67,15 @@ class Writer {
   Writer() {
     struct stat st {};
     if (::fstat(STDERR_FILENO, &st) == 0) {
-      if (S_ISSOCK(st.st_mode)) {
-        socket_ = true;  // send(MSG_DONTWAIT): the description's flags stay as they are
-      } else if (S_ISFIFO(st.st_mode)) {
-        // A pipe's write end is ours alone (unlike a terminal, shared with the shell).
-        // (Should that fail, writes just block as before.)
-        const int flags = ::fcntl(STDERR_FILENO, F_GETFL);
-        if (flags >= 0) ::fcntl(STDERR_FILENO, F_SETFL, flags | O_NONBLOCK);
-      }
+      socket_ = S_ISSOCK(st.st_mode);
+      pipe_ = S_ISFIFO(st.st_mode);
     }
   }
 
   void post(std::string line) {
     std::lock_guard lock(mutex_);
     if (queue_.empty() && !writing_ && dropped_ == 0) {
-      const std::size_t written = write_some(line);
+      const std::size_t written = write_now(line);
       if (written == line.size()) return;
       line.erase(0, written);  // the rest waits for the writer thread, first in line
     } else if (queued_bytes_ + line.size() > kMaxQueuedBytes) {
@@ -101,15 +98,21 @@ class Writer {
   }
 
  private:
-  // Writes what stderr takes now (all of it unless it would block); the
-  // bytes written. Errors other than "would block" count as written: there
-  // is nowhere to report a failing stderr.
-  std::size_t write_some(const std::string& text) const {
+  // Writes what stderr takes without waiting; the bytes written. Errors
+  // other than "would block" count as written: there is nowhere to report a
+  // failing stderr.
+  std::size_t write_now(const std::string& text) const {
     std::size_t done = 0;
     while (done < text.size()) {
-      const ssize_t n = socket_ ? ::send(STDERR_FILENO, text.data() + done, text.size() - done,
-                                         MSG_DONTWAIT | MSG_NOSIGNAL)
-                                : ::write(STDERR_FILENO, text.data() + done, text.size() - done);
+      std::size_t chunk = text.size() - done;
+      if (pipe_) {
+        pollfd p{STDERR_FILENO, POLLOUT, 0};
+        if (::poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return done;
+        chunk = std::min<std::size_t>(chunk, PIPE_BUF);
+      }
+      const ssize_t n =
+          socket_ ? ::send(STDERR_FILENO, text.data() + done, chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
+                  : ::write(STDERR_FILENO, text.data() + done, chunk);
       if (n > 0) {
         done += static_cast<std::size_t>(n);
       } else if (n < 0 && errno == EINTR) {
@@ -123,15 +126,16 @@ class Writer {
     return done;
   }
 
-  // Writer thread: waits until stderr takes more, then writes.
-  void write_all(const std::string& text) const {
-    std::size_t done = 0;
-    while (done < text.size()) {
-      done += write_some(text.substr(done));
-      if (done < text.size()) {
-        pollfd p{STDERR_FILENO, POLLOUT, 0};
-        ::poll(&p, 1, 1000);
-      }
+  // Writer thread: waits as long as stderr needs.
+  static void write_all(const std::string& text) {
+    const char* data = text.data();
+    std::size_t left = text.size();
+    while (left > 0) {
+      const ssize_t n = ::write(STDERR_FILENO, data, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // nowhere to report a failing stderr
+      data += n;
+      left -= static_cast<std::size_t>(n);
     }
   }
 
@@ -167,6 +171,7 @@ class Writer {
   bool writing_ = false;
   bool started_ = false;
   bool socket_ = false;
+  bool pipe_ = false;
 };
 
 // Never destroyed: its detached thread may be inside write(2) at exit.

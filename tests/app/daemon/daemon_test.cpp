@@ -194,6 +194,12 @@ TEST_CASE("every kind of bad configuration stops the start with its message") {
     CHECK(r.exit_code == kExitConfig);
     CHECK(r.output.find(file.string() + ":" + c.message) != std::string::npos);
   }
+  // An empty file (a save cut short) is refused, not read as every default.
+  const auto empty = dir.write("empty.yaml", "\n  \n");
+  RunResult e = run_lookoutd(dir, {"--config", empty.string()});
+  CHECK(e.exit_code == kExitConfig);
+  CHECK(e.output.find("empty.yaml: the file is empty; for every default write {}") !=
+        std::string::npos);
   // A missing file, and a model file that is not a model.
   RunResult r = run_lookoutd(dir, {"--config", (dir / "absent.yaml").string()});
   CHECK(r.exit_code == kExitConfig);
@@ -428,7 +434,8 @@ TEST_CASE("SIGHUP in bursts, also during a reload, ends on the last file and los
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 15; ++i) {
       config.camera = "cam-" + std::to_string(round) + "-" + std::to_string(i);
-      d.dir.write("lookout.yaml", config.yaml(d.dir));
+      // Written as editors save, through a rename: a reload never reads half a file.
+      std::filesystem::rename(d.dir.write("next.yaml", config.yaml(d.dir)), d.config_path);
       d.daemon->signal(SIGHUP);
       std::this_thread::sleep_for(std::chrono::milliseconds(i % 3 == 0 ? 20 : 1));
     }
