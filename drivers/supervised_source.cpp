@@ -283,6 +283,9 @@ FrameResult SupervisedSource::next_frame(std::chrono::milliseconds timeout) {
       case FrameResult::Status::Error:
         on_failure(result.error.empty() ? "failed" : result.error);
         continue;
+      case FrameResult::Status::Corrupt:
+        last_progress_ = after;  // the source is alive: it made a frame, if a bad one
+        return result;
     }
   }
 }

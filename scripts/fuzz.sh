@@ -17,11 +17,14 @@ cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config client_line image mjpeg letterbox model_config)
+[ ${#targets[@]} -gt 0 ] || targets=(config client_line image mjpeg letterbox model_config model_file)
 
 scripts/install-deps.sh
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "${LOOKOUT_JOBS:-$(nproc)}"
+
+# Leaks that are libtorch's own, once per process (tests/fuzz/lsan.supp).
+export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 failed=0
 report=()

@@ -6,7 +6,7 @@
 # reading until their queue drops), half-close and leave; HTTP clients that
 # fetch /api/status, /metrics, events and snapshots; a few clients that send garbage.
 # Every INTERVAL seconds (default 60) it samples the daemon's RSS, open
-# descriptors and processed rate, and at the end prints the table, the RSS
+# descriptors and processed rate (frames processed since the last sample), and at the end prints the table, the RSS
 # slope (least squares over the second half, MB per hour), and the checks:
 #   RSS flat within 5 % (second half against the first sample after warm-up),
 #   descriptors within 5 % plus the clients connected at the moment, processed
@@ -147,7 +147,7 @@ def sample():
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/status", timeout=5) as r:
         stats = json.load(r)["stats"]
-    return rss, fds, stats["fps"]["processed"]
+    return rss, fds, stats["frames"]["processed"]
 
 threads = [threading.Thread(target=lookout_client, args=(i,), daemon=True) for i in range(24)]
 threads += [threading.Thread(target=http_client, args=(100 + i,), daemon=True) for i in range(4)]
@@ -156,13 +156,20 @@ for t in threads:
 start = time.time()
 rows = []
 time.sleep(min(interval, 30))  # warm-up: model, allocator, first tracks
+# The rate is frames processed over each whole interval (the counter's
+# difference), not the daemon's instantaneous figure, which swings with
+# whatever else the CPUs did in its last seconds.
+last_t, last_processed = time.time() - start, sample()[2]
+time.sleep(min(interval, 10))
 while True:
     t = time.time() - start
     try:
-        rss, fds, rate = sample()
+        rss, fds, processed = sample()
     except (OSError, ValueError, KeyError, StopIteration) as e:
         print(f"{t:8.0f} s  the daemon did not answer: {e}", flush=True)
         break
+    rate = (processed - last_processed) / (t - last_t)
+    last_t, last_processed = t, processed
     rows.append((t, rss, fds, rate))
     print(f"{t:8.0f} s  RSS {rss:7.1f} MB  fds {fds:4d}  processed {rate:6.1f} fps", flush=True)
     if t >= duration:

@@ -93,6 +93,8 @@ int run_bench(const BenchArgs& args, std::ostream& out) {
         frames.push_back(std::move(r.frame));
       } else if (r.status == FrameResult::Status::EndOfStream) {
         break;
+      } else if (r.status == FrameResult::Status::Corrupt) {
+        std::cerr << "lookout: skipping " << r.error << "\n";
       } else {
         throw SourceError(r.status == FrameResult::Status::Timeout ? "no frame within 5 s"
                                                                    : r.error);

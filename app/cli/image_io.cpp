@@ -1,7 +1,5 @@
 #include "image_io.hpp"
 
-#include <turbojpeg.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -54,52 +52,17 @@ std::shared_ptr<Frame> read_jpeg(const std::string& path, std::vector<std::uint8
   return frame;
 }
 
-// PPM/PGM and BMP through turbojpeg's loader.
-std::shared_ptr<Frame> read_netpbm_or_bmp(const std::string& path) {
-  int width = 0, height = 0;
-  int format = TJPF_UNKNOWN;
-  // tjLoadImage's buffer, freed with tjFree on every path.
-  struct TjFree {
-    void operator()(unsigned char* buffer) const noexcept { tjFree(buffer); }
-  };
-  const std::unique_ptr<unsigned char, TjFree> loaded(
-      tjLoadImage(path.c_str(), &width, 1, &height, &format, 0));
-  if (!loaded) {
-    throw ImageError(path + ": not a JPEG, PNG, PPM/PGM or BMP image (" + tjGetErrorStr2(nullptr) +
-                     ")");
-  }
-  const unsigned char* pixels = loaded.get();
-  std::shared_ptr<Frame> frame;
-  if (format == TJPF_GRAY) {
-    frame = Frame::allocate(PixelFormat::GRAY8, width, height);
-    std::memcpy(frame->mutable_plane(0), pixels, static_cast<std::size_t>(width) * height);
-  } else {
-    frame = Frame::allocate(PixelFormat::RGB24, width, height);
-    const int bpp = tjPixelSize[format];
-    std::uint8_t* out = frame->mutable_plane(0);
-    for (int i = 0; i < width * height; ++i) {
-      out[3 * i + 0] = pixels[bpp * i + tjRedOffset[format]];
-      out[3 * i + 1] = pixels[bpp * i + tjGreenOffset[format]];
-      out[3 * i + 2] = pixels[bpp * i + tjBlueOffset[format]];
-    }
-  }
-  return frame;
-}
-
 }  // namespace
 
 std::shared_ptr<Frame> read_image(const std::string& path) {
   std::vector<std::uint8_t> bytes = read_file(path);
   if (bytes.empty()) throw ImageError(path + ": file is empty");
   if (starts_with(bytes, {0xFF, 0xD8, 0xFF})) return read_jpeg(path, std::move(bytes));
-  if (starts_with(bytes, {0x89, 'P', 'N', 'G'})) {
-    try {
-      return decode_image(path);
-    } catch (const std::exception& e) {
-      throw ImageError(e.what());
-    }
+  try {
+    return decode_image_bytes(bytes, path, DecodedColour::Rgb24OrGray8);
+  } catch (const std::exception& e) {
+    throw ImageError(e.what());
   }
-  return read_netpbm_or_bmp(path);
 }
 
 void write_jpeg(const std::string& path, const picture::RgbImage& image, int quality) {

@@ -86,11 +86,15 @@ protocol::ModelDescription model_description(const ModelInfo& info) {
 // them (config.model.engine); the frame size, which decides the input size
 // of models that adapt to it, comes from the source section (whose width and
 // height rows restart the engine too).
+// The model file is read by a probe process first (lookoutd --probe-model,
+// app/lookoutd/main.cpp): a corrupt or hostile file then costs that process,
+// not the daemon serving clients (at a reload) nor a clear error at start.
 EngineOptions engine_options(const Config& config, bool warm_up = true) {
   EngineOptions options = config.model.engine;
   options.frame_width = config.source.width;
   options.frame_height = config.source.height;
   options.warm_up = warm_up;
+  options.probe_command = {"/proc/self/exe", "--probe-model"};
   return options;
 }
 

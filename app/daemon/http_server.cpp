@@ -467,7 +467,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void answer_snapshot(const std::shared_ptr<const std::string>& jpeg, const std::string& error) {
     if (mode_ != Mode::Waiting) return;
     mode_ = Mode::Requests;
-    timer_.cancel();
+    disarm();
     if (!jpeg) {
       return respond(error_response(http::status::internal_server_error,
                                     "the picture could not be encoded: " + error));
@@ -487,7 +487,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     error_code ec;
     socket_.shutdown(asio::socket_base::shutdown_both, ec);
     socket_.close(ec);
-    timer_.cancel();
+    disarm();
     queue_.clear();
     if (const auto hub = hub_.lock()) {
       if (refused_) --hub->refused_lingering;
@@ -533,11 +533,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                               [self = shared_from_this()](error_code body_ec, std::size_t) {
                                 if (self->closed_) return;
                                 if (body_ec) return self->read_failed(body_ec);
-                                self->timer_.cancel();
+                                self->disarm();
                                 self->dispatch();
                               });
     }
-    timer_.cancel();
+    disarm();
     dispatch();
   }
 
@@ -626,7 +626,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         self->writing_ = false;
                         self->response_.reset();
                         if (self->closed_) return;
-                        self->timer_.cancel();
+                        self->disarm();
                         if (ec) return self->close();
                         if (again && self->mode_ == Mode::Requests) return self->read_request();
                         self->linger();
@@ -654,12 +654,36 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   // Runs `action` on this session when the timer expires (not when cancelled
-  // or re-armed).
+  // or re-armed). The generation: a deadline that expired just as what it
+  // guarded finished is already queued and cannot be cancelled; it must not
+  // act on what came next (a header deadline cancelling the response).
   template <typename Action>
   void arm(Clock::duration after, Action action) {
+    const std::uint64_t generation = ++timer_generation_;
     timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this(), action](error_code ec) {
-      if (!ec && !self->closed_) action(*self);
+    timer_.async_wait([self = shared_from_this(), action, generation](error_code ec) {
+      if (!ec && !self->closed_ && self->timer_generation_ == generation) action(*self);
+    });
+  }
+  void disarm() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  // A stream write must see the socket take some bytes every
+  // kStreamWriteTimeout; a slow viewer that keeps reading is not cut off.
+  void arm_stream_write_timeout(Clock::duration wait) {
+    arm(wait, [](HttpSession& self) {
+      if (!self.writing_) return;
+      const auto idle = Clock::now() - self.last_progress_;
+      if (idle < kStreamWriteTimeout) {
+        return self.arm_stream_write_timeout(kStreamWriteTimeout - idle);
+      }
+      const auto hub = self.hub_.lock();
+      if (hub && hub->limiter.allow()) {
+        log::info("HTTP client ", self.peer_, " stopped reading its stream; disconnecting");
+      }
+      self.close();
     });
   }
 
@@ -700,21 +724,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     writing_ = true;
     in_flight_ = std::move(queue_.front());
     queue_.pop_front();
-    arm(kStreamWriteTimeout, [](HttpSession& self) {
-      const auto hub = self.hub_.lock();
-      if (hub && hub->limiter.allow()) {
-        log::info("HTTP client ", self.peer_, " stopped reading its stream; disconnecting");
-      }
-      self.close();
-    });
-    asio::async_write(socket_, asio::buffer(*in_flight_),
-                      [self = shared_from_this()](error_code ec, std::size_t) {
-                        self->in_flight_.reset();
-                        if (self->closed_) return;
-                        self->timer_.cancel();
-                        if (ec) return self->close();
-                        self->write_queue();
-                      });
+    last_progress_ = Clock::now();
+    arm_stream_write_timeout(kStreamWriteTimeout);
+    asio::async_write(
+        socket_, asio::buffer(*in_flight_),
+        // Called after each partial write: bytes taken are progress.
+        [self = shared_from_this(), sent = std::size_t{0}](const error_code& ec,
+                                                           std::size_t total) mutable {
+          if (total > sent) {
+            sent = total;
+            self->last_progress_ = Clock::now();
+          }
+          return asio::transfer_all()(ec, total);
+        },
+        [self = shared_from_this()](error_code ec, std::size_t) {
+          self->in_flight_.reset();
+          if (self->closed_) return;
+          self->writing_ = false;
+          self->disarm();
+          if (ec) return self->close();
+          self->write_queue();
+        });
   }
 
   std::weak_ptr<HttpHub> hub_;
@@ -728,6 +758,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool refused_ = false;  // refused at admission (HttpHub::refused_lingering)
   bool timed_out_ = false;
   bool writing_ = false;
+  std::uint64_t timer_generation_ = 0;  // arms of timer_, see arm()
+  Clock::time_point last_progress_{};   // a stream's socket last took bytes
   bool keep_alive_ = true;
   bool head_ = false;
   unsigned version_ = 11;

@@ -271,6 +271,14 @@ void Pipeline::capture_loop() {
         }
         std::this_thread::sleep_for(kCaptureWait);
         break;
+      case FrameResult::Status::Corrupt: {
+        // A frame the source could not decode: skipped and counted, as one the
+        // engine rejects, so captured = processed + skipped + errors holds.
+        ++captured_;
+        const std::uint64_t n = ++errors_;
+        if (worth_logging(n)) log::warning("source: ", result.error, " (", n, " errors so far)");
+        break;
+      }
       case FrameResult::Status::Error:
         // The supervisor turns failures into restarts; this is defensive.
         log::warning("source: ", result.error);

@@ -95,7 +95,7 @@ struct PipelineStats {
   std::uint64_t captured = 0;   // frames received from the source (not those its driver dropped)
   std::uint64_t processed = 0;  // frames run through the model and published
   std::uint64_t skipped = 0;    // frames replaced by a newer one before inference, or paused
-  std::uint64_t errors = 0;     // frames the engine rejected
+  std::uint64_t errors = 0;     // frames the source could not decode or the engine rejected
   double inference_p50_ms = 0;  // over the last frames
   double inference_p90_ms = 0;
   SourceHealth source;

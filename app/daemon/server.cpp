@@ -433,25 +433,47 @@ class Session : public std::enable_shared_from_this<Session> {
     writing_ = true;
     buffers_.clear();
     for (const auto& line : in_flight_) buffers_.push_back(asio::buffer(*line));
-    // Each batch must make progress within send_timeout_s: a client that
+    // The socket must take some bytes within send_timeout_s: a client that
     // reads nothing at all (or vanished without a reset) loses its place
-    // instead of holding it for ever. Its queue is bounded either way.
-    // (The generation: a deadline that expired just as its batch finished
-    // must not cut off the next one.)
+    // instead of holding it for ever. Its queue is bounded either way. A
+    // slow reader that keeps taking bytes is not cut off, however long its
+    // batch takes.
     const auto hub = hub_.lock();
+    send_timeout_ = seconds(hub ? hub->config.send_timeout_s : 30);
+    last_progress_ = std::chrono::steady_clock::now();
     const std::uint64_t batch = ++write_batches_;
-    send_timer_.expires_after(seconds(hub ? hub->config.send_timeout_s : 30));
+    arm_send_timer(batch, send_timeout_);
+    asio::async_write(
+        socket_, buffers_,
+        // Called after each partial write: bytes taken are progress.
+        [self = shared_from_this(), sent = std::size_t{0}](const error_code& ec,
+                                                           std::size_t total) mutable {
+          if (total > sent) {
+            sent = total;
+            self->last_progress_ = std::chrono::steady_clock::now();
+          }
+          return asio::transfer_all()(ec, total);
+        },
+        [self = shared_from_this()](error_code ec, std::size_t) {
+          if (self->closed_) return;
+          if (ec) return self->close();
+          self->write();
+        });
+  }
+
+  // The generation (batch): a deadline that expired just as its batch
+  // finished must not cut off the next one.
+  void arm_send_timer(std::uint64_t batch, std::chrono::steady_clock::duration wait) {
+    send_timer_.expires_after(wait);
     send_timer_.async_wait([self = shared_from_this(), batch](error_code ec) {
       if (ec || self->closed_ || !self->writing_ || self->write_batches_ != batch) return;
+      const auto idle = std::chrono::steady_clock::now() - self->last_progress_;
+      if (idle < self->send_timeout_)
+        return self->arm_send_timer(batch, self->send_timeout_ - idle);
       if (!self->closing_) {
         self->log_notice("took no data for publish.send_timeout_s; disconnecting");
       }
       self->close();
-    });
-    asio::async_write(socket_, buffers_, [self = shared_from_this()](error_code ec, std::size_t) {
-      if (self->closed_) return;
-      if (ec) return self->close();
-      self->write();
     });
   }
 
@@ -477,9 +499,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool closing_ = false;
   bool closed_ = false;
-  std::uint64_t write_batches_ = 0;  // batches started, for send_timer_
-  bool peer_done_ = false;           // the client shut down its sending side
-  bool refused_ = false;             // refused at admission (ServerHub::refused_lingering)
+  std::uint64_t write_batches_ = 0;                        // batches started, for send_timer_
+  std::chrono::steady_clock::time_point last_progress_{};  // the socket last took bytes
+  std::chrono::steady_clock::duration send_timeout_{};
+  bool peer_done_ = false;  // the client shut down its sending side
+  bool refused_ = false;    // refused at admission (ServerHub::refused_lingering)
   std::uint64_t dropped_pending_ = 0;
   std::uint64_t dropped_total_ = 0;
 };

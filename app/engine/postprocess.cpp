@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 namespace lookout::engine {
@@ -62,7 +63,8 @@ class GridNms {
       Group& group = groups_[agnostic_ ? 0 : static_cast<std::size_t>(std::max(cand.class_id, 0))];
       int gx0, gy0, gx1, gy1;
       cell_range(cand, gx0, gy0, gx1, gy1);
-      const std::size_t ncells = static_cast<std::size_t>(gx1 - gx0 + 1) * static_cast<std::size_t>(gy1 - gy0 + 1);
+      const std::size_t ncells =
+          static_cast<std::size_t>(gx1 - gx0 + 1) * static_cast<std::size_t>(gy1 - gy0 + 1);
       bool suppressed = false;
       if (ncells >= group.members.size()) {
         for (std::uint32_t k : group.members) {
@@ -75,7 +77,8 @@ class GridNms {
         ++stamp;
         for (int gy = gy0; gy <= gy1 && !suppressed; ++gy) {
           for (int gx = gx0; gx <= gx1 && !suppressed; ++gx) {
-            for (std::uint32_t k : group.cells[static_cast<std::size_t>(gy) * kGrid + static_cast<std::size_t>(gx)]) {
+            for (std::uint32_t k :
+                 group.cells[static_cast<std::size_t>(gy) * kGrid + static_cast<std::size_t>(gx)]) {
               if (seen[k] == stamp) continue;
               seen[k] = stamp;
               if (overlaps(kept[k], cand)) {
@@ -94,7 +97,8 @@ class GridNms {
       if (group.cells.empty()) group.cells.resize(static_cast<std::size_t>(kGrid) * kGrid);
       for (int gy = gy0; gy <= gy1; ++gy) {
         for (int gx = gx0; gx <= gx1; ++gx) {
-          group.cells[static_cast<std::size_t>(gy) * kGrid + static_cast<std::size_t>(gx)].push_back(id);
+          group.cells[static_cast<std::size_t>(gy) * kGrid + static_cast<std::size_t>(gx)]
+              .push_back(id);
         }
       }
     }
@@ -189,7 +193,8 @@ void decode_rows(const float* data, std::size_t rows, std::size_t cols,
   // (score = obj * cls <= obj, so obj <= lowest threshold can never pass).
   std::vector<float> threshold(nc, options.conf);
   for (const auto& [id, conf] : options.class_conf) {
-    if (id >= 0 && static_cast<std::size_t>(id) < nc) threshold[static_cast<std::size_t>(id)] = conf;
+    if (id >= 0 && static_cast<std::size_t>(id) < nc)
+      threshold[static_cast<std::size_t>(id)] = conf;
   }
   std::vector<bool> wanted(nc, options.classes.empty());
   for (int id : options.classes) {
@@ -214,6 +219,12 @@ void decode_rows(const float* data, std::size_t rows, std::size_t cols,
     while (cls[best] * obj != best_score && best + 1 < nc) ++best;
     if (!(best_score > threshold[best]) || !wanted[best]) continue;
     const float cx = row[0], cy = row[1], hw = row[2] / 2, hh = row[3] / 2;
+    // A broken or overflowing model (NaN, infinities) makes no detection:
+    // nothing downstream (NMS, tracking, JSON) has a meaning for them.
+    if (!std::isfinite(best_score) || !std::isfinite(cx - hw) || !std::isfinite(cy - hh) ||
+        !std::isfinite(cx + hw) || !std::isfinite(cy + hh)) {
+      continue;
+    }
     out.push_back({cx - hw, cy - hh, cx + hw, cy + hh, best_score, static_cast<int>(best),
                    static_cast<int>(r)});
   }
@@ -238,7 +249,8 @@ std::vector<Candidate> non_max_suppression(std::vector<Candidate>& candidates, f
     keys[i] = static_cast<std::uint32_t>(order_key(candidates[i]) >> 32);
   }
   const std::vector<std::uint32_t> order = stable_order(keys);
-  return GridNms(candidates, iou_threshold, agnostic).run(order, static_cast<std::size_t>(max_detections));
+  return GridNms(candidates, iou_threshold, agnostic)
+      .run(order, static_cast<std::size_t>(max_detections));
 }
 
 Detection to_frame(const Candidate& c, const Letterbox& box) {
@@ -260,9 +272,8 @@ Detection to_frame(const Candidate& c, const Letterbox& box) {
   return d;
 }
 
-std::vector<Detection> Postprocessor::detect(const float* data, std::size_t rows,
-                                             std::size_t cols, const DetectOptions& options,
-                                             const Letterbox& box) {
+std::vector<Detection> Postprocessor::detect(const float* data, std::size_t rows, std::size_t cols,
+                                             const DetectOptions& options, const Letterbox& box) {
   candidates_.clear();
   decode_rows(data, rows, cols, options, candidates_);
   const std::vector<Candidate> kept =
@@ -275,8 +286,13 @@ std::vector<Detection> Postprocessor::detect(const float* data, std::size_t rows
 
 std::vector<ClassScore> top_k(const float* scores, std::size_t n, int k) {
   std::vector<ClassScore> all(n);
-  for (std::size_t i = 0; i < n; ++i) all[i] = {static_cast<int>(i), scores[i]};
-  const std::size_t keep = (k <= 0 || static_cast<std::size_t>(k) > n) ? n : static_cast<std::size_t>(k);
+  // NaN ranks last (as -inf), so the order is a strict weak one.
+  for (std::size_t i = 0; i < n; ++i) {
+    all[i] = {static_cast<int>(i),
+              std::isnan(scores[i]) ? -std::numeric_limits<float>::infinity() : scores[i]};
+  }
+  const std::size_t keep =
+      (k <= 0 || static_cast<std::size_t>(k) > n) ? n : static_cast<std::size_t>(k);
   std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
                     [](const ClassScore& a, const ClassScore& b) {
                       return a.score > b.score || (a.score == b.score && a.class_id < b.class_id);

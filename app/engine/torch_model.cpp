@@ -1,14 +1,7 @@
 // The libtorch half of the engine: loading and validating TorchScript files,
 // backend and thread set-up, and the forward pass. Everything else the engine
 // does (preprocess, postprocess, metadata) lives in torch-free files.
-#include <ATen/Parallel.h>
 #include <omp.h>
-#include <torch/csrc/jit/api/module.h>
-#include <torch/csrc/jit/passes/xnnpack_rewrite.h>
-#include <torch/csrc/jit/python/update_graph_executor_opt.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
-#include <torch/library.h>
-#include <torch/script.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,12 +10,21 @@
 #include <mutex>
 #include <thread>
 
-#include "core/log.hpp"
+#include <ATen/Parallel.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/passes/xnnpack_rewrite.h>
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/library.h>
+#include <torch/script.h>
+
 #include "activations.hpp"
+#include "core/log.hpp"
 #include "cpu_info.hpp"
 #include "engine/engine.hpp"
 #include "letterbox.hpp"
 #include "model_config.hpp"
+#include "model_probe.hpp"
 #include "postprocess.hpp"
 #include "preprocess.hpp"
 #include "torch_internal.hpp"
@@ -139,7 +141,8 @@ at::Tensor fast_silu(const at::Tensor& self) {
   at::Tensor out = at::empty_like(self);
   const float* in = self.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  for_chunks(self.numel(), [&](std::size_t at, std::size_t n) { engine::silu(in + at, o + at, n); });
+  for_chunks(self.numel(),
+             [&](std::size_t at, std::size_t n) { engine::silu(in + at, o + at, n); });
   return out;
 }
 
@@ -148,14 +151,16 @@ at::Tensor fast_sigmoid(const at::Tensor& self) {
   at::Tensor out = at::empty_like(self);
   const float* in = self.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  for_chunks(self.numel(), [&](std::size_t at, std::size_t n) { engine::sigmoid(in + at, o + at, n); });
+  for_chunks(self.numel(),
+             [&](std::size_t at, std::size_t n) { engine::sigmoid(in + at, o + at, n); });
   return out;
 }
 
 at::Tensor& fast_sigmoid_(at::Tensor& self) {
   if (!dense_float(self)) return at::sigmoid_(self);
   float* p = self.data_ptr<float>();
-  for_chunks(self.numel(), [&](std::size_t at, std::size_t n) { engine::sigmoid(p + at, p + at, n); });
+  for_chunks(self.numel(),
+             [&](std::size_t at, std::size_t n) { engine::sigmoid(p + at, p + at, n); });
   return self;
 }
 
@@ -174,7 +179,8 @@ int use_fast_activations(torch::jit::Block* block) {
       {c10::Symbol::fromQualString("aten::silu"), c10::Symbol::fromQualString("lookout::silu")},
       {c10::Symbol::fromQualString("aten::sigmoid_"),
        c10::Symbol::fromQualString("lookout::sigmoid_")},
-      {c10::Symbol::fromQualString("aten::sigmoid"), c10::Symbol::fromQualString("lookout::sigmoid")},
+      {c10::Symbol::fromQualString("aten::sigmoid"),
+       c10::Symbol::fromQualString("lookout::sigmoid")},
   };
   int replaced = 0;
   for (auto it = block->nodes().begin(); it != block->nodes().end();) {
@@ -201,18 +207,30 @@ int use_fast_activations(torch::jit::Block* block) {
 
 namespace engine {
 
-TorchModel::TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations)
-    : path_(path) {
+namespace {
+
+torch::jit::Module load_archive(const std::string& path, torch::jit::ExtraFilesMap& extra) {
   check_file(path);
-  torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
   try {
-    module_ = torch::jit::load(path, torch::kCPU, extra);
+    return torch::jit::load(path, torch::kCPU, extra);
+  } catch (const std::bad_alloc&) {
+    throw ModelError(path +
+                     ": cannot load as TorchScript: out of memory (a corrupt file can "
+                     "ask for any amount)");
   } catch (const std::exception& e) {
     throw ModelError(path +
                      ": cannot load as TorchScript (truncated or corrupt file, or a torch.save() "
                      "pickle rather than a TorchScript export): " +
                      short_error(e));
   }
+}
+
+}  // namespace
+
+TorchModel::TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations)
+    : path_(path) {
+  torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
+  module_ = load_archive(path, extra);
   module_.eval();
   config_text_ = extra["config.txt"];
   try {
@@ -312,10 +330,10 @@ class InputPool {
         }
       }
     }
-    return torch::empty({1, channels, height, width},
-                        torch::TensorOptions().memory_format(
-                            channels_last ? torch::MemoryFormat::ChannelsLast
-                                          : torch::MemoryFormat::Contiguous));
+    return torch::empty(
+        {1, channels, height, width},
+        torch::TensorOptions().memory_format(channels_last ? torch::MemoryFormat::ChannelsLast
+                                                           : torch::MemoryFormat::Contiguous));
   }
 
   void give_back(torch::Tensor tensor) {
@@ -430,12 +448,17 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   apply_backend(backend);
 
   const engine::Rewrite rewrite = backend == Backend::Xnnpack  ? engine::Rewrite::Xnnpack
-                                 : backend == Backend::OneDnn ? engine::Rewrite::OneDnn
-                                                              : engine::Rewrite::Freeze;
+                                  : backend == Backend::OneDnn ? engine::Rewrite::OneDnn
+                                                               : engine::Rewrite::Freeze;
   // aten's SiLU and sigmoid are vectorised on x86 (AVX2) but scalar on
   // aarch64; see activations.hpp and BENCHMARKS.md.
   const bool fast = options.fast_activations < 0 ? engine::cpu_architecture() == "aarch64"
                                                  : options.fast_activations > 0;
+  if (!options.probe_command.empty()) {
+    check_file(path);  // the usual messages for a missing or empty file
+    // Generous: a big model on a Pi 4 reads in well under a minute.
+    engine::probe_model(path, options.probe_command, std::chrono::seconds(120));
+  }
   model_ = std::make_unique<engine::TorchModel>(path, rewrite, fast);
   config_ = engine::parse_model_config(model_->config_text(), path);
 
@@ -456,8 +479,8 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   if (config_.dynamic) {
     requested_ = {engine::align_up(asked ? options.input_width : shape_w, config_.stride),
                   engine::align_up(asked ? options.input_height : shape_h, config_.stride)};
-    if (asked && (requested_.width != options.input_width ||
-                  requested_.height != options.input_height)) {
+    if (asked &&
+        (requested_.width != options.input_width || requested_.height != options.input_height)) {
       log::notice("engine: input ", options.input_width, "x", options.input_height,
                   " rounded up to ", requested_.width, "x", requested_.height, " (stride ",
                   config_.stride, ")");
@@ -517,10 +540,12 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
     log::debug("engine: warm-up ", ms_since(start), " ms");
   }
   prepared_thread_ = std::this_thread::get_id();
-  log::debug("engine: ", model_->fast_activations(), " activations on lookout's vectorised kernels");
+  log::debug("engine: ", model_->fast_activations(),
+             " activations on lookout's vectorised kernels");
   log::info("engine: loaded ", path, " (", enum_name(info_.task), ", ", info_.class_names.size(),
             " classes, input ", info_.input_width, "x", info_.input_height,
-            info_.dynamic ? " dynamic" : "", ", backend ", enum_name(backend), ", ", threads, " threads)");
+            info_.dynamic ? " dynamic" : "", ", backend ", enum_name(backend), ", ", threads,
+            " threads)");
 }
 
 torch::Tensor TorchEngine::validate_output(const c10::IValue& value, const std::string& where) {
@@ -620,6 +645,20 @@ torch::Tensor TorchEngine::run(PreparedFrame::State& prepared, StageTimes& times
   torch::Tensor out;
   const c10::IValue value = model_->forward(input_);
   if (!first_tensor(value, out)) throw std::runtime_error("engine: model returned no tensor");
+  // The dry forward set what the output is; a model may still answer this
+  // frame otherwise (shapes that follow the content), and reading it as the
+  // dry forward's would go past its data or past the class names.
+  const auto classes = static_cast<std::int64_t>(info_.class_names.size());
+  const bool fits =
+      out.scalar_type() == torch::kFloat &&
+      (info_.task == Task::Detect ? out.dim() == 3 && out.size(0) == 1 && out.size(2) == 5 + classes
+                                  : out.dim() == 2 && out.size(0) == 1 && out.size(1) == classes);
+  if (!fits) {
+    throw std::runtime_error(
+        "engine: the model's output on this frame is " + shape_string(out.sizes()) + " " +
+        std::string(c10::toString(out.scalar_type())) + ", not the dry forward's " +
+        shape_string(info_.output_shape) + " Float");
+  }
   out = out.contiguous();
   times.forward_ms = ms_since(start);
   return out;
@@ -635,9 +674,8 @@ DetectResult TorchEngine::detect(PreparedFrame frame, const DetectOptions& optio
   result.times = frame.times();
   const torch::Tensor out = run(prepared, result.times);
   const auto start = Clock::now();
-  result.detections =
-      post_.detect(out.data_ptr<float>(), static_cast<std::size_t>(out.size(1)),
-                   static_cast<std::size_t>(out.size(2)), options, prepared.box);
+  result.detections = post_.detect(out.data_ptr<float>(), static_cast<std::size_t>(out.size(1)),
+                                   static_cast<std::size_t>(out.size(2)), options, prepared.box);
   result.times.postprocess_ms = ms_since(start);
   return result;
 }
@@ -661,6 +699,18 @@ ClassifyResult TorchEngine::classify(PreparedFrame frame, int top_k) {
 
 std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   return std::make_unique<TorchEngine>(options);
+}
+
+int probe_model_file(const std::string& path) {
+  try {
+    torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
+    engine::load_archive(path, extra);
+    return 0;
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    log::flush();
+    return 65;
+  }
 }
 
 }  // namespace lookout

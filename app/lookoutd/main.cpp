@@ -106,8 +106,13 @@ int main(int argc, char** argv) {
       "Validate FILE (and load its model) without starting, then exit: 0 when valid.");
   app.add_flag("--print-default-config", print_default,
                "Print the embedded default configuration (every key, documented) and exit.");
+  // Internal: lookoutd runs itself with this to read a model file in a
+  // separate process before loading it (EngineOptions::probe_command).
+  std::string probe_path;
+  auto* probe_option = app.add_option("--probe-model", probe_path)->group("");
   app.set_version_flag("-V,--version", std::string("lookoutd ") + lookout::kVersion);
   CLI11_PARSE(app, argc, argv);
+  if (*probe_option) return lookout::probe_model_file(probe_path);
 
   if (print_default) {
     std::cout << lookout::default_config_text();

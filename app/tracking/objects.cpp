@@ -253,7 +253,9 @@ void ObjectTracker::process(const std::vector<Detection>& detections, int width,
     s.last_seen = wall;
     s.score = d.score;
     s.box = box;
-    s.duration_s = std::chrono::duration<double>(s.last_seen - s.first_seen).count();
+    // Steady seconds: the wall times move when the clock is set (NTP at boot
+    // on a Pi without a battery clock), the object's age does not.
+    s.duration_s = now - track.first_seen;
     bool changed = false;
 
     if (d.score > s.top_score) {

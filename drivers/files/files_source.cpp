@@ -74,26 +74,29 @@ void FilesSource::start_directory() {
   }
   if (error)
     throw SourceError("files source: cannot list " + path_.string() + ": " + error.message());
-  if (images.empty()) throw SourceError("files source: no JPEG or PNG images in " + path_.string());
+  if (images.empty()) {
+    throw SourceError("files source: no JPEG, PNG, PPM/PGM or BMP images in " + path_.string());
+  }
   if (skipped > 0 && !warned_skipped_) {
     warned_skipped_ = true;
     log::warning("files source: skipping ", skipped, " file", skipped == 1 ? "" : "s", " in ",
-                 path_.string(), " that ", skipped == 1 ? "is" : "are", " not JPEG or PNG (e.g. ",
-                 skipped_example, ")");
+                 path_.string(), " that ", skipped == 1 ? "is" : "are",
+                 " not images by their first bytes (e.g. ", skipped_example, ")");
   }
   std::sort(images.begin(), images.end());
   files_ = std::move(images);
   next_index_ = 0;
   mode_ = Mode::Directory;
   // Decode the first image now: it gives info() its size and catches an
-  // unreadable directory before the pipeline starts.
+  // unreadable directory before the pipeline starts. The files that fail on
+  // the way are reported as corrupt frames first, so they are counted too.
+  undecodable_before_first_.clear();
   for (std::size_t i = 0; i < files_.size() && !first_; ++i) {
     try {
       first_ = decode_image(files_[i]);
       next_index_ = i + 1;
     } catch (const ImageDecodeError& e) {
-      if (warned_undecodable_.insert(files_[i]).second)
-        log::warning("files source: skipping ", e.what());
+      undecodable_before_first_.push_back(e.what());
     }
   }
   if (!first_) throw SourceError("files source: no decodable images in " + path_.string());
@@ -138,26 +141,40 @@ FrameResult FilesSource::next_frame(std::chrono::milliseconds timeout) {
 }
 
 FrameResult FilesSource::next_from_directory() {
-  if (first_) return publish(std::move(first_));
-  // At most one full pass looking for a decodable image.
-  for (std::size_t tries = 0; tries < files_.size(); ++tries) {
-    if (next_index_ >= files_.size()) {
-      if (!config_.loop) return FrameResult::end_of_stream();
-      next_index_ = 0;
-    }
-    const fs::path& file = files_[next_index_++];
-    try {
-      return publish(decode_image(file));
-    } catch (const ImageReadError& e) {
-      // The file vanished or the disk failed: let the supervisor restart us,
-      // which rescans the directory.
-      return FrameResult::failure(std::string("files source: ") + e.what());
-    } catch (const ImageDecodeError& e) {
-      if (warned_undecodable_.insert(file).second)
-        log::warning("files source: skipping ", e.what());
-    }
+  if (!undecodable_before_first_.empty()) {
+    std::string why = std::move(undecodable_before_first_.front());
+    undecodable_before_first_.erase(undecodable_before_first_.begin());
+    pacer_.delivered();
+    return FrameResult::corrupt("files source: " + why);
   }
-  return FrameResult::failure("files source: no decodable images left in " + path_.string());
+  if (first_) {
+    undecodable_in_a_row_ = 0;
+    return publish(std::move(first_));
+  }
+  if (next_index_ >= files_.size()) {
+    if (!config_.loop) return FrameResult::end_of_stream();
+    next_index_ = 0;
+  }
+  // A whole pass without a decodable image: the files changed under us;
+  // the supervisor's restart rescans the directory.
+  if (undecodable_in_a_row_ >= files_.size()) {
+    return FrameResult::failure("files source: no decodable images left in " + path_.string());
+  }
+  const fs::path& file = files_[next_index_++];
+  try {
+    auto frame = decode_image(file);
+    undecodable_in_a_row_ = 0;
+    return publish(std::move(frame));
+  } catch (const ImageReadError& e) {
+    // The file vanished or the disk failed: let the supervisor restart us,
+    // which rescans the directory.
+    return FrameResult::failure(std::string("files source: ") + e.what());
+  } catch (const ImageDecodeError& e) {
+    // Skipped and counted (a frame's slot of the rate), and the stream goes on.
+    ++undecodable_in_a_row_;
+    pacer_.delivered();
+    return FrameResult::corrupt(std::string("files source: ") + e.what());
+  }
 }
 
 FrameResult FilesSource::next_from_video() {
@@ -218,6 +235,8 @@ void FilesSource::stop() {
   image_.reset();
   files_.clear();
   first_.reset();
+  undecodable_before_first_.clear();
+  undecodable_in_a_row_ = 0;
   video_.reset();
 }
 

@@ -1,10 +1,12 @@
 // FilesSource: recorded frames for replay, demos and benchmarks.
 //
 // config.path names one of:
-//   * a JPEG or PNG image: the same picture again and again (decoded once);
-//   * a directory: its JPEG/PNG images in name order (decoded one at a time;
-//     other files are skipped with one warning; a file that fails to decode
-//     is skipped with one warning per file);
+//   * a JPEG, PNG, PPM/PGM or BMP image: the same picture again and again
+//     (decoded once);
+//   * a directory: its images in name order (decoded one at a time; files
+//     that are not images by their first bytes are skipped with one warning;
+//     a file that fails to decode is a Corrupt result, each time it comes
+//     round: skipped and counted by the pipeline, and the stream goes on);
 //   * a video file (FFmpeg; with LOOKOUT_WITH_FFMPEG): its pictures in order.
 // Images are told apart from videos by their first bytes, not their names.
 // Frames keep their stored size (config width/height are ignored); images
@@ -24,13 +26,12 @@
 
 #include <filesystem>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "common/pacer.hpp"
-#include "drivers/source.hpp"
 #include "core/source_config.hpp"
+#include "drivers/source.hpp"
 
 namespace lookout {
 
@@ -67,8 +68,9 @@ class FilesSource final : public FrameSource {
   FramePtr image_;                            // Mode::Image
   std::vector<std::filesystem::path> files_;  // Mode::Directory
   std::size_t next_index_ = 0;
-  std::shared_ptr<Frame> first_;  // decoded in start(), delivered first
-  std::set<std::filesystem::path> warned_undecodable_;
+  std::shared_ptr<Frame> first_;                       // decoded in start(), delivered first
+  std::vector<std::string> undecodable_before_first_;  // found by start(), reported first
+  std::size_t undecodable_in_a_row_ = 0;
   bool warned_skipped_ = false;
   std::unique_ptr<VideoDecoder> video_;  // Mode::Video
 };

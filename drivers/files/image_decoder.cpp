@@ -12,6 +12,7 @@ extern "C" {
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "core/jpeg.hpp"
@@ -23,6 +24,10 @@ namespace {
 constexpr std::array<std::uint8_t, 3> kJpegMagic{0xFF, 0xD8, 0xFF};
 constexpr std::array<std::uint8_t, 8> kPngMagic{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
 
+bool is_space(std::uint8_t c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 ImageKind kind_of(const std::uint8_t* data, std::size_t size) {
   if (size >= kPngMagic.size() && std::memcmp(data, kPngMagic.data(), kPngMagic.size()) == 0) {
     return ImageKind::Png;
@@ -30,6 +35,13 @@ ImageKind kind_of(const std::uint8_t* data, std::size_t size) {
   if (size >= kJpegMagic.size() && std::memcmp(data, kJpegMagic.data(), kJpegMagic.size()) == 0) {
     return ImageKind::Jpeg;
   }
+  // Netpbm: "P1".."P6" and white space (PAM's "P7" has no decoder here).
+  if (size >= 3 && data[0] == 'P' && data[1] >= '1' && data[1] <= '6' && is_space(data[2])) {
+    return ImageKind::Netpbm;
+  }
+  // BMP: "BM", then the file size and two reserved words, then where the
+  // pixels start; 14 + at least the 12-byte core header.
+  if (size >= 26 && data[0] == 'B' && data[1] == 'M') return ImageKind::Bmp;
   return ImageKind::Other;
 }
 
@@ -80,12 +92,21 @@ std::shared_ptr<Frame> decode_jpeg(const std::filesystem::path& path,
 }
 
 #if LOOKOUT_WITH_FFMPEG
-std::shared_ptr<Frame> decode_png(const std::filesystem::path& path,
-                                  const std::vector<std::uint8_t>& bytes) {
+// PNG, PPM/PGM/PBM and BMP: one picture per file, so the whole file is one
+// packet for the decoder (no demuxer, hence no file or protocol access).
+std::shared_ptr<Frame> decode_with_ffmpeg(const std::filesystem::path& path,
+                                          const std::vector<std::uint8_t>& bytes, AVCodecID id,
+                                          const char* what, DecodedColour colour) {
   ffmpeg::route_logs();
-  const AVCodec* png = avcodec_find_decoder(AV_CODEC_ID_PNG);
-  if (png == nullptr) throw ImageDecodeError(path.string() + ": this FFmpeg has no PNG decoder");
-  ffmpeg::CodecContextPtr codec(avcodec_alloc_context3(png));
+  const AVCodec* decoder = avcodec_find_decoder(id);
+  if (decoder == nullptr) {
+    throw ImageDecodeError(path.string() + ": this FFmpeg has no " + what + " decoder");
+  }
+  if (bytes.size() >
+      static_cast<std::size_t>(std::numeric_limits<int>::max() - AV_INPUT_BUFFER_PADDING_SIZE)) {
+    throw ImageDecodeError(path.string() + ": file too large for one picture");
+  }
+  ffmpeg::CodecContextPtr codec(avcodec_alloc_context3(decoder));
   if (!codec) throw std::bad_alloc();
   const ffmpeg::PacketPtr packet = ffmpeg::alloc_packet();
   const ffmpeg::AvFramePtr picture = ffmpeg::alloc_frame();
@@ -93,30 +114,53 @@ std::shared_ptr<Frame> decode_png(const std::filesystem::path& path,
   // FFmpeg refuses larger pictures from their header, before decoding (a
   // 31 KB PNG may declare 16000x16000).
   codec->max_pixels = kMaxFramePixels;
-  int error = avcodec_open2(codec.get(), png, nullptr);
+  int error = avcodec_open2(codec.get(), decoder, nullptr);
   if (error < 0) throw ImageDecodeError(path.string() + ": " + ffmpeg::error_text(error));
-  // The packet borrows `bytes`; send_packet copies what it keeps.
-  packet->data = const_cast<std::uint8_t*>(bytes.data());
-  packet->size = static_cast<int>(bytes.size());
+  // A padded copy: decoders may read up to AV_INPUT_BUFFER_PADDING_SIZE bytes
+  // past the end of a packet (FFmpeg's rule for packet buffers).
+  error = av_new_packet(packet.get(), static_cast<int>(bytes.size()));
+  if (error < 0) throw std::bad_alloc();
+  if (!bytes.empty()) std::memcpy(packet->data, bytes.data(), bytes.size());
   error = avcodec_send_packet(codec.get(), packet.get());
   if (error >= 0) error = avcodec_send_packet(codec.get(), nullptr);  // flush: one picture
   if (error >= 0) error = avcodec_receive_frame(codec.get(), picture.get());
   if (error < 0) {
-    throw ImageDecodeError(path.string() + ": cannot decode PNG (" + ffmpeg::error_text(error) +
-                           ")");
+    throw ImageDecodeError(path.string() + ": cannot decode " + what + " (" +
+                           ffmpeg::error_text(error) + ")");
+  }
+  if (const auto problem = frame_size_problem(picture->width, picture->height)) {
+    throw ImageDecodeError(path.string() + ": " + *problem);
   }
   try {
-    // Grey, palette, 16-bit and alpha (dropped) all become RGB24.
+    if (colour == DecodedColour::Rgb24OrGray8 && picture->format == AV_PIX_FMT_GRAY8) {
+      auto frame = Frame::allocate(PixelFormat::GRAY8, picture->width, picture->height);
+      for (int y = 0; y < picture->height; ++y) {
+        std::memcpy(frame->mutable_plane(0) + y * frame->planes[0].stride,
+                    picture->data[0] + static_cast<std::ptrdiff_t>(y) * picture->linesize[0],
+                    static_cast<std::size_t>(picture->width));
+      }
+      return frame;
+    }
+    // Grey, palette, 16-bit, 1-bit and alpha (dropped) all become RGB24.
     ffmpeg::ScalerPtr scaler;
     return ffmpeg::to_rgb24(*picture, scaler);
   } catch (const std::exception& e) {
     throw ImageDecodeError(path.string() + ": " + e.what());
   }
 }
-#else
-std::shared_ptr<Frame> decode_png(const std::filesystem::path& path,
-                                  const std::vector<std::uint8_t>&) {
-  throw ImageDecodeError(path.string() + ": PNG needs a build with LOOKOUT_WITH_FFMPEG");
+
+std::shared_ptr<Frame> decode_netpbm(const std::filesystem::path& path,
+                                     const std::vector<std::uint8_t>& bytes, DecodedColour colour) {
+  switch (bytes[1]) {
+    case '1':
+    case '4':
+      return decode_with_ffmpeg(path, bytes, AV_CODEC_ID_PBM, "PBM", colour);
+    case '2':
+    case '5':
+      return decode_with_ffmpeg(path, bytes, AV_CODEC_ID_PGM, "PGM", colour);
+    default:
+      return decode_with_ffmpeg(path, bytes, AV_CODEC_ID_PPM, "PPM", colour);
+  }
 }
 #endif
 
@@ -124,26 +168,41 @@ std::shared_ptr<Frame> decode_png(const std::filesystem::path& path,
 
 ImageKind sniff_image(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  std::array<std::uint8_t, 8> head{};
+  std::array<std::uint8_t, 32> head{};  // enough for every kind_of check
   in.read(reinterpret_cast<char*>(head.data()), head.size());
   return kind_of(head.data(), static_cast<std::size_t>(in.gcount()));
 }
 
-std::shared_ptr<Frame> decode_image(const std::filesystem::path& path) {
-  return decode_image_bytes(read_file(path), path);
+std::shared_ptr<Frame> decode_image(const std::filesystem::path& path, DecodedColour colour) {
+  return decode_image_bytes(read_file(path), path, colour);
 }
 
 std::shared_ptr<Frame> decode_image_bytes(const std::vector<std::uint8_t>& bytes,
-                                          const std::filesystem::path& name) {
-  switch (kind_of(bytes.data(), bytes.size())) {
+                                          const std::filesystem::path& name, DecodedColour colour) {
+  const ImageKind kind = kind_of(bytes.data(), bytes.size());
+  switch (kind) {
     case ImageKind::Jpeg:
       return decode_jpeg(name, bytes);
     case ImageKind::Png:
-      return decode_png(name, bytes);
+    case ImageKind::Netpbm:
+    case ImageKind::Bmp:
+#if LOOKOUT_WITH_FFMPEG
+      if (kind == ImageKind::Png) {
+        return decode_with_ffmpeg(name, bytes, AV_CODEC_ID_PNG, "PNG", colour);
+      }
+      if (kind == ImageKind::Bmp) {
+        return decode_with_ffmpeg(name, bytes, AV_CODEC_ID_BMP, "BMP", colour);
+      }
+      return decode_netpbm(name, bytes, colour);
+#else
+      (void)colour;
+      throw ImageDecodeError(name.string() + ": " + std::string(enum_name(kind)) +
+                             " needs a build with LOOKOUT_WITH_FFMPEG (JPEG always works)");
+#endif
     case ImageKind::Other:
       break;
   }
-  throw ImageDecodeError(name.string() + ": not a JPEG or PNG image");
+  throw ImageDecodeError(name.string() + ": not a JPEG, PNG, PPM/PGM or BMP image");
 }
 
 }  // namespace lookout

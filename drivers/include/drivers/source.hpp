@@ -46,6 +46,8 @@ struct FrameResult {
     Timeout,      // no frame within the timeout; the source may still recover
     EndOfStream,  // a finite source (files without loop) has no more frames
     Error,        // the source failed; `error` says why; restart needed
+    Corrupt,      // one frame could not be used (an undecodable file); `error` names it;
+                  // the source goes on, and the frame is counted as an error
   };
   Status status = Status::Ok;
   FramePtr frame;
@@ -55,6 +57,7 @@ struct FrameResult {
   static FrameResult timeout() { return {Status::Timeout, nullptr, {}}; }
   static FrameResult end_of_stream() { return {Status::EndOfStream, nullptr, {}}; }
   static FrameResult failure(std::string why) { return {Status::Error, nullptr, std::move(why)}; }
+  static FrameResult corrupt(std::string why) { return {Status::Corrupt, nullptr, std::move(why)}; }
 };
 
 class FrameSource {

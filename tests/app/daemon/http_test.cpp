@@ -4,6 +4,7 @@
 // its headers, a refused address, the token (cookie, Bearer, login form),
 // connection limits, a reload, and `promtool check metrics` on the real
 // /metrics. The real browser is in viewer_test.cpp.
+#include <memory>
 #include <set>
 
 #include <doctest/doctest.h>
@@ -567,6 +568,48 @@ TEST_CASE("connection limits: per host and in all, answered 503") {
   CHECK(over->status == 503);
   CHECK(error_body(*over)["error"].get<std::string>().find("http.max_connections ") !=
         std::string::npos);
+}
+
+TEST_CASE("an HTTP connection flood from one host holds no descriptors without bound") {
+  DaemonConfig config;
+  config.http_extra = "  max_connections: 4\n  max_connections_per_host: 2\n";
+  RunningDaemon d{config};
+  const auto open_fds = [&] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(d.daemon->pid()) + "/fd")) {
+      ++n;
+    }
+    return n;
+  };
+  HttpConnection first(d.http_port);
+  first.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(first.read_response());
+  const std::size_t before = open_fds();
+  // 300 connections that never read their 503: at most 32 are held while
+  // they are told why (kMaxRefusedLingering), the rest are closed at once.
+  std::vector<std::unique_ptr<HttpConnection>> flood;
+  for (int i = 0; i < 300; ++i) flood.push_back(std::make_unique<HttpConnection>(d.http_port));
+  std::this_thread::sleep_for(500ms);
+  CHECK(open_fds() <= before + 40);
+  // Another host is served meanwhile, and so is the first connection.
+  HttpConnection other(d.http_port, "127.0.0.2");
+  other.send("GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto admitted = other.read_response();
+  REQUIRE(admitted);
+  CHECK(admitted->status == 200);
+  first.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto again = first.read_response();
+  REQUIRE(again);
+  CHECK(again->status == 200);
+  // Once the flood is gone, its host gets in again.
+  flood.clear();
+  std::this_thread::sleep_for(300ms);
+  HttpConnection later(d.http_port);
+  later.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto served = later.read_response();
+  REQUIRE(served);
+  CHECK(served->status == 200);
 }
 
 TEST_CASE("reload: http.enabled false closes the server, true opens it again") {

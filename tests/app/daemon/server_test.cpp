@@ -510,6 +510,41 @@ TEST_CASE("a client that must authenticate and half-closes, or waits too long, i
   CHECK(slow.closed_by_server());
 }
 
+TEST_CASE("a slow reader whose socket keeps taking bytes is not cut off by send_timeout_s") {
+  DaemonConfig config;
+  config.publish_extra = "  send_timeout_s: 1\n";
+  config.fps = 60;
+  config.stats_interval_s = 0.5;
+  RunningDaemon d(config);
+  // About 2 KB/s, a tenth of what the daemon sends: its queue drops, and a
+  // batch of queued lines takes many seconds to go, but bytes move all the
+  // time. The deadline is for a socket that takes nothing.
+  Client slow = Client::tcp(d.port, 1);
+  std::string received;
+  const auto until = Clock::now() + 6s;
+  bool eof = false;
+  while (Clock::now() < until && !eof) {
+    char chunk[200];
+    const ssize_t n = ::recv(slow.fd(), chunk, sizeof chunk, MSG_DONTWAIT);
+    if (n == 0) eof = true;
+    if (n > 0) received.append(chunk, static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK_FALSE(eof);
+  CHECK(received.size() >= 5000);
+  // Still connected: it reads fast now and gets the stream (the first line
+  // read now is the rest of one begun above).
+  std::string line;
+  bool more_detections = false;
+  for (int i = 0; i < 200 && !more_detections; ++i) {
+    if (slow.next_line(line) != Client::Event::Line) break;
+    more_detections = line.find(R"("type":"detections")") != std::string::npos;
+  }
+  CHECK(more_detections);
+  CHECK_FALSE(slow.saw_eof());
+  CHECK(d.daemon->log().find("took no data for publish.send_timeout_s") == std::string::npos);
+}
+
 TEST_CASE("a client whose socket takes nothing for send_timeout_s is disconnected") {
   DaemonConfig config;
   config.publish_extra = "  send_timeout_s: 1\n";

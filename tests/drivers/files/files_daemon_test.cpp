@@ -143,21 +143,43 @@ TEST_CASE("images of any shape and size never take lookoutd down") {
   }
   write_bytes(images / "c-bomb.jpg", std::string(bomb.begin(), bomb.end()));
   write_jpeg(images / "d-scene.jpg", quadrants(64, 48), 64, 48);
+  write_bytes(images / "e-scene.ppm", encode_ppm(quadrants(48, 32), 48, 32));
+  write_bytes(images / "f-scene.bmp", encode_bmp(quadrants(40, 30), 40, 30));
+  // Cut short, or garbage after the right first bytes: skipped and counted.
+  const auto png = dir / "whole.png";
+  write_png(png, quadrants(64, 48), 64, 48);
+  write_bytes(images / "g-cut.png", read_bytes(png).substr(0, 60));
+  write_bytes(images / "h-garbage.bmp", "BM" + std::string(40, '\xff'));
   const auto config = dir.write("lookout.yaml", files_config(dir, images, /*loop=*/true));
   Daemon daemon(dir, config);
   REQUIRE_MESSAGE(daemon.wait_ready(), daemon.log());
   Client client = Client::tcp(daemon.tcp_port());
   std::set<std::pair<int, int>> sizes;
-  for (int n = 0; n < 12 && sizes.size() < 3; ++n) {
+  for (int n = 0; n < 20 && sizes.size() < 5; ++n) {
     auto detections = next_of_type(client, "detections");
     REQUIRE_MESSAGE(detections, daemon.log());
     sizes.insert(
         {(*detections)["frame"]["width"].get<int>(), (*detections)["frame"]["height"].get<int>()});
   }
-  // Every image but the refused one is detected on, round after round.
-  CHECK(sizes == std::set<std::pair<int, int>>{{1, 640}, {640, 1}, {64, 48}});
+  // Every image but the refused ones is detected on, round after round.
+  CHECK(sizes == std::set<std::pair<int, int>>{{1, 640}, {640, 1}, {64, 48}, {48, 32}, {40, 30}});
+  // The three that cannot be used are counted as errors in stats, each time
+  // round: 3 of every 8 frames captured.
+  std::optional<json> stats;
+  for (int n = 0; n < 10; ++n) {
+    stats = next_of_type(client, "stats");
+    REQUIRE_MESSAGE(stats, daemon.log());
+    if ((*stats)["frames"]["errors"].get<int>() >= 6) break;
+  }
+  const auto& frames = (*stats)["frames"];
+  CHECK(frames["errors"].get<int>() >= 6);
+  CHECK(frames["processed"].get<int>() >= 10);
+  CHECK(frames["errors"].get<double>() <= 0.5 * frames["captured"].get<double>());
   CHECK_FALSE(daemon.exited());
-  CHECK(daemon.log().find("c-bomb.jpg: image is 30000x30000") != std::string::npos);
+  const std::string log = daemon.log();
+  CHECK(log.find("c-bomb.jpg: image is 30000x30000") != std::string::npos);
+  CHECK(log.find("g-cut.png") != std::string::npos);
+  CHECK(log.find("h-garbage.bmp") != std::string::npos);
 }
 
 TEST_CASE("a video file is decoded and published through lookoutd") {

@@ -107,6 +107,53 @@ TEST_CASE("PNG: lossless RGB, and grey and RGBA converted to RGB") {
   check_near(pixel(*a, 1, 1), 255, 0, 255, 0);
 }
 
+TEST_CASE("PPM/PGM and BMP: lossless, from memory, sniffed by their bytes") {
+  ScratchDir dir;
+  const auto rgb = test::quadrants(30, 18);  // odd row length: BMP rows are padded
+  test::write_bytes(dir / "a", test::encode_ppm(rgb, 30, 18));
+  test::write_bytes(dir / "b", test::encode_bmp(rgb, 30, 18));
+  for (const char* name : {"a", "b"}) {
+    CAPTURE(name);
+    const auto f = decode_image(dir / name);
+    REQUIRE(f->format == PixelFormat::RGB24);
+    REQUIRE(f->width == 30);
+    REQUIRE(f->height == 18);
+    for (int y = 0; y < 18; ++y) {
+      CHECK(std::equal(rgb.begin() + y * 90, rgb.begin() + y * 90 + 90,
+                       f->planes[0].data + static_cast<std::size_t>(y) * f->planes[0].stride));
+    }
+  }
+  CHECK(sniff_image(dir / "a") == ImageKind::Netpbm);
+  CHECK(sniff_image(dir / "b") == ImageKind::Bmp);
+  // Plain (ASCII) PGM, kept grey when asked (the CLI, for 1-channel models).
+  test::write_bytes(dir / "c.pgm", "P2\n# a comment\n3 2\n255\n0 1 2\n250 251 255\n");
+  const auto g = decode_image(dir / "c.pgm", DecodedColour::Rgb24OrGray8);
+  REQUIRE(g->format == PixelFormat::GRAY8);
+  CHECK(g->planes[0].data[1] == 1);
+  CHECK(g->planes[0].data[g->planes[0].stride + 2] == 255);
+  CHECK(decode_image(dir / "c.pgm")->format == PixelFormat::RGB24);
+  CHECK(enum_name(ImageKind::Netpbm) == "PPM/PGM");
+
+  // Truncated and lying headers are refused naming the file, and a header
+  // declaring more than kMaxFramePixels is refused before the pixels exist.
+  const auto bmp = test::encode_bmp(rgb, 30, 18);
+  test::write_bytes(dir / "cut.bmp", bmp.substr(0, 80));
+  CHECK_THROWS_WITH_AS(decode_image(dir / "cut.bmp"), doctest::Contains("cut.bmp"),
+                       ImageDecodeError);
+  test::write_bytes(dir / "cut.ppm", test::encode_ppm(rgb, 30, 18).substr(0, 100));
+  CHECK_THROWS_WITH_AS(decode_image(dir / "cut.ppm"), doctest::Contains("cut.ppm"),
+                       ImageDecodeError);
+  test::write_bytes(dir / "huge.ppm", "P6\n30000 30000\n255\n" + std::string(64, 'x'));
+  CHECK_THROWS_WITH_AS(decode_image(dir / "huge.ppm"), doctest::Contains("huge.ppm"),
+                       ImageDecodeError);
+  std::string huge_bmp = bmp;
+  huge_bmp[18] = huge_bmp[22] = 0x30;  // 30000 = 0x7530, little-endian
+  huge_bmp[19] = huge_bmp[23] = 0x75;
+  test::write_bytes(dir / "huge.bmp", huge_bmp);
+  CHECK_THROWS_WITH_AS(decode_image(dir / "huge.bmp"), doctest::Contains("huge.bmp"),
+                       ImageDecodeError);
+}
+
 TEST_CASE("a directory: images in name order, others skipped, loop or end") {
   QuietLogs quiet;
   ScratchDir dir;
@@ -123,21 +170,49 @@ TEST_CASE("a directory: images in name order, others skipped, loop or end") {
     source.start();
     CHECK(source.info().width == 10);  // the first image
     std::vector<int> widths;
+    std::vector<std::string> corrupt;
     for (;;) {
       auto r = source.next_frame(milliseconds(1000));
       if (r.status == FrameResult::Status::EndOfStream) break;
+      if (r.status == FrameResult::Status::Corrupt) {
+        corrupt.push_back(r.error);
+        continue;
+      }
       REQUIRE(r.status == FrameResult::Status::Ok);
       CHECK(r.frame->sequence == widths.size());
       widths.push_back(r.frame->width);
     }
-    CHECK(widths == std::vector<int>{10, 20, 30});  // a.jpg, b.png, (broken.jpg skipped), c
+    CHECK(widths == std::vector<int>{10, 20, 30});  // a.jpg, b.png, (broken.jpg), c
+    // The broken file is a corrupt frame, named, in its place; notes.txt and
+    // the directory are not images at all and are not counted.
+    REQUIRE(corrupt.size() == 1);
+    CHECK(corrupt[0].find("broken.jpg") != std::string::npos);
+  }
+  SUBCASE("files broken before the first decodable one are reported too") {
+    test::write_bytes(dir / "0-truncated.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16));
+    FilesSource source(files_config(dir.path()));
+    source.start();
+    auto r = source.next_frame(milliseconds(1000));
+    REQUIRE(r.status == FrameResult::Status::Corrupt);
+    CHECK(r.error.find("0-truncated.png") != std::string::npos);
+    CHECK(next_ok(source)->width == 10);
   }
   SUBCASE("with loop") {
     FilesSource source(files_config(dir.path(), true));
     source.start();
     std::vector<int> widths;
-    for (int i = 0; i < 7; ++i) widths.push_back(next_ok(source)->width);
+    int corrupt = 0;
+    while (widths.size() < 7) {
+      auto r = source.next_frame(milliseconds(1000));
+      if (r.status == FrameResult::Status::Corrupt) {
+        ++corrupt;
+        continue;
+      }
+      REQUIRE(r.status == FrameResult::Status::Ok);
+      widths.push_back(r.frame->width);
+    }
     CHECK(widths == std::vector<int>{10, 20, 30, 10, 20, 30, 10});
+    CHECK(corrupt == 2);  // broken.jpg on each pass
   }
 }
 
@@ -154,8 +229,8 @@ TEST_CASE("clear errors naming the path") {
   }
   {
     FilesSource source(files_config(dir.path()));
-    CHECK_THROWS_WITH_AS(source.start(), doctest::Contains("no JPEG or PNG images in"),
-                         SourceError);
+    CHECK_THROWS_WITH_AS(source.start(),
+                         doctest::Contains("no JPEG, PNG, PPM/PGM or BMP images in"), SourceError);
   }
   {
     test::write_bytes(dir / "bad.png", std::string("\x89PNG\r\n\x1a\nthis is not a png", 25));
@@ -231,7 +306,10 @@ TEST_CASE("images declaring more than kMaxFramePixels are refused before decodin
     test::write_jpeg(dir / "mixed" / "b.jpg", test::quadrants(64, 48), 64, 48);
     FilesSource source(files_config(dir / "mixed"));
     source.start();
-    const auto r = source.next_frame(std::chrono::milliseconds(2000));
+    auto r = source.next_frame(std::chrono::milliseconds(2000));
+    REQUIRE(r.status == FrameResult::Status::Corrupt);
+    CHECK(r.error.find("a.jpg: image is 30000x30000") != std::string::npos);
+    r = source.next_frame(std::chrono::milliseconds(2000));
     REQUIRE(r.status == FrameResult::Status::Ok);
     CHECK(r.frame->width == 64);
   }

@@ -68,6 +68,52 @@ void write_jpeg(const std::filesystem::path& path, const std::vector<std::uint8_
   write_bytes(path, std::string(bytes.begin(), bytes.end()));
 }
 
+std::string encode_ppm(const std::vector<std::uint8_t>& rgb, int width, int height) {
+  std::string out =
+      "P6\n# lookout test\n" + std::to_string(width) + " " + std::to_string(height) + "\n255\n";
+  out.append(rgb.begin(), rgb.end());
+  return out;
+}
+
+std::string encode_bmp(const std::vector<std::uint8_t>& rgb, int width, int height) {
+  const int row = (width * 3 + 3) / 4 * 4;
+  const std::uint32_t pixels = static_cast<std::uint32_t>(row) * static_cast<std::uint32_t>(height);
+  std::string out;
+  auto u16 = [&](std::uint32_t v) {
+    out.push_back(static_cast<char>(v & 0xFF));
+    out.push_back(static_cast<char>((v >> 8) & 0xFF));
+  };
+  auto u32 = [&](std::uint32_t v) {
+    u16(v & 0xFFFF);
+    u16(v >> 16);
+  };
+  out += "BM";
+  u32(14 + 40 + pixels);  // file size
+  u32(0);                 // reserved
+  u32(14 + 40);           // pixel data offset
+  u32(40);                // BITMAPINFOHEADER
+  u32(static_cast<std::uint32_t>(width));
+  u32(static_cast<std::uint32_t>(height));  // positive: bottom-up
+  u16(1);                                   // planes
+  u16(24);                                  // bits per pixel
+  u32(0);                                   // BI_RGB
+  u32(pixels);
+  u32(2835);  // 72 dpi
+  u32(2835);
+  u32(0);
+  u32(0);
+  for (int y = height - 1; y >= 0; --y) {
+    for (int x = 0; x < width; ++x) {
+      const std::uint8_t* p = rgb.data() + (static_cast<std::size_t>(y) * width + x) * 3;
+      out.push_back(static_cast<char>(p[2]));
+      out.push_back(static_cast<char>(p[1]));
+      out.push_back(static_cast<char>(p[0]));
+    }
+    out.append(static_cast<std::size_t>(row - width * 3), '\0');
+  }
+  return out;
+}
+
 void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

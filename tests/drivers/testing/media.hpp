@@ -39,6 +39,12 @@ std::vector<std::uint8_t> encode_jpeg(const std::vector<std::uint8_t>& rgb, int 
 void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& pixels,
                int width, int height, int channels = 3);
 
+// Binary PPM (P6) of packed RGB24, and an uncompressed 24-bit BMP (bottom-up
+// rows of B,G,R padded to 4 bytes), written byte by byte as their specs say
+// so the decoders are checked against files no lookout code made.
+std::string encode_ppm(const std::vector<std::uint8_t>& rgb, int width, int height);
+std::string encode_bmp(const std::vector<std::uint8_t>& rgb, int width, int height);
+
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 std::string read_bytes(const std::filesystem::path& path);
 

@@ -60,16 +60,16 @@ class ModelError : public std::runtime_error {
 
 struct ModelInfo {
   std::string path;
-  std::string name;               // from config.txt "name", else the file stem
+  std::string name;  // from config.txt "name", else the file stem
   Task task = Task::Detect;
-  int input_width = 0;            // input size the engine feeds (after auto sizing)
+  int input_width = 0;  // input size the engine feeds (after auto sizing)
   int input_height = 0;
   int channels = 3;
   int stride = 32;
-  bool dynamic = false;           // accepts any stride-aligned size
+  bool dynamic = false;  // accepts any stride-aligned size
   std::vector<std::string> class_names;
-  Backend backend = Backend::Auto;  // the backend actually in use (never Auto once loaded)
-  int threads = 0;                // intra-op threads actually in use
+  Backend backend = Backend::Auto;         // the backend actually in use (never Auto once loaded)
+  int threads = 0;                         // intra-op threads actually in use
   std::vector<std::int64_t> output_shape;  // of the dry forward at input_width x input_height
 };
 
@@ -81,18 +81,32 @@ struct EngineOptions {
   // 16:9 frame instead of 640x640).
   int input_width = 0;
   int input_height = 0;
-  int frame_width = 0;   // 0 = unknown: use the requested size as is
+  int frame_width = 0;  // 0 = unknown: use the requested size as is
   int frame_height = 0;
-  int threads = 0;           // intra-op threads, 0 = auto (all big cores)
+  int threads = 0;  // intra-op threads, 0 = auto (all big cores)
   int inter_op_threads = 1;
   Backend backend = Backend::Auto;
-  std::vector<int> pin_cores;    // pin the inference thread(s) to these cores
+  std::vector<int> pin_cores;  // pin the inference thread(s) to these cores
   bool warm_up = true;
   // Run SiLU/sigmoid on the engine's vectorised kernels instead of aten's
   // (blas and xnnpack backends): -1 = where that is faster (aarch64, whose
   // aten versions are scalar), 0 = never, 1 = always.
   int fast_activations = -1;
+  // Read the file in a separate process first: argv of a program that runs
+  // probe_model_file() on the path appended to it (lookoutd: its own binary
+  // with --probe-model). libtorch's reader trusts the archive: a corrupt or
+  // hostile file of a few hundred bytes can make it allocate tens of GB or
+  // crash. In the probe that costs the probe, under a memory limit (512 MiB
+  // plus 8x the file's size), not the process serving clients. Empty: load
+  // in-process only (the CLI, tests). A program that cannot be started (an
+  // emulator without binfmt) is logged and skipped.
+  std::vector<std::string> probe_command;
 };
+
+// The probe's side (see EngineOptions::probe_command): reads `path` as
+// TorchScript (archive, code, constants and weights), without running it.
+// Returns 0, or writes why to stderr and returns 65 (EX_DATAERR).
+int probe_model_file(const std::string& path);
 
 struct Detection {
   int class_id = 0;
@@ -104,9 +118,9 @@ struct DetectOptions {
   float conf = 0.25f;
   float iou = 0.45f;
   int max_detections = 1000;
-  bool agnostic = false;              // NMS across classes
-  std::vector<int> classes;           // keep only these ids; empty = all
-  std::map<int, float> class_conf;    // per-class confidence thresholds
+  bool agnostic = false;            // NMS across classes
+  std::vector<int> classes;         // keep only these ids; empty = all
+  std::map<int, float> class_conf;  // per-class confidence thresholds
 };
 
 struct StageTimes {
