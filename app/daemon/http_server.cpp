@@ -25,7 +25,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <linux/sockios.h>
 #include <nlohmann/json.hpp>
+#include <sys/ioctl.h>
 
 #include "core/enum_names.hpp"
 #include "core/log.hpp"
@@ -670,11 +672,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     timer_.cancel();
   }
 
+  // Bytes written that the peer has not acknowledged yet, or -1.
+  int unsent_bytes() {
+    int unsent = 0;
+    return ::ioctl(socket_.native_handle(), SIOCOUTQ, &unsent) == 0 ? unsent : -1;
+  }
+
   // A stream write must see the socket take some bytes every
   // kStreamWriteTimeout; a slow viewer that keeps reading is not cut off.
   void arm_stream_write_timeout(Clock::duration wait) {
     arm(wait, [](HttpSession& self) {
       if (!self.writing_) return;
+      // The kernel's unsent bytes shrinking is progress too: a full send
+      // buffer wakes a writer only once much of it has drained.
+      if (const int unsent = self.unsent_bytes(); unsent >= 0 && unsent < self.last_unsent_) {
+        self.last_progress_ = Clock::now();
+      }
+      self.last_unsent_ = self.unsent_bytes();
       const auto idle = Clock::now() - self.last_progress_;
       if (idle < kStreamWriteTimeout) {
         return self.arm_stream_write_timeout(kStreamWriteTimeout - idle);
@@ -745,6 +759,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           if (ec) return self->close();
           self->write_queue();
         });
+    last_unsent_ = unsent_bytes();  // after the first write, which may go at once
   }
 
   std::weak_ptr<HttpHub> hub_;
@@ -760,6 +775,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool writing_ = false;
   std::uint64_t timer_generation_ = 0;  // arms of timer_, see arm()
   Clock::time_point last_progress_{};   // a stream's socket last took bytes
+  int last_unsent_ = 0;                 // unsent_bytes() when the write timer last looked
   bool keep_alive_ = true;
   bool head_ = false;
   unsigned version_ = 11;

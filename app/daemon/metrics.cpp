@@ -108,7 +108,8 @@ std::string Metrics::render(const DaemonStatus& status, const std::string& camer
   family(out, "lookout_frames_skipped_total", "counter",
          "Frames replaced by a newer one before inference.");
   sample(out, "lookout_frames_skipped_total", cam, static_cast<double>(p.skipped));
-  family(out, "lookout_frame_errors_total", "counter", "Frames the engine rejected.");
+  family(out, "lookout_frame_errors_total", "counter",
+         "Frames that could not be used: undecodable, or rejected by the engine.");
   sample(out, "lookout_frame_errors_total", cam, static_cast<double>(p.errors));
 
   family(out, "lookout_inference_seconds", "histogram",

@@ -20,6 +20,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -459,6 +461,14 @@ class Session : public std::enable_shared_from_this<Session> {
           if (ec) return self->close();
           self->write();
         });
+    last_unsent_ = unsent_bytes();  // after the first write, which may go at once
+  }
+
+  // Bytes written to the socket that the peer has not taken yet (TCP: not
+  // acknowledged; Unix: not read), or -1.
+  int unsent_bytes() {
+    int unsent = 0;
+    return ::ioctl(socket_.native_handle(), SIOCOUTQ, &unsent) == 0 ? unsent : -1;
   }
 
   // The generation (batch): a deadline that expired just as its batch
@@ -467,6 +477,13 @@ class Session : public std::enable_shared_from_this<Session> {
     send_timer_.expires_after(wait);
     send_timer_.async_wait([self = shared_from_this(), batch](error_code ec) {
       if (ec || self->closed_ || !self->writing_ || self->write_batches_ != batch) return;
+      // What the kernel still holds for the peer shrinking is progress too:
+      // a full send buffer only wakes a writer once much of it has drained,
+      // which for a slow reader can take longer than the timeout.
+      if (const int unsent = self->unsent_bytes(); unsent >= 0 && unsent < self->last_unsent_) {
+        self->last_progress_ = std::chrono::steady_clock::now();
+      }
+      self->last_unsent_ = self->unsent_bytes();
       const auto idle = std::chrono::steady_clock::now() - self->last_progress_;
       if (idle < self->send_timeout_)
         return self->arm_send_timer(batch, self->send_timeout_ - idle);
@@ -502,6 +519,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t write_batches_ = 0;                        // batches started, for send_timer_
   std::chrono::steady_clock::time_point last_progress_{};  // the socket last took bytes
   std::chrono::steady_clock::duration send_timeout_{};
+  int last_unsent_ = 0;     // unsent_bytes() when the send timer last looked
   bool peer_done_ = false;  // the client shut down its sending side
   bool refused_ = false;    // refused at admission (ServerHub::refused_lingering)
   std::uint64_t dropped_pending_ = 0;

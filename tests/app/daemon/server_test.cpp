@@ -542,6 +542,7 @@ TEST_CASE("a slow reader whose socket keeps taking bytes is not cut off by send_
   }
   CHECK(more_detections);
   CHECK_FALSE(slow.saw_eof());
+  INFO(d.daemon->log());
   CHECK(d.daemon->log().find("took no data for publish.send_timeout_s") == std::string::npos);
 }
 
