@@ -683,9 +683,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void arm_stream_write_timeout(Clock::duration wait) {
     arm(wait, [](HttpSession& self) {
       if (!self.writing_) return;
-      // The kernel's unsent bytes shrinking is progress too: a full send
+      // The kernel's unsent bytes changing is progress too: a full send
       // buffer wakes a writer only once much of it has drained.
-      if (const int unsent = self.unsent_bytes(); unsent >= 0 && unsent < self.last_unsent_) {
+      if (const int unsent = self.unsent_bytes(); unsent >= 0 && unsent != self.last_unsent_) {
         self.last_progress_ = Clock::now();
       }
       self.last_unsent_ = self.unsent_bytes();

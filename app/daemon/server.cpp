@@ -477,10 +477,11 @@ class Session : public std::enable_shared_from_this<Session> {
     send_timer_.expires_after(wait);
     send_timer_.async_wait([self = shared_from_this(), batch](error_code ec) {
       if (ec || self->closed_ || !self->writing_ || self->write_batches_ != batch) return;
-      // What the kernel still holds for the peer shrinking is progress too:
+      // What the kernel still holds for the peer changing is progress too
+      // (it shrinks as the peer takes bytes, grows as a last write went in):
       // a full send buffer only wakes a writer once much of it has drained,
       // which for a slow reader can take longer than the timeout.
-      if (const int unsent = self->unsent_bytes(); unsent >= 0 && unsent < self->last_unsent_) {
+      if (const int unsent = self->unsent_bytes(); unsent >= 0 && unsent != self->last_unsent_) {
         self->last_progress_ = std::chrono::steady_clock::now();
       }
       self->last_unsent_ = self->unsent_bytes();

@@ -12,9 +12,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -39,7 +42,7 @@ constexpr bool kMemoryLimit = true;
 constexpr bool kMemoryLimit = true;
 #endif
 
-constexpr int kExecFailed = 127;  // the child could not start the program
+constexpr int kExecFailed = 127;  // the child could not start the program (exec failed)
 constexpr std::size_t kMaxReport = 16 * 1024;
 
 // The probe's last line that says something, for the message.
@@ -62,29 +65,68 @@ std::size_t probe_memory_limit(std::uintmax_t file_size) {
   return static_cast<std::size_t>(std::min<std::uintmax_t>(limit, std::uintmax_t{1} << 40));
 }
 
+std::optional<std::uintmax_t> cgroup_memory_left() {
+  // cgroup v2: "0::/system.slice/lookoutd.service". The probe shares the
+  // daemon's cgroup, so both must fit under its memory.max.
+  std::ifstream self("/proc/self/cgroup");
+  std::string line, path;
+  while (std::getline(self, line)) {
+    if (line.rfind("0::", 0) == 0) path = line.substr(3);
+  }
+  if (path.empty()) return std::nullopt;
+  const std::string dir = "/sys/fs/cgroup" + path;
+  std::ifstream max_file(dir + "/memory.max"), current_file(dir + "/memory.current");
+  std::string max_text;
+  std::uintmax_t current = 0;
+  if (!(max_file >> max_text) || !(current_file >> current) || max_text == "max") {
+    return std::nullopt;
+  }
+  try {
+    const std::uintmax_t max = std::stoull(max_text);
+    return max > current ? max - current : 0;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 void probe_model(const std::string& path, const std::vector<std::string>& command,
                  std::chrono::seconds patience) {
   struct stat st {};
   const std::uintmax_t size =
       ::stat(path.c_str(), &st) == 0 ? static_cast<std::uintmax_t>(st.st_size) : 0;
-  const std::size_t limit = probe_memory_limit(size);
+  std::size_t limit = probe_memory_limit(size);
+  if (const auto left = cgroup_memory_left()) {
+    // Three quarters of what the unit has left: the probe must run out of
+    // memory before the unit does, or the OOM killer may pick the daemon.
+    limit = std::min<std::size_t>(limit, static_cast<std::size_t>(*left / 4 * 3));
+  }
 
+  // "--probe-model=PATH": a path that starts with '-' stays one argument.
   std::vector<std::string> args = command;
-  args.push_back(path);
+  if (args.empty()) return;
+  args.back() += "=" + path;
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
   int out[2];
+  int exec_error[2];  // the child's errno when exec fails; EOF when exec worked
   if (::pipe2(out, O_CLOEXEC) != 0) {
     log::warning("engine: cannot check ", path,
                  " in a separate process (pipe: ", std::strerror(errno), "); loading it here");
     return;
   }
-  const pid_t pid = ::fork();
-  if (pid < 0) {
+  if (::pipe2(exec_error, O_CLOEXEC) != 0) {
     ::close(out[0]);
     ::close(out[1]);
+    log::warning("engine: cannot check ", path,
+                 " in a separate process (pipe: ", std::strerror(errno), "); loading it here");
+    return;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    for (int fd : {out[0], out[1], exec_error[0], exec_error[1]}) ::close(fd);
     log::warning("engine: cannot check ", path,
                  " in a separate process (fork: ", std::strerror(errno), "); loading it here");
     return;
@@ -92,26 +134,48 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
   if (pid == 0) {
     // Only async-signal-safe calls between fork and exec: this process has
     // the parent's threads' locks, not the threads.
+    // Gone with the daemon (stopped mid-reload, or killed): never an orphan.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(kExecFailed);
     ::dup2(out[1], STDERR_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
-    // Nothing else of ours: a listening socket held by the probe would keep
-    // its port busy after a reload closed it.
-    ::close_range(3, ~0U, 0);
+    // Descriptor 3 reports a failed exec (close-on-exec, so it closes when
+    // exec works); nothing else of ours stays open: a listening socket held
+    // by the probe would keep its port busy after a reload closed it.
+    if (exec_error[1] != 3) ::dup3(exec_error[1], 3, O_CLOEXEC);
+    ::close_range(4, ~0U, 0);
     if (kMemoryLimit) {
       const rlimit data{limit, limit};
       ::setrlimit(RLIMIT_DATA, &data);
     }
+    const rlimit cpu{300, 300};  // a probe that loops stops, whatever happens to its parent
+    ::setrlimit(RLIMIT_CPU, &cpu);
     const rlimit no_core{0, 0};
     ::setrlimit(RLIMIT_CORE, &no_core);  // a crash here is expected, not a bug report
+    // If memory runs short in the unit's cgroup, the OOM killer takes the probe.
+    const int oom = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (oom >= 0) {
+      (void)!::write(oom, "1000", 4);
+      ::close(oom);
+    }
     ::execv(argv[0], argv.data());
+    const int error = errno;
+    (void)!::write(3, &error, sizeof error);
     ::_exit(kExecFailed);
   }
   ::close(out[1]);
+  ::close(exec_error[1]);
+  int exec_errno = 0;
+  ssize_t got = 0;
+  while ((got = ::read(exec_error[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
+  }
+  ::close(exec_error[0]);
+  const bool exec_failed = got == static_cast<ssize_t>(sizeof exec_errno);
 
   std::string report;
   const auto deadline = std::chrono::steady_clock::now() + patience;
   bool timed_out = false;
-  for (;;) {
+  while (!exec_failed) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
@@ -121,17 +185,30 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
     pollfd p{out[0], POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
+    if (ready < 0) break;
+    if (ready == 0) continue;
     char chunk[4096];
     const ssize_t n = ::read(out[0], chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the probe (and whatever it started) closed its output
-    if (report.size() < kMaxReport) report.append(chunk, static_cast<std::size_t>(n));
+    report.append(chunk, static_cast<std::size_t>(n));
+    // The end says why; keep that.
+    if (report.size() > kMaxReport) report.erase(0, report.size() - kMaxReport);
   }
   ::close(out[0]);
   if (timed_out) ::kill(pid, SIGKILL);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited = 0;
+  while ((waited = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+  }
+  if (exec_failed) {
+    log::warning("engine: cannot run the model check process ", args.front(), " (",
+                 std::strerror(exec_errno), "); loading ", path, " here without it");
+    return;
+  }
+  if (waited != pid) {
+    throw ModelError(path + ": the check process could not be waited for (" + std::strerror(errno) +
+                     ")");
   }
 
   const std::string seconds = std::to_string(patience.count());
@@ -141,11 +218,6 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
                      "model lookout can use");
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kExecFailed) {
-    log::warning("engine: cannot run the model check process ", args.front(), "; loading ", path,
-                 " here without it");
-    return;
-  }
   const std::string why = last_line(report);
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
@@ -159,8 +231,9 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
                       report.find("out of memory") != std::string::npos;
   if (memory) {
     throw ModelError(path + ": reading it needed more than " + std::to_string(limit >> 20) +
-                     " MiB (512 MiB + 8x its size) in the check process; the file is corrupt "
-                     "or hostile, and was not loaded");
+                     " MiB in the check process (512 MiB + 8x its size, at most 3/4 of what "
+                     "the service's memory limit leaves); the file is corrupt or hostile, and "
+                     "was not loaded");
   }
   throw ModelError(why.empty() ? path + ": the check process refused it (exit " +
                                      std::to_string(WEXITSTATUS(status)) + ")"

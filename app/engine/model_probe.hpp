@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,12 @@ namespace lookout::engine {
 // The data limit (RLIMIT_DATA) the probe runs under for a file of this size.
 std::size_t probe_memory_limit(std::uintmax_t file_size);
 
-// Runs `command` + `path` and waits up to `patience`. Returns when the probe
+// What this process's cgroup (v2) may still use: memory.max minus
+// memory.current, or nullopt without a limit.
+std::optional<std::uintmax_t> cgroup_memory_left();
+
+// Runs `command` with "=PATH" added to its last argument, and waits up to
+// `patience`. Returns when the probe
 // accepted the file, or could not be started at all (logged: the caller
 // loads in-process as without a probe). Throws ModelError naming the file
 // when the probe refused it, crashed, ran out of memory or took too long.

@@ -117,7 +117,10 @@ class GridNms {
   int cell_of(float v, float origin) const {
     const float f = (v - origin) / cell_;
     if (!(f >= 0)) return 0;  // also NaN
-    return std::min(kGrid - 1, static_cast<int>(f));
+    // Before the cast: a float beyond int's range (boxes near +-3e38 make the
+    // extent infinite and the cell 1) would be undefined behaviour.
+    if (!(f < kGrid)) return kGrid - 1;
+    return static_cast<int>(f);
   }
   void cell_range(const Candidate& c, int& gx0, int& gy0, int& gx1, int& gy1) const {
     gx0 = cell_of(std::min(c.x1, c.x2), origin_x_);

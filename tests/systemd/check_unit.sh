@@ -44,7 +44,7 @@ for setting in \
     "RuntimeDirectory=lookout" "StateDirectory=lookout" "ProtectSystem=strict" "PrivateTmp=yes" "NoNewPrivileges=yes" \
     "RestrictAddressFamilies=" "SystemCallFilter=@system-service" "CapabilityBoundingSet=" \
     "ExecStart=/usr/sbin/lookoutd --config /etc/lookout/lookout.yaml" \
-    "LimitNOFILE=" "MemoryHigh=" "MemoryMax=" "StartLimitIntervalSec=" "StartLimitBurst="; do
+    "LimitNOFILE=" "MemoryHigh=" "MemoryMax=" "OOMPolicy=continue" "StartLimitIntervalSec=" "StartLimitBurst="; do
   grep -qF -- "$setting" "$src/lookoutd.service" || fail "lookoutd.service lacks $setting"
 done
 

@@ -590,7 +590,20 @@ TEST_CASE("an HTTP connection flood from one host holds no descriptors without b
   // they are told why (kMaxRefusedLingering), the rest are closed at once.
   std::vector<std::unique_ptr<HttpConnection>> flood;
   for (int i = 0; i < 300; ++i) flood.push_back(std::make_unique<HttpConnection>(d.http_port));
-  std::this_thread::sleep_for(500ms);
+  // Once the daemon has dealt with each (a 503 to read, or closed): until
+  // then a connection may still wait in the listen queue, not yet its fd.
+  // One of them took the host's second place and waits for its request.
+  std::vector<pollfd> polls;
+  for (const auto& c : flood) polls.push_back({c->fd(), POLLIN, 0});
+  const auto until = Clock::now() + 20s;
+  std::size_t answered = 0;
+  while (Clock::now() < until) {
+    ::poll(polls.data(), polls.size(), 100);
+    answered = 0;
+    for (auto& p : polls) answered += (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+    if (answered + 1 >= polls.size()) break;
+  }
+  REQUIRE(answered + 1 >= polls.size());
   CHECK(open_fds() <= before + 40);
   // Another host is served meanwhile, and so is the first connection.
   HttpConnection other(d.http_port, "127.0.0.2");

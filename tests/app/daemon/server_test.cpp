@@ -445,8 +445,20 @@ TEST_CASE("a connection flood from one host holds no descriptors without bound")
   // 32 wait for their error line to be read, the rest are closed at once.
   std::vector<Client> flood;
   for (int i = 0; i < 300; ++i) flood.push_back(d.tcp_client());
-  // Once the daemon has seen them all, it holds at most the lingering ones.
-  std::this_thread::sleep_for(500ms);
+  // Once the daemon has dealt with each (an error line to read, or closed),
+  // it holds at most the lingering ones; until then a connection may still
+  // wait in the listen queue, not yet one of its descriptors.
+  std::vector<pollfd> polls;
+  for (const auto& c : flood) polls.push_back({c.fd(), POLLIN, 0});
+  const auto until = Clock::now() + 20s;
+  std::size_t answered = 0;
+  while (Clock::now() < until) {
+    ::poll(polls.data(), polls.size(), 100);
+    answered = 0;
+    for (auto& p : polls) answered += (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+    if (answered == polls.size()) break;
+  }
+  REQUIRE(answered == polls.size());
   const std::size_t during = open_fds();
   CHECK(during <= before + 40);
   // A client from elsewhere is still served, and so is the first one.
