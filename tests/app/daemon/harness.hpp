@@ -551,6 +551,35 @@ class Client {
 };
 
 // A daemon started from a DaemonConfig and ready to serve.
+// Descriptors a process holds (its /proc/PID/fd).
+inline std::size_t open_fd_count(pid_t pid) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+// Waits up to `patience` until all but `unanswered` of the connections `fds`
+// have something to read or were closed: the daemon accepted and dealt with
+// them (until then one may still wait in the listen queue, not yet one of the
+// daemon's descriptors). Returns how many did.
+inline std::size_t wait_until_answered(const std::vector<int>& fds, std::size_t unanswered,
+                                       std::chrono::milliseconds patience) {
+  std::vector<pollfd> polls;
+  for (int fd : fds) polls.push_back({fd, POLLIN, 0});
+  const auto until = Clock::now() + patience;
+  std::size_t answered = 0;
+  while (Clock::now() < until) {
+    ::poll(polls.data(), polls.size(), 100);
+    answered = 0;
+    for (const auto& p : polls) answered += (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+    if (answered + unanswered >= polls.size()) break;
+  }
+  return answered;
+}
+
 struct RunningDaemon {
   TempDir dir;
   std::filesystem::path config_path;

@@ -574,14 +574,7 @@ TEST_CASE("an HTTP connection flood from one host holds no descriptors without b
   DaemonConfig config;
   config.http_extra = "  max_connections: 4\n  max_connections_per_host: 2\n";
   RunningDaemon d{config};
-  const auto open_fds = [&] {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(d.daemon->pid()) + "/fd")) {
-      ++n;
-    }
-    return n;
-  };
+  const auto open_fds = [&] { return open_fd_count(d.daemon->pid()); };
   HttpConnection first(d.http_port);
   first.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   REQUIRE(first.read_response());
@@ -593,17 +586,9 @@ TEST_CASE("an HTTP connection flood from one host holds no descriptors without b
   // Once the daemon has dealt with each (a 503 to read, or closed): until
   // then a connection may still wait in the listen queue, not yet its fd.
   // One of them took the host's second place and waits for its request.
-  std::vector<pollfd> polls;
-  for (const auto& c : flood) polls.push_back({c->fd(), POLLIN, 0});
-  const auto until = Clock::now() + 20s;
-  std::size_t answered = 0;
-  while (Clock::now() < until) {
-    ::poll(polls.data(), polls.size(), 100);
-    answered = 0;
-    for (auto& p : polls) answered += (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
-    if (answered + 1 >= polls.size()) break;
-  }
-  REQUIRE(answered + 1 >= polls.size());
+  std::vector<int> fds;
+  for (const auto& c : flood) fds.push_back(c->fd());
+  REQUIRE(wait_until_answered(fds, 1, 20s) + 1 >= fds.size());
   CHECK(open_fds() <= before + 40);
   // Another host is served meanwhile, and so is the first connection.
   HttpConnection other(d.http_port, "127.0.0.2");

@@ -430,14 +430,7 @@ TEST_CASE("a connection flood from one host holds no descriptors without bound")
   config.max_clients = 4;
   config.max_clients_per_host = 2;
   RunningDaemon d(config);
-  const auto open_fds = [&] {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(d.daemon->pid()) + "/fd")) {
-      ++n;
-    }
-    return n;
-  };
+  const auto open_fds = [&] { return open_fd_count(d.daemon->pid()); };
   Client first = d.tcp_client();
   REQUIRE(first.next());
   const std::size_t before = open_fds();
@@ -448,17 +441,9 @@ TEST_CASE("a connection flood from one host holds no descriptors without bound")
   // Once the daemon has dealt with each (an error line to read, or closed),
   // it holds at most the lingering ones; until then a connection may still
   // wait in the listen queue, not yet one of its descriptors.
-  std::vector<pollfd> polls;
-  for (const auto& c : flood) polls.push_back({c.fd(), POLLIN, 0});
-  const auto until = Clock::now() + 20s;
-  std::size_t answered = 0;
-  while (Clock::now() < until) {
-    ::poll(polls.data(), polls.size(), 100);
-    answered = 0;
-    for (auto& p : polls) answered += (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
-    if (answered == polls.size()) break;
-  }
-  REQUIRE(answered == polls.size());
+  std::vector<int> fds;
+  for (const auto& c : flood) fds.push_back(c.fd());
+  REQUIRE(wait_until_answered(fds, 0, 20s) == fds.size());
   const std::size_t during = open_fds();
   CHECK(during <= before + 40);
   // A client from elsewhere is still served, and so is the first one.
