@@ -59,7 +59,9 @@ namespace {
 // lines queue, bounded in bytes, for a writer thread that may block; past
 // the bound they are dropped and counted, and the count is written once
 // stderr takes lines again. While lines queue, new ones queue behind them,
-// so the order is kept.
+// so the order is kept. The last quarter of the bound is kept for notices,
+// warnings and errors: a flood of debug or info lines (a client per line)
+// cannot crowd out "stopping" or an error.
 class Writer {
  public:
   static constexpr std::size_t kMaxQueuedBytes = 256 * 1024;
@@ -72,13 +74,14 @@ class Writer {
     }
   }
 
-  void post(std::string line) {
+  void post(std::string line, bool important) {
     std::lock_guard lock(mutex_);
+    const std::size_t bound = important ? kMaxQueuedBytes : kMaxQueuedBytes / 4 * 3;
     if (queue_.empty() && !writing_ && dropped_ == 0) {
       const std::size_t written = write_now(line);
       if (written == line.size()) return;
       line.erase(0, written);  // the rest waits for the writer thread, first in line
-    } else if (queued_bytes_ + line.size() > kMaxQueuedBytes) {
+    } else if (queued_bytes_ + line.size() > bound) {
       ++dropped_;
       return;
     }
@@ -209,7 +212,7 @@ void write(Level level, std::string_view message) {
     }
   }
   line += '\n';
-  writer().post(std::move(line));
+  writer().post(std::move(line), level <= Level::Notice);
 }
 
 bool flush(std::chrono::milliseconds timeout) {
