@@ -672,11 +672,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     timer_.cancel();
   }
 
-  // Bytes written that the peer has not acknowledged yet, or -1.
-  int unsent_bytes() {
-    int unsent = 0;
-    return ::ioctl(socket_.native_handle(), SIOCOUTQ, &unsent) == 0 ? unsent : -1;
-  }
+  int unsent_bytes() { return net::unsent_bytes(socket_.native_handle()); }
 
   // A stream write must see the socket take some bytes every
   // kStreamWriteTimeout; a slow viewer that keeps reading is not cut off.

@@ -4,6 +4,8 @@
 #include <stdexcept>
 
 #include <boost/asio/ip/v6_only.hpp>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include "core/log.hpp"
 
@@ -28,6 +30,11 @@ bool LogLimiter::allow() {
   }
   ++suppressed_;
   return false;
+}
+
+int unsent_bytes(int fd) {
+  int unsent = 0;
+  return ::ioctl(fd, SIOCOUTQ, &unsent) == 0 ? unsent : -1;
 }
 
 bool constant_time_equal(const std::string& a, const std::string& b) {

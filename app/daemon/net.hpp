@@ -40,6 +40,12 @@ class LogLimiter {
 // Compares in time independent of where the strings differ.
 bool constant_time_equal(const std::string& a, const std::string& b);
 
+// Bytes written to a stream socket that its peer has not taken yet (TCP: not
+// acknowledged; Unix: not read), or -1. The send timeouts of lookout/1 and
+// HTTP streams count a change in it as progress: a full send buffer wakes a
+// writer only once much of it has drained.
+int unsent_bytes(int fd);
+
 // A client's address, kept to re-check it when allowed_networks changes.
 struct PeerAddress {
   bool tcp = false;

@@ -20,8 +20,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -464,12 +462,7 @@ class Session : public std::enable_shared_from_this<Session> {
     last_unsent_ = unsent_bytes();  // after the first write, which may go at once
   }
 
-  // Bytes written to the socket that the peer has not taken yet (TCP: not
-  // acknowledged; Unix: not read), or -1.
-  int unsent_bytes() {
-    int unsent = 0;
-    return ::ioctl(socket_.native_handle(), SIOCOUTQ, &unsent) == 0 ? unsent : -1;
-  }
+  int unsent_bytes() { return net::unsent_bytes(socket_.native_handle()); }
 
   // The generation (batch): a deadline that expired just as its batch
   // finished must not cut off the next one.

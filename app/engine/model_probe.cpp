@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -57,14 +58,15 @@ std::string last_line(const std::string& text) {
   return line;
 }
 
-}  // namespace
-
+// The data limit (RLIMIT_DATA) the probe runs under for a file of this size.
 std::size_t probe_memory_limit(std::uintmax_t file_size) {
   constexpr std::uintmax_t kBase = 512ull << 20;
   const std::uintmax_t limit = kBase + 8 * file_size;
   return static_cast<std::size_t>(std::min<std::uintmax_t>(limit, std::uintmax_t{1} << 40));
 }
 
+// What this process's cgroup (v2) may still use: memory.max minus
+// memory.current, or nullopt without a limit.
 std::optional<std::uintmax_t> cgroup_memory_left() {
   // cgroup v2: "0::/system.slice/lookoutd.service". The probe shares the
   // daemon's cgroup, so both must fit under its memory.max.
@@ -88,6 +90,8 @@ std::optional<std::uintmax_t> cgroup_memory_left() {
     return std::nullopt;
   }
 }
+
+}  // namespace
 
 void probe_model(const std::string& path, const std::vector<std::string>& command,
                  std::chrono::seconds patience) {

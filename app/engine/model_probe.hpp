@@ -7,8 +7,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,18 +14,10 @@
 
 namespace lookout::engine {
 
-// The data limit (RLIMIT_DATA) the probe runs under for a file of this size.
-std::size_t probe_memory_limit(std::uintmax_t file_size);
-
-// What this process's cgroup (v2) may still use: memory.max minus
-// memory.current, or nullopt without a limit.
-std::optional<std::uintmax_t> cgroup_memory_left();
-
 // Runs `command` with "=PATH" added to its last argument, and waits up to
-// `patience`. Returns when the probe
-// accepted the file, or could not be started at all (logged: the caller
-// loads in-process as without a probe). Throws ModelError naming the file
-// when the probe refused it, crashed, ran out of memory or took too long.
+// `patience`. Returns when the probe accepted the file, or could not be
+// started at all (logged: the caller loads in-process as without a probe). Throws ModelError naming
+// the file when the probe refused it, crashed, ran out of memory or took too long.
 void probe_model(const std::string& path, const std::vector<std::string>& command,
                  std::chrono::seconds patience);
 

@@ -93,15 +93,16 @@ struct EngineOptions {
   // aten versions are scalar), 0 = never, 1 = always.
   int fast_activations = -1;
   // Read the file in a separate process first: argv of a program that runs
-  // probe_model_file() on the path, which is added to the last argument after
-  // "=" (lookoutd: its own binary, "--probe-model" becoming
-  // "--probe-model=PATH", so a path starting with '-' stays one argument). libtorch's reader trusts the archive: a corrupt or
-  // hostile file of a few hundred bytes can make it allocate tens of GB or
-  // crash. In the probe that costs the probe, under a memory limit (512 MiB
-  // plus 8x the file's size, at most 3/4 of what the service's cgroup has
-  // left; its OOM score is the highest), not the process serving clients. Empty: load
-  // in-process only (the CLI, tests). A program that cannot be started (an
-  // emulator without binfmt) is logged and skipped.
+  // probe_model_file() on the path, which is added to the last argument
+  // after "=" (lookoutd: its own binary, "--probe-model" becoming
+  // "--probe-model=PATH", so a path starting with '-' stays one argument).
+  // libtorch's reader trusts the archive: a corrupt or hostile file of a few
+  // hundred bytes can make it allocate tens of GB or crash. In the probe that
+  // costs the probe, under a memory limit (512 MiB plus 8x the file's size,
+  // at most 3/4 of what the service's cgroup has left; its OOM score is the
+  // highest), not the process serving clients. Empty: load in-process only
+  // (the CLI, tests). A program that cannot be started (an emulator without
+  // binfmt) is logged and skipped.
   std::vector<std::string> probe_command;
 };
 
