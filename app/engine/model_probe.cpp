@@ -45,6 +45,7 @@ constexpr bool kMemoryLimit = true;
 
 constexpr int kExecFailed = 127;  // the child could not start the program (exec failed)
 constexpr std::size_t kMaxReport = 16 * 1024;
+constexpr std::size_t kMinimumLimit = 256u << 20;  // a good model reads in less than half
 
 // The probe's last line that says something, for the message.
 std::string last_line(const std::string& text) {
@@ -65,33 +66,58 @@ std::size_t probe_memory_limit(std::uintmax_t file_size) {
   return static_cast<std::size_t>(std::min<std::uintmax_t>(limit, std::uintmax_t{1} << 40));
 }
 
-// What this process's cgroup (v2) may still use: memory.max minus
-// memory.current, or nullopt without a limit.
-std::optional<std::uintmax_t> cgroup_memory_left() {
-  // cgroup v2: "0::/system.slice/lookoutd.service". The probe shares the
-  // daemon's cgroup, so both must fit under its memory.max.
+// The cgroup (v2) directory of this process, or "" outside one.
+std::string own_cgroup_dir() {
+  // "0::/system.slice/lookoutd.service". The probe shares the daemon's
+  // cgroup, so both must fit under its memory.max.
   std::ifstream self("/proc/self/cgroup");
   std::string line, path;
   while (std::getline(self, line)) {
     if (line.rfind("0::", 0) == 0) path = line.substr(3);
   }
-  if (path.empty()) return std::nullopt;
-  const std::string dir = "/sys/fs/cgroup" + path;
+  return path.empty() ? "" : "/sys/fs/cgroup" + path;
+}
+
+// A number from /proc/self/status ("VmSize:  123456 kB"), in bytes.
+std::optional<std::uintmax_t> status_bytes(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      try {
+        return std::stoull(line.substr(field.size() + 1)) * 1024;
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::uintmax_t> cgroup_memory_left(const std::string& dir) {
   std::ifstream max_file(dir + "/memory.max"), current_file(dir + "/memory.current");
   std::string max_text;
   std::uintmax_t current = 0;
   if (!(max_file >> max_text) || !(current_file >> current) || max_text == "max") {
     return std::nullopt;
   }
+  std::uintmax_t reclaimable = 0;
+  std::ifstream stat_file(dir + "/memory.stat");
+  std::string key;
+  std::uintmax_t value = 0;
+  while (stat_file >> key >> value) {
+    if (key == "inactive_file" || key == "active_file") reclaimable += value;
+  }
+  const std::uintmax_t held = current > reclaimable ? current - reclaimable : 0;
   try {
     const std::uintmax_t max = std::stoull(max_text);
-    return max > current ? max - current : 0;
+    return max > held ? max - held : 0;
   } catch (const std::exception&) {
     return std::nullopt;
   }
 }
-
-}  // namespace
 
 void probe_model(const std::string& path, const std::vector<std::string>& command,
                  std::chrono::seconds patience) {
@@ -99,10 +125,20 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
   const std::uintmax_t size =
       ::stat(path.c_str(), &st) == 0 ? static_cast<std::uintmax_t>(st.st_size) : 0;
   std::size_t limit = probe_memory_limit(size);
-  if (const auto left = cgroup_memory_left()) {
+  const std::string cgroup = own_cgroup_dir();
+  if (const auto left = cgroup.empty() ? std::nullopt : cgroup_memory_left(cgroup)) {
     // Three quarters of what the unit has left: the probe must run out of
-    // memory before the unit does, or the OOM killer may pick the daemon.
+    // memory before the unit does. Never below what reading a good model
+    // takes: with less, the probe could not read any model, and if the unit
+    // does run short, the OOM killer takes the probe (its score is highest).
     limit = std::min<std::size_t>(limit, static_cast<std::size_t>(*left / 4 * 3));
+    limit = std::max<std::size_t>(limit, kMinimumLimit);
+  }
+  // A hard limit the daemon was started under stays: lowering is all a
+  // process may do.
+  rlimit inherited{};
+  if (::getrlimit(RLIMIT_DATA, &inherited) == 0 && inherited.rlim_max != RLIM_INFINITY) {
+    limit = std::min<std::size_t>(limit, static_cast<std::size_t>(inherited.rlim_max));
   }
 
   // "--probe-model=PATH": a path that starts with '-' stays one argument.
@@ -223,14 +259,8 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
   const std::string why = last_line(report);
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
-    const char* name = ::sigabbrev_np(sig);
-    throw ModelError(path + ": reading it crashed the check process (signal " +
-                     std::to_string(sig) + (name ? std::string(", SIG") + name : "") +
-                     "); the file is corrupt or hostile, and was not loaded" +
-                     (why.empty() ? "" : " (last words: " + why + ")"));
-  }
+  // Out of memory shows as libtorch's error (exit 65), or as std::bad_alloc
+  // thrown where nothing catches it (abort).
   const bool memory = report.find("bad_alloc") != std::string::npos ||
                       report.find("out of memory") != std::string::npos;
   if (memory) {
@@ -239,9 +269,40 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
                      "the service's memory limit leaves); the file is corrupt or hostile, and "
                      "was not loaded");
   }
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+    // Nothing here sends SIGKILL but the timeout above: the OOM killer did.
+    throw ModelError(path +
+                     ": reading it got the check process killed (SIGKILL), most likely "
+                     "by the kernel for using too much memory; the file is corrupt or "
+                     "hostile, or the service's memory limit too low, and it was not "
+                     "loaded");
+  }
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = ::sigabbrev_np(sig);
+    throw ModelError(path + ": reading it crashed the check process (signal " +
+                     std::to_string(sig) + (name ? std::string(", SIG") + name : "") +
+                     "); the file is corrupt or hostile, and was not loaded" +
+                     (why.empty() ? "" : " (last words: " + why + ")"));
+  }
   throw ModelError(why.empty() ? path + ": the check process refused it (exit " +
                                      std::to_string(WEXITSTATUS(status)) + ")"
                                : why);
+}
+
+void limit_probe_address_space() {
+  rlimit data{};
+  if (::getrlimit(RLIMIT_DATA, &data) != 0 || data.rlim_cur == RLIM_INFINITY) return;
+  const auto mapped = status_bytes("VmSize");
+  if (!mapped) return;
+  rlimit space{};
+  if (::getrlimit(RLIMIT_AS, &space) != 0) return;
+  rlim_t limit = static_cast<rlim_t>(*mapped) + data.rlim_cur;
+  if (space.rlim_max != RLIM_INFINITY) limit = std::min(limit, space.rlim_max);
+  const rlimit wanted{limit, limit};
+  if (::setrlimit(RLIMIT_AS, &wanted) != 0) {
+    log::warning("probe: cannot limit the address space (", std::strerror(errno), ")");
+  }
 }
 
 }  // namespace lookout::engine

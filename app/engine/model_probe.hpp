@@ -7,6 +7,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,11 +16,27 @@
 
 namespace lookout::engine {
 
+// What a cgroup (v2) directory may still use: memory.max minus what it holds
+// that cannot be reclaimed, or nullopt without a limit. memory.current
+// counts the page cache too (files read and written since boot, often most
+// of it): taken as it is, a unit that once copied a big file would leave the
+// probe too little to start.
+std::optional<std::uintmax_t> cgroup_memory_left(const std::string& dir);
+
 // Runs `command` with "=PATH" added to its last argument, and waits up to
 // `patience`. Returns when the probe accepted the file, or could not be
 // started at all (logged: the caller loads in-process as without a probe). Throws ModelError naming
 // the file when the probe refused it, crashed, ran out of memory or took too long.
 void probe_model(const std::string& path, const std::vector<std::string>& command,
                  std::chrono::seconds patience);
+
+// The probe's side, first thing before it reads the file: limits its
+// address space to what it has mapped now (the program and its libraries)
+// plus its data limit (RLIMIT_DATA, which probe_model set before exec).
+// Why both: some kernels do not enforce the data limit (booted with
+// ignore_rlimit_data; sandboxes such as gVisor count only brk), and then a
+// 20 GB request would succeed and be zeroed. Without a data limit (sanitizer
+// builds, or a probe run by hand) it does nothing.
+void limit_probe_address_space();
 
 }  // namespace lookout::engine

@@ -702,6 +702,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
 }
 
 int probe_model_file(const std::string& path) {
+  engine::limit_probe_address_space();
   try {
     torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
     engine::load_archive(path, extra);

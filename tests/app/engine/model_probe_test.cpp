@@ -1,0 +1,206 @@
+// The model file's probe process (app/engine/model_probe.hpp): its memory
+// limits, and how each way a probe can end becomes the daemon's message. The
+// probes here are real processes (sh, and this test binary forked); the whole
+// path with lookoutd and a hostile file is in tests/app/daemon/daemon_test.cpp.
+#include "model_probe.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+using namespace lookout::engine;
+
+namespace {
+
+struct ScratchDir {
+  ScratchDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "lookout-probe-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path); }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name) << text;
+  }
+  std::filesystem::path path;
+};
+
+// A probe command: sh running `script`, with "--file=PATH" as its $1.
+std::vector<std::string> shell_probe(const std::string& script) {
+  return {"/bin/sh", "-c", script, "probe", "--file"};
+}
+
+// The message probe_model throws, or "" when it returned.
+std::string probe_message(const std::vector<std::string>& command,
+                          std::chrono::seconds patience = std::chrono::seconds(30)) {
+  try {
+    probe_model("/models/m.torchscript", command, patience);
+    return "";
+  } catch (const lookout::ModelError& e) {
+    return e.what();
+  }
+}
+
+// Maps `bytes` of shared anonymous memory: counted against the address
+// space (RLIMIT_AS), never against the data limit (RLIMIT_DATA).
+bool can_map_shared(std::size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  ::munmap(p, bytes);
+  return true;
+}
+
+// Runs `body` in a forked child and returns its exit status (0 = all held).
+template <class Body>
+int in_child(Body body) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) ::_exit(body());
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+}  // namespace
+
+TEST_CASE("what a cgroup has left leaves out the page cache it could drop") {
+  ScratchDir cg;
+  SUBCASE("memory.max of 1 GB, 600 MB in use of which 300 MB are file cache") {
+    cg.write("memory.max", "1000000000\n");
+    cg.write("memory.current", "600000000\n");
+    cg.write("memory.stat",
+             "anon 250000000\nfile 300000000\nactive_file 200000000\n"
+             "inactive_file 100000000\nshmem 0\n");
+    const auto left = cgroup_memory_left(cg.path.string());
+    REQUIRE(left);
+    CHECK(*left == 700000000);
+  }
+  SUBCASE("no limit") {
+    cg.write("memory.max", "max\n");
+    cg.write("memory.current", "600000000\n");
+    CHECK_FALSE(cgroup_memory_left(cg.path.string()));
+  }
+  SUBCASE("above the limit (it was lowered): nothing left") {
+    cg.write("memory.max", "100000000\n");
+    cg.write("memory.current", "600000000\n");
+    cg.write("memory.stat", "active_file 1000\n");
+    CHECK(cgroup_memory_left(cg.path.string()) == std::uintmax_t{0});
+  }
+  SUBCASE("not a cgroup (v1, or outside one)") {
+    CHECK_FALSE(cgroup_memory_left((cg.path / "absent").string()));
+  }
+}
+
+TEST_CASE(
+    "the probe limits its address space by its data limit, where that limit is not enforced") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  MESSAGE("skipped: sanitizer runtimes need the address space an address limit would refuse");
+  return;
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  MESSAGE("skipped: sanitizer runtimes need the address space an address limit would refuse");
+  return;
+#endif
+#endif
+  // qemu-user keeps address-space and data limits to itself (setrlimit says
+  // yes and changes nothing): nothing to see under the emulator.
+  const int applies = in_child([] {
+    const rlimit space{std::size_t{64} << 30, std::size_t{64} << 30};
+    rlimit read{};
+    return ::setrlimit(RLIMIT_AS, &space) == 0 && ::getrlimit(RLIMIT_AS, &read) == 0 &&
+                   read.rlim_cur == space.rlim_cur
+               ? 0
+               : 1;
+  });
+  if (applies != 0) {
+    MESSAGE("skipped: memory limits are not applied here (an emulator keeps them)");
+    return;
+  }
+  constexpr std::size_t kData = 512u << 20;
+  constexpr std::size_t kBig = std::size_t{2} << 30;
+  // Shared memory stands in for what a kernel that ignores RLIMIT_DATA lets
+  // through: the data limit does not count it, the address-space limit does.
+  CHECK(in_child([&] {
+          const rlimit data{kData, kData};
+          if (::setrlimit(RLIMIT_DATA, &data) != 0) return 10;
+          if (!can_map_shared(kBig)) return 11;  // the data limit alone lets it through
+          limit_probe_address_space();
+          rlimit space{};
+          ::getrlimit(RLIMIT_AS, &space);
+          if (space.rlim_cur == RLIM_INFINITY) return 12;
+          if (can_map_shared(kBig)) return 13;        // refused now
+          if (!can_map_shared(kData / 2)) return 14;  // but a good model's share fits
+          return 0;
+        }) == 0);
+  // Without a data limit (a probe run by hand), nothing changes.
+  CHECK(in_child([&] {
+          limit_probe_address_space();
+          rlimit space{};
+          ::getrlimit(RLIMIT_AS, &space);
+          return space.rlim_cur == RLIM_INFINITY && can_map_shared(kBig) ? 0 : 20;
+        }) == 0);
+}
+
+TEST_CASE("each way a probe ends becomes a message naming the file") {
+  SUBCASE("accepted") {
+    CHECK(probe_message(shell_probe("exit 0")).empty());
+  }
+  SUBCASE("refused: its last line is the message") {
+    const std::string m = probe_message(shell_probe(
+        "echo 'loading' >&2; echo \"<3>${1#--file=}: cannot load as TorchScript: bad zip\" >&2; "
+        "exit 65"));
+    CHECK(m == "/models/m.torchscript: cannot load as TorchScript: bad zip");
+  }
+  SUBCASE("out of memory, as libtorch's error or as an uncaught std::bad_alloc") {
+    for (const char* script :
+         {"echo '<3>x: cannot load as TorchScript: out of memory' >&2; exit 65",
+          "echo \"terminate called after throwing an instance of 'std::bad_alloc'\" >&2; "
+          "kill -ABRT $$"}) {
+      CAPTURE(script);
+      const std::string m = probe_message(shell_probe(script));
+      CHECK(m.find("/models/m.torchscript: reading it needed more than") == 0);
+    }
+  }
+  SUBCASE("killed (what the OOM killer does)") {
+    const std::string m = probe_message(shell_probe("kill -KILL $$"));
+    CHECK(m.find("/models/m.torchscript: reading it got the check process killed (SIGKILL)") == 0);
+  }
+  SUBCASE("crashed") {
+    const std::string m = probe_message(shell_probe("echo 'last thing said' >&2; kill -SEGV $$"));
+    CHECK(m.find(
+              "/models/m.torchscript: reading it crashed the check process (signal 11, SIGSEGV)") ==
+          0);
+    CHECK(m.find("(last words: last thing said)") != std::string::npos);
+  }
+  SUBCASE("too slow: stopped after its patience") {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string m = probe_message(shell_probe("exec sleep 60"), std::chrono::seconds(1));
+    CHECK(m.find("/models/m.torchscript: reading it took longer than 1 s") == 0);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(30));
+  }
+  SUBCASE("a program that cannot be started: loaded without a probe (logged)") {
+    CHECK(probe_message({"/nonexistent/lookoutd", "--probe-model"}).empty());
+  }
+  SUBCASE("the path reaches the probe joined to its last argument") {
+    const std::string m =
+        probe_message(shell_probe("[ \"$1\" = --file=/models/m.torchscript ] && [ $# -eq 1 ] || { "
+                                  "echo \"got: $*\" >&2; exit 3; }"));
+    CHECK(m.empty());
+  }
+}
