@@ -529,6 +529,10 @@ const config::Section<HttpConfig>& http_schema() {
                         "request line and headers together; more get 431"),
           config::field("header_timeout_s", &S::header_timeout_s, config::Real<double>{0.5, 300},
                         Restart::Nothing, "seconds a client may take to send a request's headers"),
+          config::field("send_timeout_s", &S::send_timeout_s, config::Real<double>{1, 3600},
+                        Restart::Nothing,
+                        "seconds a response or stream may wait for the client to take a byte; "
+                        "then the client is disconnected"),
           config::field("max_stream_fps", &S::max_stream_fps, config::Integer<int>{1, 60},
                         Restart::Nothing, "the highest frame rate /stream.mjpg sends"),
           config::field("picture_width", &S::picture_width, config::Integer<int>{64, 4096},

@@ -13,6 +13,7 @@
 #include <list>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -87,8 +88,6 @@ constexpr auto kPictureDemand = std::chrono::seconds(3);
 constexpr auto kFreshPicture = std::chrono::seconds(1);
 // How long a snapshot waits for a picture before it gets 503.
 constexpr auto kSnapshotPatience = std::chrono::seconds(5);
-// A streaming client that takes longer than this to accept one write is cut off.
-constexpr auto kStreamWriteTimeout = std::chrono::seconds(30);
 // How long a client being disconnected gets to read its last response.
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 // Refused connections that may wait at once for their 503 to be read; in a
@@ -620,19 +619,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       res.content_length(length);
     }
     const bool again = res.keep_alive();
-    response_ = std::make_shared<Response>(std::move(res));
+    // Serialized here and written as one buffer, so that each partial write
+    // counts as progress for the send timeout (beast's writer hides them).
+    std::ostringstream text;
+    text << res;
+    auto bytes = std::make_shared<const std::string>(text.str());
     writing_ = true;
-    arm(kStreamWriteTimeout, [](HttpSession& self) { self.close(); });
-    http::async_write(socket_, *response_,
-                      [self = shared_from_this(), again](error_code ec, std::size_t) {
+    arm_send_timeout();
+    asio::async_write(socket_, asio::buffer(*bytes), progress_.transfer_all_counting(),
+                      [self = shared_from_this(), again, bytes](error_code ec, std::size_t) {
                         self->writing_ = false;
-                        self->response_.reset();
                         if (self->closed_) return;
                         self->disarm();
                         if (ec) return self->close();
                         if (again && self->mode_ == Mode::Requests) return self->read_request();
                         self->linger();
                       });
+    progress_.started(socket_.native_handle());
   }
 
   // After the last response: FIN, then discard what the client still sends
@@ -672,26 +675,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     timer_.cancel();
   }
 
-  int unsent_bytes() { return net::unsent_bytes(socket_.native_handle()); }
-
-  // A stream write must see the socket take some bytes every
-  // kStreamWriteTimeout; a slow viewer that keeps reading is not cut off.
-  void arm_stream_write_timeout(Clock::duration wait) {
+  // A write (a response, or a stream's part) must see the socket take some
+  // bytes every http.send_timeout_s; a slow reader that keeps reading is not
+  // cut off, however long its response takes.
+  void arm_send_timeout() {
+    const auto hub = hub_.lock();
+    send_timeout_ = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(hub ? hub->config.send_timeout_s : 30));
+    arm_send_timeout(send_timeout_);
+  }
+  void arm_send_timeout(Clock::duration wait) {
     arm(wait, [](HttpSession& self) {
       if (!self.writing_) return;
-      // The kernel's unsent bytes changing is progress too: a full send
-      // buffer wakes a writer only once much of it has drained.
-      if (const int unsent = self.unsent_bytes(); unsent >= 0 && unsent != self.last_unsent_) {
-        self.last_progress_ = Clock::now();
-      }
-      self.last_unsent_ = self.unsent_bytes();
-      const auto idle = Clock::now() - self.last_progress_;
-      if (idle < kStreamWriteTimeout) {
-        return self.arm_stream_write_timeout(kStreamWriteTimeout - idle);
-      }
+      const auto idle = self.progress_.idle(self.socket_.native_handle());
+      if (idle < self.send_timeout_) return self.arm_send_timeout(self.send_timeout_ - idle);
       const auto hub = self.hub_.lock();
       if (hub && hub->limiter.allow()) {
-        log::info("HTTP client ", self.peer_, " stopped reading its stream; disconnecting");
+        log::info("HTTP client ", self.peer_,
+                  " took no data for http.send_timeout_s; disconnecting");
       }
       self.close();
     });
@@ -715,7 +716,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // A streaming client sends nothing more; a reset means it left. An end of
   // its input only means it shut down its sending side (TCP half-close, as
   // `nc -N` does after the request): it still reads, so the stream goes on
-  // until a write fails or takes nothing for kStreamWriteTimeout.
+  // until a write fails or takes nothing for http.send_timeout_s.
   void watch_for_close() {
     socket_.async_read_some(asio::buffer(drain_),
                             [self = shared_from_this()](error_code ec, std::size_t) {
@@ -734,28 +735,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     writing_ = true;
     in_flight_ = std::move(queue_.front());
     queue_.pop_front();
-    last_progress_ = Clock::now();
-    arm_stream_write_timeout(kStreamWriteTimeout);
-    asio::async_write(
-        socket_, asio::buffer(*in_flight_),
-        // Called after each partial write: bytes taken are progress.
-        [self = shared_from_this(), sent = std::size_t{0}](const error_code& ec,
-                                                           std::size_t total) mutable {
-          if (total > sent) {
-            sent = total;
-            self->last_progress_ = Clock::now();
-          }
-          return asio::transfer_all()(ec, total);
-        },
-        [self = shared_from_this()](error_code ec, std::size_t) {
-          self->in_flight_.reset();
-          if (self->closed_) return;
-          self->writing_ = false;
-          self->disarm();
-          if (ec) return self->close();
-          self->write_queue();
-        });
-    last_unsent_ = unsent_bytes();  // after the first write, which may go at once
+    arm_send_timeout();
+    asio::async_write(socket_, asio::buffer(*in_flight_), progress_.transfer_all_counting(),
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        self->in_flight_.reset();
+                        if (self->closed_) return;
+                        self->writing_ = false;
+                        self->disarm();
+                        if (ec) return self->close();
+                        self->write_queue();
+                      });
+    progress_.started(socket_.native_handle());
   }
 
   std::weak_ptr<HttpHub> hub_;
@@ -770,15 +760,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool timed_out_ = false;
   bool writing_ = false;
   std::uint64_t timer_generation_ = 0;  // arms of timer_, see arm()
-  Clock::time_point last_progress_{};   // a stream's socket last took bytes
-  int last_unsent_ = 0;                 // unsent_bytes() when the write timer last looked
+  net::WriteProgress progress_;         // of the write in flight
+  Clock::duration send_timeout_{};      // http.send_timeout_s when it began
   bool keep_alive_ = true;
   bool head_ = false;
   unsigned version_ = 11;
 
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<Response> response_;
   std::array<char, 512> drain_{};
 
   std::deque<std::shared_ptr<const std::string>> queue_;

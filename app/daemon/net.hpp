@@ -1,7 +1,7 @@
 // What the daemon's TCP listeners share, lookout/1 (server.cpp) and HTTP
 // (http_server.cpp): opening a listening socket, telling whether a client's
 // address is allowed, comparing tokens, and keeping connection noise out of
-// the journal.
+// the journal, and the send timeouts' rule of progress.
 //
 // Threads: open_tcp() may run on any thread (it creates a new, unshared
 // socket); a TcpListener and a LogLimiter belong to the I/O thread once in use.
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/completion_condition.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -41,10 +42,51 @@ class LogLimiter {
 bool constant_time_equal(const std::string& a, const std::string& b);
 
 // Bytes written to a stream socket that its peer has not taken yet (TCP: not
-// acknowledged; Unix: not read), or -1. The send timeouts of lookout/1 and
-// HTTP streams count a change in it as progress: a full send buffer wakes a
-// writer only once much of it has drained.
+// acknowledged; Unix: not read), or -1.
 int unsent_bytes(int fd);
+
+// The send timeouts' rule, one for lookout/1 and HTTP streams: a write makes
+// progress while its socket takes bytes. Taking bytes is a partial write
+// completing, or a change in what the kernel still holds for the peer
+// (unsent_bytes: it shrinks as the peer reads, and a full send buffer wakes
+// a writer only once much of it has drained, which for a slow reader can
+// take longer than the timeout). A slow reader is never cut off; one that
+// takes nothing is. Owned by a session; I/O thread only.
+class WriteProgress {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // A write was just started on `fd` (after async_write, whose first write
+  // may have gone at once).
+  void started(int fd) {
+    last_ = Clock::now();
+    last_unsent_ = unsent_bytes(fd);
+  }
+  // The completion condition for that async_write: transfer_all, with each
+  // partial write counted. The session must outlive the write (its handler
+  // holds it).
+  auto transfer_all_counting() {
+    return [this, sent = std::size_t{0}](const boost::system::error_code& ec,
+                                         std::size_t total) mutable {
+      if (total > sent) {
+        sent = total;
+        last_ = Clock::now();
+      }
+      return boost::asio::transfer_all()(ec, total);
+    };
+  }
+  // The send timer looking: how long the socket has taken nothing.
+  Clock::duration idle(int fd) {
+    const int unsent = unsent_bytes(fd);
+    if (unsent >= 0 && unsent != last_unsent_) last_ = Clock::now();
+    last_unsent_ = unsent;
+    return Clock::now() - last_;
+  }
+
+ private:
+  Clock::time_point last_{};  // the socket last took bytes
+  int last_unsent_ = 0;       // unsent_bytes() when last looked
+};
 
 // A client's address, kept to re-check it when allowed_networks changes.
 struct PeerAddress {

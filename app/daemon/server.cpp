@@ -440,29 +440,16 @@ class Session : public std::enable_shared_from_this<Session> {
     // batch takes.
     const auto hub = hub_.lock();
     send_timeout_ = seconds(hub ? hub->config.send_timeout_s : 30);
-    last_progress_ = std::chrono::steady_clock::now();
     const std::uint64_t batch = ++write_batches_;
     arm_send_timer(batch, send_timeout_);
-    asio::async_write(
-        socket_, buffers_,
-        // Called after each partial write: bytes taken are progress.
-        [self = shared_from_this(), sent = std::size_t{0}](const error_code& ec,
-                                                           std::size_t total) mutable {
-          if (total > sent) {
-            sent = total;
-            self->last_progress_ = std::chrono::steady_clock::now();
-          }
-          return asio::transfer_all()(ec, total);
-        },
-        [self = shared_from_this()](error_code ec, std::size_t) {
-          if (self->closed_) return;
-          if (ec) return self->close();
-          self->write();
-        });
-    last_unsent_ = unsent_bytes();  // after the first write, which may go at once
+    asio::async_write(socket_, buffers_, progress_.transfer_all_counting(),
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        if (self->closed_) return;
+                        if (ec) return self->close();
+                        self->write();
+                      });
+    progress_.started(socket_.native_handle());
   }
-
-  int unsent_bytes() { return net::unsent_bytes(socket_.native_handle()); }
 
   // The generation (batch): a deadline that expired just as its batch
   // finished must not cut off the next one.
@@ -470,15 +457,7 @@ class Session : public std::enable_shared_from_this<Session> {
     send_timer_.expires_after(wait);
     send_timer_.async_wait([self = shared_from_this(), batch](error_code ec) {
       if (ec || self->closed_ || !self->writing_ || self->write_batches_ != batch) return;
-      // What the kernel still holds for the peer changing is progress too
-      // (it shrinks as the peer takes bytes, grows as a last write went in):
-      // a full send buffer only wakes a writer once much of it has drained,
-      // which for a slow reader can take longer than the timeout.
-      if (const int unsent = self->unsent_bytes(); unsent >= 0 && unsent != self->last_unsent_) {
-        self->last_progress_ = std::chrono::steady_clock::now();
-      }
-      self->last_unsent_ = self->unsent_bytes();
-      const auto idle = std::chrono::steady_clock::now() - self->last_progress_;
+      const auto idle = self->progress_.idle(self->socket_.native_handle());
       if (idle < self->send_timeout_)
         return self->arm_send_timer(batch, self->send_timeout_ - idle);
       if (!self->closing_) {
@@ -510,10 +489,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_ = false;
   bool closing_ = false;
   bool closed_ = false;
-  std::uint64_t write_batches_ = 0;                        // batches started, for send_timer_
-  std::chrono::steady_clock::time_point last_progress_{};  // the socket last took bytes
+  std::uint64_t write_batches_ = 0;  // batches started, for send_timer_
+  net::WriteProgress progress_;      // of the batch in flight
   std::chrono::steady_clock::duration send_timeout_{};
-  int last_unsent_ = 0;     // unsent_bytes() when the send timer last looked
   bool peer_done_ = false;  // the client shut down its sending side
   bool refused_ = false;    // refused at admission (ServerHub::refused_lingering)
   std::uint64_t dropped_pending_ = 0;

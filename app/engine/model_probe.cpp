@@ -12,12 +12,18 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -46,6 +52,8 @@ constexpr bool kMemoryLimit = true;
 constexpr int kExecFailed = 127;  // the child could not start the program (exec failed)
 constexpr std::size_t kMaxReport = 16 * 1024;
 constexpr std::size_t kMinimumLimit = 256u << 20;  // a good model reads in less than half
+// The environment variable by which the probe learns its memory limit.
+constexpr const char* kLimitVariable = "LOOKOUT_PROBE_MEMORY_LIMIT";
 
 // The probe's last line that says something, for the message.
 std::string last_line(const std::string& text) {
@@ -148,6 +156,18 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The environment, with the limit for the probe to apply to itself
+  // (limit_probe_address_space): made here, as nothing may allocate after fork.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e && *e; ++e) {
+    if (std::string_view(*e).rfind(kLimitVariable + std::string("="), 0) != 0)
+      env_strings.push_back(*e);
+  }
+  if (kMemoryLimit)
+    env_strings.push_back(std::string(kLimitVariable) + "=" + std::to_string(limit));
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   int out[2];
   int exec_error[2];  // the child's errno when exec fails; EOF when exec worked
@@ -188,7 +208,9 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
       const rlimit data{limit, limit};
       ::setrlimit(RLIMIT_DATA, &data);
     }
-    const rlimit cpu{300, 300};  // a probe that loops stops, whatever happens to its parent
+    // A probe that loops stops, whatever happens to its parent: SIGXCPU at
+    // the soft limit (a crash), SIGKILL only at the hard one.
+    const rlimit cpu{300, 310};
     ::setrlimit(RLIMIT_CPU, &cpu);
     const rlimit no_core{0, 0};
     ::setrlimit(RLIMIT_CORE, &no_core);  // a crash here is expected, not a bug report
@@ -198,7 +220,7 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
       (void)!::write(oom, "1000", 4);
       ::close(oom);
     }
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     const int error = errno;
     (void)!::write(3, &error, sizeof error);
     ::_exit(kExecFailed);
@@ -266,11 +288,12 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
   if (memory) {
     throw ModelError(path + ": reading it needed more than " + std::to_string(limit >> 20) +
                      " MiB in the check process (512 MiB + 8x its size, at most 3/4 of what "
-                     "the service's memory limit leaves); the file is corrupt or hostile, and "
-                     "was not loaded");
+                     "the service's memory limit leaves and at least 256 MiB); the file is "
+                     "corrupt or hostile, and was not loaded");
   }
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
-    // Nothing here sends SIGKILL but the timeout above: the OOM killer did.
+    // The timeout above aside, SIGKILL comes from the OOM killer (the CPU
+    // limit sends SIGXCPU first).
     throw ModelError(path +
                      ": reading it got the check process killed (SIGKILL), most likely "
                      "by the kernel for using too much memory; the file is corrupt or "
@@ -291,13 +314,40 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
 }
 
 void limit_probe_address_space() {
+  // The budget: what the parent said, or (run by hand, or by a test) the data
+  // limit it was started under.
+  std::optional<rlim_t> budget;
+  if (const char* given = std::getenv(kLimitVariable)) {
+    try {
+      budget = static_cast<rlim_t>(std::stoull(given));
+    } catch (const std::exception&) {
+      log::warning("probe: ", kLimitVariable, "=", given, " is not a number of bytes");
+    }
+  }
   rlimit data{};
-  if (::getrlimit(RLIMIT_DATA, &data) != 0 || data.rlim_cur == RLIM_INFINITY) return;
+  if (::getrlimit(RLIMIT_DATA, &data) != 0) return;
+  if (!budget && data.rlim_cur != RLIM_INFINITY) budget = data.rlim_cur;
+  if (!budget) return;
+#if defined(__GLIBC__)
+  // One malloc arena: each further thread's would reserve 64 MiB of the
+  // address space allowed below.
+  ::mallopt(M_ARENA_MAX, 1);
+#endif
+  // The data limit again, in case the parent's could not be set.
+  if (data.rlim_cur == RLIM_INFINITY || data.rlim_cur > *budget) {
+    const rlim_t cap = data.rlim_max == RLIM_INFINITY ? *budget : std::min(*budget, data.rlim_max);
+    const rlimit wanted{cap, data.rlim_max};
+    ::setrlimit(RLIMIT_DATA, &wanted);
+  }
   const auto mapped = status_bytes("VmSize");
-  if (!mapped) return;
   rlimit space{};
-  if (::getrlimit(RLIMIT_AS, &space) != 0) return;
-  rlim_t limit = static_cast<rlim_t>(*mapped) + data.rlim_cur;
+  if (!mapped || ::getrlimit(RLIMIT_AS, &space) != 0) return;
+  // What is mapped now (the program, its libraries), the budget, and room
+  // for what the address space counts and the data limit does not: thread
+  // stacks, guard pages, read-only mappings.
+  constexpr rlim_t kUncounted = 256u << 20;
+  constexpr rlim_t kMax = std::numeric_limits<rlim_t>::max() / 4;
+  rlim_t limit = static_cast<rlim_t>(*mapped) + std::min(*budget, kMax) + kUncounted;
   if (space.rlim_max != RLIM_INFINITY) limit = std::min(limit, space.rlim_max);
   const rlimit wanted{limit, limit};
   if (::setrlimit(RLIMIT_AS, &wanted) != 0) {

@@ -30,12 +30,14 @@ std::optional<std::uintmax_t> cgroup_memory_left(const std::string& dir);
 void probe_model(const std::string& path, const std::vector<std::string>& command,
                  std::chrono::seconds patience);
 
-// The probe's side, first thing before it reads the file: limits its
-// address space to what it has mapped now (the program and its libraries)
-// plus its data limit (RLIMIT_DATA, which probe_model set before exec).
-// Why both: some kernels do not enforce the data limit (booted with
-// ignore_rlimit_data; sandboxes such as gVisor count only brk), and then a
-// 20 GB request would succeed and be zeroed. Without a data limit (sanitizer
+// The probe's side, first thing before it reads the file. Its budget is
+// LOOKOUT_PROBE_MEMORY_LIMIT (bytes), which probe_model passes, or else the
+// data limit (RLIMIT_DATA) it was started under. It sets the data limit to
+// the budget, and the address space to what it has mapped now (the program
+// and its libraries) plus the budget and 256 MiB for stacks and read-only
+// mappings. Why both: some kernels do not enforce the data limit (booted
+// with ignore_rlimit_data; sandboxes such as gVisor count only brk), and then
+// a 20 GB request would succeed and be zeroed. Without a budget (sanitizer
 // builds, or a probe run by hand) it does nothing.
 void limit_probe_address_space();
 

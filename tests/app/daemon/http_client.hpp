@@ -39,9 +39,14 @@ struct HttpResponse {
 
 class HttpConnection {
  public:
-  // Connects to 127.0.0.1:port, from `source` when given (e.g. "127.0.0.2").
-  explicit HttpConnection(int port, const std::string& source = "") {
+  // Connects to 127.0.0.1:port, from `source` when given (e.g. "127.0.0.2"),
+  // with a receive buffer of `receive_buffer` bytes when given (set before
+  // connecting, as TCP's window needs).
+  explicit HttpConnection(int port, const std::string& source = "", int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (receive_buffer > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     if (!source.empty()) {
       sockaddr_in local{};
       local.sin_family = AF_INET;
@@ -67,6 +72,13 @@ class HttpConnection {
   HttpConnection& operator=(const HttpConnection&) = delete;
 
   int fd() const { return fd_; }
+  // This end's port, as the daemon's log names the client.
+  int local_port() const {
+    sockaddr_in local{};
+    socklen_t size = sizeof local;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &size);
+    return ntohs(local.sin_port);
+  }
   void send(const std::string& data) {
     std::size_t sent = 0;
     while (sent < data.size()) {

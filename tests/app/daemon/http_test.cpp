@@ -4,8 +4,10 @@
 // its headers, a refused address, the token (cookie, Bearer, login form),
 // connection limits, a reload, and `promtool check metrics` on the real
 // /metrics. The real browser is in viewer_test.cpp.
+#include <cerrno>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -450,6 +452,68 @@ TEST_CASE("a client trickling its headers is cut off by the header timeout; othe
   CHECK(error_body(*answer)["error"].get<std::string>().find("http.header_timeout_s") !=
         std::string::npos);
   CHECK(slow.closed_without_data(5s));
+}
+
+TEST_CASE("http.send_timeout_s: a viewer that takes nothing is disconnected, a slow one is not") {
+  DaemonConfig config;
+  config.http_extra = "  send_timeout_s: 3\n  max_stream_fps: 30\n";
+  config.fps = 30;
+  RunningDaemon d{config};
+  // The stalled viewer's small receive buffer fills at once; the slow one's
+  // is the usual size.
+  HttpConnection stalled(d.http_port, "", 4096);
+  HttpConnection slow(d.http_port);
+  for (HttpConnection* c : {&stalled, &slow}) {
+    c->send("GET /stream.mjpg?fps=30 HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  // The slow viewer takes about 10 KB/s, a small fraction of the stream:
+  // once the daemon's send buffer is full (megabytes), a part's write waits
+  // for much of it to drain, far longer than the timeout, but bytes move all
+  // the time (the receiver's window opens, or TCP's window probes find it
+  // open, about once a second: within the 3 s). The stalled one takes
+  // nothing once its buffers are full, and is cut off then. The slow one
+  // reads on for a while after that.
+  const std::string said = " took no data for http.send_timeout_s; disconnecting";
+  const std::string stalled_cut = ":" + std::to_string(stalled.local_port()) + said;
+  const std::string slow_cut = ":" + std::to_string(slow.local_port()) + said;
+  std::size_t slow_bytes = 0;
+  bool slow_closed = false;
+  const auto started = Clock::now();
+  auto until = started + 90s;
+  bool seen = false;
+  while (Clock::now() < until && !slow_closed) {
+    char chunk[1000];
+    const ssize_t n = ::recv(slow.fd(), chunk, sizeof chunk, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) slow_closed = true;
+    if (n > 0) slow_bytes += static_cast<std::size_t>(n);
+    std::this_thread::sleep_for(100ms);
+    if (!seen && d.daemon->log().find(stalled_cut) != std::string::npos) {
+      seen = true;
+      until = std::min(until, std::max(Clock::now() + 5s, started + 12s));
+    }
+  }
+  const std::string log = d.daemon->log();
+  INFO(log);
+  CHECK(seen);
+  CHECK_FALSE(slow_closed);
+  CHECK(slow_bytes >= 40000);
+  CHECK(log.find(slow_cut) == std::string::npos);
+  // The stalled viewer's connection was closed: what was on its way, then the end.
+  const auto deadline = Clock::now() + 10s;
+  while (!stalled.closed() && Clock::now() < deadline) stalled.fill(1s);
+  CHECK(stalled.closed());
+  // And the slow one still gets its stream when it reads at speed.
+  char chunk[65536];
+  std::size_t later = 0;
+  const auto reading = Clock::now() + kPatience;
+  while (later < 200000 && Clock::now() < reading) {
+    pollfd p{slow.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    const ssize_t n = ::recv(slow.fd(), chunk, sizeof chunk, 0);
+    if (n <= 0) break;
+    later += static_cast<std::size_t>(n);
+  }
+  CHECK(later >= 200000);
 }
 
 TEST_CASE("a client from an address outside allowed_networks is closed before a byte is sent") {

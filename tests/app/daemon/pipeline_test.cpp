@@ -458,12 +458,13 @@ TEST_CASE("a camera buffer goes back when the frame is prepared, before the forw
   CHECK(lead_p50 > 0.5 * inference_p50);
   // And so the camera kept delivering while the model ran, instead of
   // waiting for its second buffer: the extra frames were skipped (newest
-  // wins). Holding the buffer let it deliver only one frame per forward pass
-  // (captured ~ processed + 1); released, it delivers several (about 5 on an
-  // optimised build, 2 under AddressSanitizer, whose instrumented
-  // preparation holds the buffer a larger part of each frame).
-  INFO("captured ", stats.captured, ", processed ", stats.processed);
-  CHECK(2 * stats.captured >= 3 * stats.processed);
+  // wins). With two buffers, holding one through detect() makes a skip
+  // impossible: the other waits in the pipeline, and no third frame can be
+  // filled. How many are skipped depends on the machine and its load (about
+  // 4 of 5 on an idle optimised build, fewer under AddressSanitizer or
+  // beside other tests), so only "some" is checked.
+  INFO("captured ", stats.captured, ", processed ", stats.processed, ", skipped ", stats.skipped);
+  CHECK(stats.skipped > 0);
   CHECK(stats.errors == 0);
   CHECK(stats.captured == stats.processed + stats.skipped + stats.errors);
 }

@@ -4,6 +4,7 @@
 // path with lookoutd and a hostile file is in tests/app/daemon/daemon_test.cpp.
 #include "model_probe.hpp"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -54,13 +55,25 @@ std::string probe_message(const std::vector<std::string>& command,
   }
 }
 
-// Maps `bytes` of shared anonymous memory: counted against the address
-// space (RLIMIT_AS), never against the data limit (RLIMIT_DATA).
-bool can_map_shared(std::size_t bytes) {
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+// Reserves `bytes` of address space, inaccessible: counted against the
+// address space (RLIMIT_AS), not against the data limit (RLIMIT_DATA, which
+// counts writable private memory), and costing no memory.
+bool can_reserve(std::size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
   ::munmap(p, bytes);
+  return true;
+}
+
+// Lifts this process's soft data and address-space limits to their hard
+// ones (the runner may have set some); false when a hard one is finite.
+bool lift_limits() {
+  for (const int resource : {RLIMIT_DATA, RLIMIT_AS}) {
+    rlimit l{};
+    if (::getrlimit(resource, &l) != 0 || l.rlim_max != RLIM_INFINITY) return false;
+    l.rlim_cur = RLIM_INFINITY;
+    if (::setrlimit(resource, &l) != 0) return false;
+  }
   return true;
 }
 
@@ -119,8 +132,9 @@ TEST_CASE(
 #endif
 #endif
   // qemu-user keeps address-space and data limits to itself (setrlimit says
-  // yes and changes nothing): nothing to see under the emulator.
+  // yes and changes nothing), and a runner may have set hard limits.
   const int applies = in_child([] {
+    if (!lift_limits()) return 2;
     const rlimit space{std::size_t{64} << 30, std::size_t{64} << 30};
     rlimit read{};
     return ::setrlimit(RLIMIT_AS, &space) == 0 && ::getrlimit(RLIMIT_AS, &read) == 0 &&
@@ -129,32 +143,56 @@ TEST_CASE(
                : 1;
   });
   if (applies != 0) {
-    MESSAGE("skipped: memory limits are not applied here (an emulator keeps them)");
+    const char* why = applies == 2
+                          ? "skipped: this process has hard memory limits already"
+                          : "skipped: memory limits are not applied here (an emulator keeps them)";
+    MESSAGE(std::string(why));
     return;
   }
   constexpr std::size_t kData = 512u << 20;
-  constexpr std::size_t kBig = std::size_t{2} << 30;
-  // Shared memory stands in for what a kernel that ignores RLIMIT_DATA lets
+  constexpr std::size_t kBig = std::size_t{4} << 30;
+  // A reservation stands in for what a kernel that ignores RLIMIT_DATA lets
   // through: the data limit does not count it, the address-space limit does.
-  CHECK(in_child([&] {
-          const rlimit data{kData, kData};
-          if (::setrlimit(RLIMIT_DATA, &data) != 0) return 10;
-          if (!can_map_shared(kBig)) return 11;  // the data limit alone lets it through
-          limit_probe_address_space();
-          rlimit space{};
-          ::getrlimit(RLIMIT_AS, &space);
-          if (space.rlim_cur == RLIM_INFINITY) return 12;
-          if (can_map_shared(kBig)) return 13;        // refused now
-          if (!can_map_shared(kData / 2)) return 14;  // but a good model's share fits
-          return 0;
-        }) == 0);
-  // Without a data limit (a probe run by hand), nothing changes.
-  CHECK(in_child([&] {
-          limit_probe_address_space();
-          rlimit space{};
-          ::getrlimit(RLIMIT_AS, &space);
-          return space.rlim_cur == RLIM_INFINITY && can_map_shared(kBig) ? 0 : 20;
-        }) == 0);
+  SUBCASE("the budget from the data limit (a probe started under one)") {
+    CHECK(in_child([&] {
+            if (!lift_limits()) return 9;
+            const rlimit data{kData, RLIM_INFINITY};
+            if (::setrlimit(RLIMIT_DATA, &data) != 0) return 10;
+            if (!can_reserve(kBig)) return 11;  // the data limit alone lets it through
+            limit_probe_address_space();
+            rlimit space{};
+            ::getrlimit(RLIMIT_AS, &space);
+            if (space.rlim_cur == RLIM_INFINITY) return 12;
+            if (can_reserve(kBig)) return 13;        // refused now
+            if (!can_reserve(kData / 2)) return 14;  // but a good model's share fits
+            return 0;
+          }) == 0);
+  }
+  SUBCASE("the budget the parent passes, which sets the data limit too") {
+    CHECK(in_child([&] {
+            if (!lift_limits()) return 9;
+            ::setenv("LOOKOUT_PROBE_MEMORY_LIMIT", std::to_string(kData).c_str(), 1);
+            limit_probe_address_space();
+            rlimit data{}, space{};
+            ::getrlimit(RLIMIT_DATA, &data);
+            ::getrlimit(RLIMIT_AS, &space);
+            if (data.rlim_cur != kData) return 21;
+            if (space.rlim_cur == RLIM_INFINITY) return 22;
+            if (can_reserve(kBig)) return 23;
+            if (!can_reserve(kData / 2)) return 24;
+            return 0;
+          }) == 0);
+  }
+  SUBCASE("without a budget (a probe run by hand), nothing changes") {
+    CHECK(in_child([&] {
+            if (!lift_limits()) return 9;
+            ::unsetenv("LOOKOUT_PROBE_MEMORY_LIMIT");
+            limit_probe_address_space();
+            rlimit space{};
+            ::getrlimit(RLIMIT_AS, &space);
+            return space.rlim_cur == RLIM_INFINITY && can_reserve(kBig) ? 0 : 30;
+          }) == 0);
+  }
 }
 
 TEST_CASE("each way a probe ends becomes a message naming the file") {

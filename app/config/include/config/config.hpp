@@ -116,6 +116,7 @@ struct HttpConfig {
   int max_connections_per_host = 16;  // from one client address
   int max_header_bytes = 8192;        // request line and headers
   double header_timeout_s = 10;       // to send a whole request head
+  double send_timeout_s = 30;         // a response or stream whose socket takes nothing
   int max_stream_fps = 15;            // cap on /stream.mjpg?fps=
   int picture_width = 640;            // frames kept for pictures are at most this wide
   int jpeg_quality = 70;              // default quality of snapshots and streams
