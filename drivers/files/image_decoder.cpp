@@ -35,13 +35,40 @@ ImageKind kind_of(const std::uint8_t* data, std::size_t size) {
   if (size >= kJpegMagic.size() && std::memcmp(data, kJpegMagic.data(), kJpegMagic.size()) == 0) {
     return ImageKind::Jpeg;
   }
-  // Netpbm: "P1".."P6" and white space (PAM's "P7" has no decoder here).
+  // Netpbm: "P1".."P6", white space, comments, then the width's first digit
+  // (PAM's "P7" has no decoder here). Text that starts "P1 is" is not one;
+  // a comment longer than what was read cannot be told, and counts.
   if (size >= 3 && data[0] == 'P' && data[1] >= '1' && data[1] <= '6' && is_space(data[2])) {
-    return ImageKind::Netpbm;
+    std::size_t i = 3;
+    while (i < size) {
+      if (is_space(data[i])) {
+        ++i;
+      } else if (data[i] == '#') {
+        while (i < size && data[i] != '\n' && data[i] != '\r') ++i;
+      } else {
+        break;
+      }
+    }
+    if (i == size || (data[i] >= '0' && data[i] <= '9')) return ImageKind::Netpbm;
+    return ImageKind::Other;
   }
-  // BMP: "BM", then the file size and two reserved words, then where the
-  // pixels start; 14 + at least the 12-byte core header.
-  if (size >= 26 && data[0] == 'B' && data[1] == 'M') return ImageKind::Bmp;
+  // BMP: "BM", the file size, two reserved words, where the pixels start
+  // (past the headers), then the size of the information header, one of the
+  // few the format has (core 12, OS/2 16 or 64, Windows 40, 52, 56, 108,
+  // 124). Text that starts "BM" is not one.
+  if (size >= 26 && data[0] == 'B' && data[1] == 'M') {
+    const auto le32 = [&](std::size_t at) {
+      return static_cast<std::uint32_t>(data[at]) | static_cast<std::uint32_t>(data[at + 1]) << 8 |
+             static_cast<std::uint32_t>(data[at + 2]) << 16 |
+             static_cast<std::uint32_t>(data[at + 3]) << 24;
+    };
+    const std::uint32_t info = le32(14);
+    const std::uint32_t pixels = le32(10);
+    const bool known = info == 12 || info == 16 || info == 40 || info == 52 || info == 56 ||
+                       info == 64 || info == 108 || info == 124;
+    if (known && pixels >= 14 + info) return ImageKind::Bmp;
+    return ImageKind::Other;
+  }
   return ImageKind::Other;
 }
 

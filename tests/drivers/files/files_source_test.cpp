@@ -125,6 +125,16 @@ TEST_CASE("PPM/PGM and BMP: lossless, from memory, sniffed by their bytes") {
   }
   CHECK(sniff_image(dir / "a") == ImageKind::Netpbm);
   CHECK(sniff_image(dir / "b") == ImageKind::Bmp);
+  // Text that happens to start like one is not an image: a files source
+  // leaves it alone instead of counting it as a corrupt frame every pass.
+  test::write_bytes(dir / "notes.txt", "BM: bought more milk, and some cheese for the weekend\n");
+  test::write_bytes(dir / "todo.txt", "P1 is the first priority: fix the gate\n");
+  test::write_bytes(dir / "long.pgm",
+                    "P5\n# a comment longer than the bytes the sniffer reads ahead\n2 1\n255\nab");
+  CHECK(sniff_image(dir / "notes.txt") == ImageKind::Other);
+  CHECK(sniff_image(dir / "todo.txt") == ImageKind::Other);
+  CHECK(sniff_image(dir / "long.pgm") == ImageKind::Netpbm);
+  CHECK(decode_image(dir / "long.pgm")->width == 2);
   // Plain (ASCII) PGM, kept grey when asked (the CLI, for 1-channel models).
   test::write_bytes(dir / "c.pgm", "P2\n# a comment\n3 2\n255\n0 1 2\n250 251 255\n");
   const auto g = decode_image(dir / "c.pgm", DecodedColour::Rgb24OrGray8);
