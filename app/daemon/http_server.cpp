@@ -721,10 +721,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     socket_.async_read_some(asio::buffer(drain_),
                             [self = shared_from_this()](error_code ec, std::size_t) {
                               if (self->closed_) return;
-                              if (ec == asio::error::eof) return;
+                              if (ec == asio::error::eof) return self->watch_for_error();
                               if (ec) return self->close();
                               self->watch_for_close();
                             });
+  }
+
+  // After a half-close nothing reads: an error on the socket (a reset when
+  // the client closes for good, keepalive giving up on a vanished one) ends
+  // the stream at once rather than at the next write, which for an MJPEG
+  // viewer of a camera that is down may be long in coming.
+  void watch_for_error() {
+    socket_.async_wait(asio::socket_base::wait_error, [self = shared_from_this()](error_code ec) {
+      if (ec || self->closed_) return;
+      self->close();
+    });
   }
 
   void write_queue() {
@@ -1085,6 +1096,7 @@ void HttpHub::accept(const std::shared_ptr<net::TcpListener>& l) {
         socket.close(endpoint_ec);
       } else {
         socket.set_option(tcp::no_delay(true), endpoint_ec);
+        net::enable_keepalive(socket.native_handle());
         self->admit(std::move(socket), peer, address);
       }
     }

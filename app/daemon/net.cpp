@@ -5,7 +5,10 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "core/log.hpp"
 
@@ -30,6 +33,14 @@ bool LogLimiter::allow() {
   }
   ++suppressed_;
   return false;
+}
+
+void enable_keepalive(int fd) {
+  const int on = 1, idle = kKeepaliveIdleS, interval = 10, count = 3;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 int unsent_bytes(int fd) {

@@ -45,6 +45,13 @@ bool constant_time_equal(const std::string& a, const std::string& b);
 // acknowledged; Unix: not read), or -1.
 int unsent_bytes(int fd);
 
+// TCP keepalive after 60 s of silence, then every 10 s, 3 times: a peer
+// that vanished (powered off, out of Wi-Fi range) or closed for good after
+// half-closing is found in about 90 s even while nothing is sent to it (an
+// MJPEG viewer while the camera is down). Linux's default waits two hours.
+constexpr int kKeepaliveIdleS = 60;
+void enable_keepalive(int fd);
+
 // The send timeouts' rule, one for lookout/1 and HTTP streams: a write makes
 // progress while its socket takes bytes. Taking bytes is a partial write
 // completing, or a change in what the kernel still holds for the peer

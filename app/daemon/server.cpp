@@ -341,6 +341,14 @@ class Session : public std::enable_shared_from_this<Session> {
       return close_after(protocol::error("closed the connection without authenticating"));
     }
     log::debug("client ", peer_, " closed its sending side; still sending to it");
+    // Nothing reads any more, so an error on the socket (a reset when it
+    // closes for good, or keepalive giving up on it) would wait for the
+    // next write, which may be long in coming: watch for it instead.
+    socket_.async_wait(asio::socket_base::wait_error, [self = shared_from_this()](error_code ec) {
+      if (ec || self->closed_) return;
+      log::debug("client ", self->peer_, " is gone");
+      self->close();
+    });
   }
 
   void take_lines(std::size_t n) {
@@ -573,7 +581,7 @@ void ServerHub::accept_tcp(const std::shared_ptr<TcpListener>& listener) {
             socket.close(endpoint_ec);
           } else {
             socket.set_option(tcp::no_delay(true), endpoint_ec);
-            socket.set_option(asio::socket_base::keep_alive(true), endpoint_ec);
+            net::enable_keepalive(socket.native_handle());
             socket.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), endpoint_ec);
             self->admit(StreamSocket(std::move(socket)), peer, address,
                         !self->config.tcp.token.empty());

@@ -580,6 +580,39 @@ inline std::size_t wait_until_answered(const std::vector<int>& fds, std::size_t 
   return answered;
 }
 
+// The keepalive timer of the daemon's side of a loopback TCP connection, in
+// seconds, from /proc/net/tcp (the row whose local port is the daemon's and
+// whose remote port is the client's; "tr" 2 is the keepalive timer, its
+// "when" in USER_HZ ticks). nullopt when that timer is not what is pending.
+inline std::optional<double> keepalive_timer_s(int daemon_port, int client_port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  char local[16], remote[16];
+  std::snprintf(local, sizeof local, ":%04X", daemon_port);
+  std::snprintf(remote, sizeof remote, ":%04X", client_port);
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local_address, remote_address, state, queues, timer;
+    if (!(fields >> slot >> local_address >> remote_address >> state >> queues >> timer)) continue;
+    const auto ends_with = [](const std::string& text, const char* end) {
+      const std::size_t n = std::strlen(end);
+      return text.size() >= n && text.compare(text.size() - n, n, end) == 0;
+    };
+    if (!ends_with(local_address, local) || !ends_with(remote_address, remote)) continue;
+    if (timer.rfind("02:", 0) != 0) return std::nullopt;
+    return std::stoul(timer.substr(3), nullptr, 16) / double(::sysconf(_SC_CLK_TCK));
+  }
+  return std::nullopt;
+}
+
+// This end's port of a connected socket.
+inline int local_port_of(int fd) {
+  sockaddr_in local{};
+  socklen_t size = sizeof local;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &size);
+  return ntohs(local.sin_port);
+}
+
 struct RunningDaemon {
   TempDir dir;
   std::filesystem::path config_path;

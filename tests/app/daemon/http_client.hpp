@@ -73,12 +73,7 @@ class HttpConnection {
 
   int fd() const { return fd_; }
   // This end's port, as the daemon's log names the client.
-  int local_port() const {
-    sockaddr_in local{};
-    socklen_t size = sizeof local;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &size);
-    return ntohs(local.sin_port);
-  }
+  int local_port() const { return local_port_of(fd_); }
   void send(const std::string& data) {
     std::size_t sent = 0;
     while (sent < data.size()) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include "core/jpeg.hpp"
 #include "http_client.hpp"
@@ -514,6 +515,71 @@ TEST_CASE("http.send_timeout_s: a viewer that takes nothing is disconnected, a s
     later += static_cast<std::size_t>(n);
   }
   CHECK(later >= 200000);
+}
+
+TEST_CASE("TCP clients of both servers are kept alive after 60 s of silence, not two hours") {
+  auto& d = shared_daemon();
+  HttpConnection http(d.http_port);  // idle: no request yet
+  Client lookout = d.tcp_client();
+  REQUIRE(lookout.next());
+  const auto seen = [](int daemon_port, int client_port) {
+    // The keepalive timer is what /proc shows while nothing is in flight.
+    for (int i = 0; i < 200; ++i) {
+      if (const auto t = keepalive_timer_s(daemon_port, client_port)) return t;
+      std::this_thread::sleep_for(10ms);
+    }
+    return std::optional<double>{};
+  };
+  const auto http_timer = seen(d.http_port, http.local_port());
+  const auto lookout_timer = seen(d.port, local_port_of(lookout.fd()));
+  REQUIRE(http_timer);
+  REQUIRE(lookout_timer);
+  CHECK(*http_timer <= 61);
+  CHECK(*lookout_timer <= 61);
+}
+
+TEST_CASE("a viewer that half-closes, then resets, frees its place with nothing sent to it") {
+  // A files source on a FIFO nobody writes: no frame, so no picture and no
+  // write to the viewer, as while a camera is down.
+  TempDir dir;
+  const auto fifo = dir / "stuck.fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  DaemonConfig config;
+  config.http_extra = "  max_connections_per_host: 2\n";
+  std::string yaml = config.yaml(dir);
+  const std::string synthetic = "type: synthetic";
+  yaml.replace(yaml.find(synthetic), synthetic.size(), "type: files\n  path: " + fifo.string());
+  Daemon d(dir, dir.write("lookout.yaml", yaml));
+  REQUIRE(d.wait_ready());
+  const int port = d.http_port();
+  {
+    HttpConnection viewer(port);
+    viewer.send("GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(::shutdown(viewer.fd(), SHUT_WR) == 0);
+    const auto r = viewer.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    // Closed for good, with a reset (as a crashed viewer's kernel sends).
+    const linger abort{1, 0};
+    ::setsockopt(viewer.fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  }
+  // Its place is free: two more from this host get in (a third would not).
+  HttpConnection other(port);
+  other.send("GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto streaming = other.read_response();
+  REQUIRE(streaming);
+  CHECK(streaming->status == 200);
+  bool admitted = false;
+  const auto deadline = Clock::now() + 10s;
+  while (!admitted && Clock::now() < deadline) {
+    const auto r = http_get(port, "/api/status");
+    REQUIRE(r);
+    admitted = r->status == 200;
+    if (!admitted) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(admitted);
+  d.signal(SIGTERM);  // the capture thread is stuck in the FIFO: exits 1
+  d.wait_exit();
 }
 
 TEST_CASE("a client from an address outside allowed_networks is closed before a byte is sent") {
