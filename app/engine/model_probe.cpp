@@ -24,8 +24,10 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -52,6 +54,9 @@ constexpr bool kMemoryLimit = true;
 constexpr int kExecFailed = 127;  // the child could not start the program (exec failed)
 constexpr std::size_t kMaxReport = 16 * 1024;
 constexpr std::size_t kMinimumLimit = 256u << 20;  // a good model reads in less than half
+// What the probe is told to read when it has the snapshot as descriptor 4.
+constexpr const char* kSnapshotInProbe = "/proc/self/fd/4";
+constexpr std::uintmax_t kMaxModelBytes = std::uintmax_t{4} << 30;
 // The environment variable by which the probe learns its memory limit.
 constexpr const char* kLimitVariable = "LOOKOUT_PROBE_MEMORY_LIMIT";
 
@@ -127,11 +132,65 @@ std::optional<std::uintmax_t> cgroup_memory_left(const std::string& dir) {
   }
 }
 
-void probe_model(const std::string& path, const std::vector<std::string>& command,
-                 std::chrono::seconds patience) {
+ModelSnapshot::ModelSnapshot(const std::string& path) {
+  const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    throw ModelError(path + ": cannot open model file for reading (" + std::strerror(errno) + ")");
+  }
   struct stat st {};
-  const std::uintmax_t size =
-      ::stat(path.c_str(), &st) == 0 ? static_cast<std::uintmax_t>(st.st_size) : 0;
+  if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(in);
+    throw ModelError(path + ": not a regular file");
+  }
+  if (static_cast<std::uintmax_t>(st.st_size) > kMaxModelBytes) {
+    ::close(in);
+    throw ModelError(path + ": " + std::to_string(st.st_size >> 20) +
+                     " MiB, more than the 4096 MiB a model file may have");
+  }
+  fd_ = ::memfd_create("lookout-model", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd_ < 0) {
+    ::close(in);
+    log::warning("engine: cannot copy ", path, " to memory (memfd_create: ", std::strerror(errno),
+                 "); the check and the load read the file itself");
+    return;
+  }
+  for (;;) {
+    const ssize_t n = ::sendfile(fd_, in, nullptr, 1 << 20);
+    if (n > 0) {
+      size_ += static_cast<std::uintmax_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(in);
+      ::close(fd_);
+      fd_ = -1;
+      throw ModelError(path + ": cannot read model file (" + std::strerror(error) + ")");
+    }
+    break;
+  }
+  ::close(in);
+  // Sealed: nothing, in this process or another, can change it now.
+  ::fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+}
+
+ModelSnapshot::~ModelSnapshot() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string ModelSnapshot::path() const {
+  return fd_ < 0 ? "" : "/proc/self/fd/" + std::to_string(fd_);
+}
+
+void probe_model(const std::string& path, const ModelSnapshot* snapshot,
+                 const std::vector<std::string>& command, std::chrono::seconds patience) {
+  const int snapshot_fd = snapshot ? snapshot->fd() : -1;
+  struct stat st {};
+  const std::uintmax_t size = snapshot_fd >= 0 ? snapshot->size()
+                              : ::stat(path.c_str(), &st) == 0
+                                  ? static_cast<std::uintmax_t>(st.st_size)
+                                  : 0;
   std::size_t limit = probe_memory_limit(size);
   const std::string cgroup = own_cgroup_dir();
   if (const auto left = cgroup.empty() ? std::nullopt : cgroup_memory_left(cgroup)) {
@@ -150,9 +209,10 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
   }
 
   // "--probe-model=PATH": a path that starts with '-' stays one argument.
+  // With a snapshot the probe reads that, as its descriptor 4.
   std::vector<std::string> args = command;
   if (args.empty()) return;
-  args.back() += "=" + path;
+  args.back() += "=" + (snapshot_fd >= 0 ? std::string(kSnapshotInProbe) : path);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -202,8 +262,13 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
     // Descriptor 3 reports a failed exec (close-on-exec, so it closes when
     // exec works); nothing else of ours stays open: a listening socket held
     // by the probe would keep its port busy after a reload closed it.
-    if (exec_error[1] != 3) ::dup3(exec_error[1], 3, O_CLOEXEC);
-    ::close_range(4, ~0U, 0);
+    // Descriptor 4 is the snapshot, when there is one. Both are moved out
+    // of the way first, so that neither lands on the other.
+    const int error_pipe = ::fcntl(exec_error[1], F_DUPFD_CLOEXEC, 16);
+    const int model = snapshot_fd >= 0 ? ::fcntl(snapshot_fd, F_DUPFD, 16) : -1;
+    ::dup3(error_pipe, 3, O_CLOEXEC);
+    if (model >= 0) ::dup2(model, 4);  // without close-on-exec
+    ::close_range(model >= 0 ? 5 : 4, ~0U, 0);
     if (kMemoryLimit) {
       const rlimit data{limit, limit};
       ::setrlimit(RLIMIT_DATA, &data);
@@ -280,7 +345,12 @@ void probe_model(const std::string& path, const std::vector<std::string>& comman
                      "model lookout can use");
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  const std::string why = last_line(report);
+  // The probe names what it read, the snapshot: the daemon names the file.
+  std::string why = last_line(report);
+  for (std::size_t at = 0; (at = why.find(kSnapshotInProbe, at)) != std::string::npos;) {
+    why.replace(at, std::strlen(kSnapshotInProbe), path);
+    at += path.size();
+  }
   // Out of memory shows as libtorch's error (exit 65), or as std::bad_alloc
   // thrown where nothing catches it (abort).
   const bool memory = report.find("bad_alloc") != std::string::npos ||

@@ -4,26 +4,28 @@
 // Ownership: owns the module. Threads: one thread at a time calls forward().
 #pragma once
 
-#include <torch/script.h>
-
 #include <string>
+
+#include <torch/script.h>
 
 namespace lookout::engine {
 
 // How the loaded module is rewritten for the backend.
 enum class Rewrite {
-  None,       // as stored
-  Freeze,     // torch::jit::freeze: weights become constants, Conv+BN folded
-  OneDnn,     // freeze + optimize_for_inference: every convolution on oneDNN
-  Xnnpack,    // optimizeForMobile: convolutions as XNNPACK ops, weights prepacked
+  None,     // as stored
+  Freeze,   // torch::jit::freeze: weights become constants, Conv+BN folded
+  OneDnn,   // freeze + optimize_for_inference: every convolution on oneDNN
+  Xnnpack,  // optimizeForMobile: convolutions as XNNPACK ops, weights prepacked
 };
 
 class TorchModel {
  public:
   // Checks the file (exists, non-empty, a zip archive), loads it with its
-  // config.txt, puts it in eval mode and rewrites it as asked.
+  // config.txt, puts it in eval mode and rewrites it as asked. `source`,
+  // when given, is where to read it (a ModelSnapshot of the checked file).
   // Throws ModelError naming the file and the reason.
-  TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations);
+  TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations,
+             const std::string& source = "");
   TorchModel(const TorchModel&) = delete;
   TorchModel& operator=(const TorchModel&) = delete;
 

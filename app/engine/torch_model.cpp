@@ -209,10 +209,13 @@ namespace engine {
 
 namespace {
 
-torch::jit::Module load_archive(const std::string& path, torch::jit::ExtraFilesMap& extra) {
-  check_file(path);
+// `source`: where to read it (a snapshot's /proc/self/fd/N of a file
+// checked already), or "" for `path` itself. Messages name `path`.
+torch::jit::Module load_archive(const std::string& path, torch::jit::ExtraFilesMap& extra,
+                                const std::string& source = "") {
+  if (source.empty()) check_file(path);
   try {
-    return torch::jit::load(path, torch::kCPU, extra);
+    return torch::jit::load(source.empty() ? path : source, torch::kCPU, extra);
   } catch (const std::bad_alloc&) {
     throw ModelError(path +
                      ": cannot load as TorchScript: out of memory (a corrupt file can "
@@ -227,10 +230,11 @@ torch::jit::Module load_archive(const std::string& path, torch::jit::ExtraFilesM
 
 }  // namespace
 
-TorchModel::TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations)
+TorchModel::TorchModel(const std::string& path, Rewrite rewrite, bool fast_activations,
+                       const std::string& source)
     : path_(path) {
   torch::jit::ExtraFilesMap extra{{"config.txt", ""}};
-  module_ = load_archive(path, extra);
+  module_ = load_archive(path, extra, source);
   module_.eval();
   config_text_ = extra["config.txt"];
   try {
@@ -454,12 +458,15 @@ TorchEngine::TorchEngine(const EngineOptions& options) {
   // aarch64; see activations.hpp and BENCHMARKS.md.
   const bool fast = options.fast_activations < 0 ? engine::cpu_architecture() == "aarch64"
                                                  : options.fast_activations > 0;
+  std::optional<engine::ModelSnapshot> snapshot;
   if (!options.probe_command.empty()) {
     check_file(path);  // the usual messages for a missing or empty file
+    snapshot.emplace(path);
     // Generous: a big model on a Pi 4 reads in well under a minute.
-    engine::probe_model(path, options.probe_command, std::chrono::seconds(120));
+    engine::probe_model(path, &*snapshot, options.probe_command, std::chrono::seconds(120));
   }
-  model_ = std::make_unique<engine::TorchModel>(path, rewrite, fast);
+  model_ = std::make_unique<engine::TorchModel>(path, rewrite, fast,
+                                                snapshot ? snapshot->path() : std::string());
   config_ = engine::parse_model_config(model_->config_text(), path);
 
   info_.path = path;

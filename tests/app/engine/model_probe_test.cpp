@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ std::vector<std::string> shell_probe(const std::string& script) {
 std::string probe_message(const std::vector<std::string>& command,
                           std::chrono::seconds patience = std::chrono::seconds(30)) {
   try {
-    probe_model("/models/m.torchscript", command, patience);
+    probe_model("/models/m.torchscript", nullptr, command, patience);
     return "";
   } catch (const lookout::ModelError& e) {
     return e.what();
@@ -240,5 +241,49 @@ TEST_CASE("each way a probe ends becomes a message naming the file") {
         probe_message(shell_probe("[ \"$1\" = --file=/models/m.torchscript ] && [ $# -eq 1 ] || { "
                                   "echo \"got: $*\" >&2; exit 3; }"));
     CHECK(m.empty());
+  }
+}
+
+TEST_CASE("the probe and the load read one sealed copy, whatever happens to the file") {
+  ScratchDir dir;
+  const auto file = dir.path / "model.torchscript";
+  dir.write("model.torchscript", "PK\x03\x04 the bytes that were checked");
+  ModelSnapshot snapshot(file.string());
+  REQUIRE(snapshot.fd() >= 0);
+  CHECK(snapshot.size() == 32);
+  // The file is replaced, then overwritten in place: the copy stays.
+  dir.write("next.torchscript", "PK\x03\x04 something else");
+  std::filesystem::rename(dir.path / "next.torchscript", file);
+  dir.write("model.torchscript", "garbage");
+  const auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  CHECK(read(snapshot.path()) == "PK\x03\x04 the bytes that were checked");
+  CHECK(::write(snapshot.fd(), "x", 1) < 0);  // sealed
+  // The probe reads the copy as its descriptor 4, and its words name the file.
+  const std::string checks =
+      "[ \"$1\" = --file=/proc/self/fd/4 ] || { echo \"got $1\" >&2; exit 3; }; "
+      "grep -q 'bytes that were checked' /proc/self/fd/4 || { echo 'not the copy' >&2; exit 4; }; "
+      "echo \"<3>${1#--file=}: cannot load as TorchScript: test\" >&2; exit 65";
+  std::string message;
+  try {
+    probe_model(file.string(), &snapshot, shell_probe(checks), std::chrono::seconds(30));
+  } catch (const lookout::ModelError& e) {
+    message = e.what();
+  }
+  CHECK(message == file.string() + ": cannot load as TorchScript: test");
+  // Missing files, directories and devices are refused naming them.
+  for (const std::string& bad :
+       std::vector<std::string>{(dir.path / "absent").string(), dir.path.string(), "/dev/zero"}) {
+    CAPTURE(bad);
+    try {
+      ModelSnapshot refused(bad);
+      FAIL("no error");
+    } catch (const lookout::ModelError& e) {
+      CHECK(std::string(e.what()).rfind(bad + ":", 0) == 0);
+    }
   }
 }

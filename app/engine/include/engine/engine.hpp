@@ -100,7 +100,9 @@ struct EngineOptions {
   // hundred bytes can make it allocate tens of GB or crash. In the probe that
   // costs the probe, under a memory limit (512 MiB plus 8x the file's size,
   // at most 3/4 of what the service's cgroup has left; its OOM score is the
-  // highest), not the process serving clients. Empty: load in-process only
+  // highest), not the process serving clients. The probe and the load read
+  // one sealed in-memory copy of the file, so what is loaded is what was
+  // checked. Empty: load in-process only
   // (the CLI, tests). A program that cannot be started (an emulator without
   // binfmt) is logged and skipped.
   std::vector<std::string> probe_command;
