@@ -51,7 +51,8 @@ constexpr bool kMemoryLimit = true;
 constexpr bool kMemoryLimit = true;
 #endif
 
-constexpr int kExecFailed = 127;  // the child could not start the program (exec failed)
+constexpr int kExecFailed = 127;     // the child could not start the program (exec failed)
+constexpr int kNoDescriptors = 125;  // the child could not set up its descriptors
 constexpr std::size_t kMaxReport = 16 * 1024;
 constexpr std::size_t kMinimumLimit = 256u << 20;  // a good model reads in less than half
 // What the probe is told to read when it has the snapshot as descriptor 4.
@@ -154,25 +155,56 @@ ModelSnapshot::ModelSnapshot(const std::string& path) {
                  "); the check and the load read the file itself");
     return;
   }
+  const auto fail = [&](const std::string& why) {
+    ::close(in);
+    ::close(fd_);
+    fd_ = -1;
+    throw ModelError(path + ": " + why);
+  };
+  bool use_sendfile = true;
+  std::vector<char> buffer;
   for (;;) {
-    const ssize_t n = ::sendfile(fd_, in, nullptr, 1 << 20);
+    ssize_t n = 0;
+    if (use_sendfile) {
+      n = ::sendfile(fd_, in, nullptr, 1 << 20);
+      if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+        use_sendfile = false;  // a file system without splicing: read and write
+        buffer.resize(1 << 20);
+        continue;
+      }
+    } else {
+      n = ::read(in, buffer.data(), buffer.size());
+      for (ssize_t done = 0; n > 0 && done < n;) {
+        const ssize_t w = ::write(fd_, buffer.data() + done, static_cast<std::size_t>(n - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+          fail(std::string("cannot copy model file to memory (") + std::strerror(errno) + ")");
+        done += w;
+      }
+    }
     if (n > 0) {
       size_ += static_cast<std::uintmax_t>(n);
+      // It may grow while it is read.
+      if (size_ > kMaxModelBytes) fail("more than the 4096 MiB a model file may have");
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      ::close(in);
-      ::close(fd_);
-      fd_ = -1;
-      throw ModelError(path + ": cannot read model file (" + std::strerror(error) + ")");
-    }
+    if (n < 0) fail(std::string("cannot read model file (") + std::strerror(errno) + ")");
     break;
   }
   ::close(in);
-  // Sealed: nothing, in this process or another, can change it now.
-  ::fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  // Sealed, and kept only as a read-only descriptor, which is what the probe
+  // gets: nothing, in this process, the probe or another, can change it now.
+  if (::fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    log::debug("engine: cannot seal the copy of ", path, " (", std::strerror(errno), ")");
+  }
+  const int read_only =
+      ::open(("/proc/self/fd/" + std::to_string(fd_)).c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_only < 0) {
+    fail(std::string("cannot reopen its copy in memory (") + std::strerror(errno) + ")");
+  }
+  ::close(fd_);
+  fd_ = read_only;
 }
 
 ModelSnapshot::~ModelSnapshot() {
@@ -266,8 +298,8 @@ void probe_model(const std::string& path, const ModelSnapshot* snapshot,
     // of the way first, so that neither lands on the other.
     const int error_pipe = ::fcntl(exec_error[1], F_DUPFD_CLOEXEC, 16);
     const int model = snapshot_fd >= 0 ? ::fcntl(snapshot_fd, F_DUPFD, 16) : -1;
-    ::dup3(error_pipe, 3, O_CLOEXEC);
-    if (model >= 0) ::dup2(model, 4);  // without close-on-exec
+    if (error_pipe < 0 || ::dup3(error_pipe, 3, O_CLOEXEC) < 0) ::_exit(kNoDescriptors);
+    if (snapshot_fd >= 0 && (model < 0 || ::dup2(model, 4) < 0)) ::_exit(kNoDescriptors);
     ::close_range(model >= 0 ? 5 : 4, ~0U, 0);
     if (kMemoryLimit) {
       const rlimit data{limit, limit};
@@ -345,6 +377,11 @@ void probe_model(const std::string& path, const ModelSnapshot* snapshot,
                      "model lookout can use");
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kNoDescriptors && report.empty()) {
+    throw ModelError(path +
+                     ": the check process could not be given the file (out of file "
+                     "descriptors?); not loaded");
+  }
   // The probe names what it read, the snapshot: the daemon names the file.
   std::string why = last_line(report);
   for (std::size_t at = 0; (at = why.find(kSnapshotInProbe, at)) != std::string::npos;) {

@@ -54,8 +54,9 @@ ImageKind kind_of(const std::uint8_t* data, std::size_t size) {
   }
   // BMP: "BM", the file size, two reserved words, where the pixels start
   // (past the headers), then the size of the information header, one of the
-  // few the format has (core 12, OS/2 16 or 64, Windows 40, 52, 56, 108,
-  // 124). Text that starts "BM" is not one.
+  // few the format defines (core 12, OS/2 16 or 64, Windows 40, 52, 56,
+  // 108, 124; FFmpeg decodes all but 16 and 52, which then count as corrupt
+  // frames). Text that starts "BM" is not one.
   if (size >= 26 && data[0] == 'B' && data[1] == 'M') {
     const auto le32 = [&](std::size_t at) {
       return static_cast<std::uint32_t>(data[at]) | static_cast<std::uint32_t>(data[at + 1]) << 8 |

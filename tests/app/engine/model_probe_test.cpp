@@ -262,7 +262,7 @@ TEST_CASE("the probe and the load read one sealed copy, whatever happens to the 
     return text.str();
   };
   CHECK(read(snapshot.path()) == "PK\x03\x04 the bytes that were checked");
-  CHECK(::write(snapshot.fd(), "x", 1) < 0);  // sealed
+  CHECK(::write(snapshot.fd(), "x", 1) < 0);  // read-only, and sealed
   // The probe reads the copy as its descriptor 4, and its words name the file.
   const std::string checks =
       "[ \"$1\" = --file=/proc/self/fd/4 ] || { echo \"got $1\" >&2; exit 3; }; "
