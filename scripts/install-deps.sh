@@ -30,6 +30,8 @@ packages=(
   # and Debian's command-line clients (tests/app/daemon/mqtt_test.cpp,
   # scripts/fleet-sim.sh); openssl makes the TLS tests' certificates
   libmosquitto-dev mosquitto mosquitto-clients openssl
+  # `lookout model inspect --svg/--html`: Graphviz's layout library (CLI only)
+  libgraphviz-dev
   # models/ tooling and its tests (Debian's python3, not any other on PATH)
   python3 python3-torch python3-numpy python3-pil python3-pytest python3-yaml
   # test helpers: a plain TCP client, systemd-analyze for the unit file

@@ -42,7 +42,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # Bump when the way the tree is produced changes (forces a rebuild).
-readonly SCRIPT_VERSION=2
+readonly SCRIPT_VERSION=3
 
 # ---- THE package list: everything lookout builds against, for arm64 ---------
 # Keep this the single place; the image build reads it via --print-packages.
@@ -54,6 +54,8 @@ LOOKOUT_SYSROOT_PACKAGES=(
   libyuv-dev libturbojpeg0-dev libsystemd-dev nlohmann-json3-dev libcli11-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libmosquitto-dev
+  # the CLI's model pictures (libgvc, libcgraph)
+  libgraphviz-dev
 )
 # Files a sysroot never needs (dpkg path-exclude, applied while extracting).
 readonly PATH_EXCLUDES=(

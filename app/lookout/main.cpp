@@ -93,9 +93,37 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("model", inspect.model, "TorchScript model file")
       ->required()
       ->check(CLI::ExistingFile);
-  inspect_cmd->add_flag("--graph", inspect.graph, "print the TorchScript graph");
-  inspect_cmd->add_option("--dot", inspect.dot, "write the graph as a Graphviz file");
+  std::string inspect_size;
+  inspect_cmd->add_flag("--graph", inspect.graph, "print the TorchScript graph (inlined IR)");
+  inspect_cmd->add_flag("--layers", inspect.layers,
+                        "print every layer: name, operation, output shape, parameters, MACs");
+  inspect_cmd->add_option("--imgsz", inspect_size,
+                          "input size N or WxH for the layers' shapes and MACs (default: the "
+                          "model's)");
+  inspect_cmd->add_option("--dot", inspect.dot, "write the layer graph as a Graphviz file");
+  inspect_cmd->add_option("--svg", inspect.svg, "write the layer graph as SVG");
+  inspect_cmd->add_option("--html", inspect.html,
+                          "write one self-contained HTML page: the graph, foldable blocks, the "
+                          "layer table");
+  inspect_cmd->add_flag("--profile", inspect.profile,
+                        "time every layer here first and colour the pictures by its share");
+  inspect_cmd->add_option("--runs", inspect.runs, "forwards timed by --profile")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   inspect_cmd->add_flag("--json", inspect.json, "one JSON object instead of text");
+
+  // lookout model profile
+  cli::ProfileArgs profile;
+  std::string profile_size;
+  auto* profile_cmd = model_cmd->add_subcommand(
+      "profile", "time every layer on this machine (libtorch's RecordFunction hooks)");
+  add_engine_options(*profile_cmd, profile.engine, profile_size, /*model_required=*/false);
+  profile_cmd->add_option("model", profile.engine.model_path, "TorchScript model file")
+      ->check(CLI::ExistingFile);
+  profile_cmd->add_option("--runs", profile.runs, "forwards timed (after 2 warm-up runs)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  profile_cmd->add_flag("--json", profile.json, "one JSON object instead of text");
 
   // lookout bench
   cli::BenchArgs bench;
@@ -204,7 +232,21 @@ int main(int argc, char** argv) {
     if (!apply_input_size(classify_size, classify.engine)) return cli::kExitUsage;
     return cli::run_classify(classify, std::cout);
   }
-  if (inspect_cmd->parsed()) return cli::run_model_inspect(inspect, std::cout);
+  if (inspect_cmd->parsed()) {
+    EngineOptions size;
+    if (!apply_input_size(inspect_size, size)) return cli::kExitUsage;
+    inspect.input_width = size.input_width;
+    inspect.input_height = size.input_height;
+    return cli::run_model_inspect(inspect, std::cout);
+  }
+  if (profile_cmd->parsed()) {
+    if (profile.engine.model_path.empty()) {
+      std::cerr << "lookout model profile: a model file is required (FILE or --model FILE)\n";
+      return cli::kExitUsage;
+    }
+    if (!apply_input_size(profile_size, profile.engine)) return cli::kExitUsage;
+    return cli::run_model_profile(profile, std::cout);
+  }
   if (watch_cmd->parsed()) return cli::run_watch(watch, std::cout);
   if (track_cmd->parsed()) {
     if (!apply_input_size(track_size, track.engine)) return cli::kExitUsage;

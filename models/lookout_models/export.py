@@ -121,8 +121,21 @@ def metadata(model: Model, names: Sequence[str], imgsz: Tuple[int, int], name: s
         "dynamic": True,
         "anchors": [[round(float(v), 4) for v in row] for row in anchors_px.tolist()],
         "letterbox": {"pad": 114, "center": True},
+        "sections": sections(model),
         "recipe": recipe,
     }
+
+
+def sections(model: Model) -> List[Dict[str, Any]]:
+    """The yaml's parts as module names (``lookout model inspect`` draws them as the outer blocks).
+
+    ``backbone`` and ``head`` list the ``model.N`` layers of the yaml's two
+    lists; ``decode`` is the scripted anchor decoding outside them.
+    """
+    n_backbone = len(model.yaml["backbone"])
+    n_all = n_backbone + len(model.yaml["head"])
+    return [{"name": "backbone", "modules": [f"model.{i}" for i in range(n_backbone)]},
+            {"name": "head", "modules": [f"model.{i}" for i in range(n_backbone, n_all)]}]
 
 
 def verify(path: str, model: Model, sizes: Sequence[Tuple[int, int]], tol: float,

@@ -32,6 +32,14 @@ Spec points and how they are implemented (keep in step with SCENES.md):
   rounded and clipped to 0..255.
 
 Shapes are filled with PIL's (non-antialiased) polygon/ellipse fill.
+
+The ``crowd`` layout (SCENES.md, "Crowd layout") drops the two placement
+rules so that still scenes look like frames of the C++ ``traffic`` motion:
+objects cut deep by the edges and covered by later ones.  Each object's
+visibility is counted from the pixels it still owns after drawing, and only
+objects at least ``CROWD_MIN_VISIBILITY`` visible are labelled (with the box
+of the whole shape, clipped), so the detector learns to find a partly hidden
+object as a whole and not to report a sliver of one.
 """
 
 from __future__ import annotations
@@ -57,6 +65,9 @@ STAR_INNER = 0.45
 CROSS_ARM = 0.35
 MAX_PLACEMENT_TRIES = 50
 MAX_COLOUR_TRIES = 1000
+CROWD_MIN_VISIBILITY = 0.5
+CROWD_MARGIN = 0.8  # crowd centres reach this many radii beyond the frame's edges
+LAYOUTS = ("spaced", "crowd")
 
 
 @dataclass
@@ -70,6 +81,7 @@ class SceneObject:
     angle: float
     colour: Tuple[int, int, int]
     box: Tuple[float, float, float, float]  # clipped [x1, y1, x2, y2] in pixels
+    visibility: float = 1.0  # share of the whole shape that shows (crowd layout; spaced: not measured, 1)
 
     @property
     def name(self) -> str:
@@ -178,16 +190,31 @@ def background_colour(scene: "Scene", x: float, y: float) -> np.ndarray:
     return colour_at(x, y)
 
 
+def shape_area(cls: int, r: float) -> float:
+    """Analytic area of the filled shape of outer radius ``r`` (circle: pi r^2; else the outline's shoelace area)."""
+    poly = shape_polygon(cls, 0.0, 0.0, r, 0.0)
+    if poly is None:
+        return math.pi * r * r
+    x, y = poly[:, 0], poly[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
 def render_scene(seed: int, width: int = 320, height: int = 320, min_objects: int = 1,
-                 max_objects: int = 8, clutter: bool = True, noise: bool = True) -> Scene:
-    """Draw one scene, deterministic in ``seed`` (and the size).
+                 max_objects: int = 8, clutter: bool = True, noise: bool = True,
+                 layout: str = "spaced") -> Scene:
+    """Draw one scene, deterministic in ``seed`` (and the size and layout).
 
     ``clutter=False`` / ``noise=False`` skip drawing those (the random draws
     still happen, so the objects stay the same); they exist for tests that
     inspect the drawn shapes.  The spec (and training) use both.
+    ``layout`` is ``"spaced"`` (the placement rules of SCENES.md) or
+    ``"crowd"`` (no placement rules, labels by visibility).
     """
     if width < 16 or height < 16:
         raise ValueError(f"scene size {width}x{height} is too small (min 16x16)")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown scene layout {layout!r} (one of {', '.join(LAYOUTS)})")
+    crowd = layout == "crowd"
     rng = np.random.default_rng(seed)
     w, h = int(width), int(height)
     short = min(w, h)
@@ -213,6 +240,8 @@ def render_scene(seed: int, width: int = 320, height: int = 320, min_objects: in
                 draw.ellipse([x0 - rr, y0 - rr, x0 + rr, y0 + rr], fill=col)
 
     objects: List[SceneObject] = []
+    # crowd: which object owns each pixel (0 = none), to measure visibility.
+    owner = np.zeros((h, w), dtype=np.int16) if crowd else None
     n = int(rng.integers(min_objects, max_objects + 1))
     for _ in range(n):
         cls = int(rng.integers(0, NC))
@@ -220,6 +249,14 @@ def render_scene(seed: int, width: int = 320, height: int = 320, min_objects: in
         angle = 0.0 if cls == 0 else float(rng.uniform(0, 2 * math.pi))
         placed = None
         for _try in range(MAX_PLACEMENT_TRIES):
+            if crowd:
+                m = CROWD_MARGIN * r
+                cx, cy = float(rng.uniform(-m, w + m)), float(rng.uniform(-m, h + m))
+                clipped = _clip(shape_box(cls, cx, cy, r, angle), w, h)
+                if _area(clipped) <= 0:
+                    continue
+                placed = (cx, cy, clipped)
+                break
             cx, cy = float(rng.uniform(0, w)), float(rng.uniform(0, h))
             raw = shape_box(cls, cx, cy, r, angle)
             clipped = _clip(raw, w, h)
@@ -243,7 +280,21 @@ def render_scene(seed: int, width: int = 320, height: int = 320, min_objects: in
             draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=col_t)
         else:
             draw.polygon([(float(x), float(y)) for x, y in poly], fill=col_t)
+        if crowd:
+            mask_im = Image.new("L", (w, h), 0)
+            mdraw = ImageDraw.Draw(mask_im)
+            if poly is None:
+                mdraw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=1)
+            else:
+                mdraw.polygon([(float(x), float(y)) for x, y in poly], fill=1)
+            owner[np.asarray(mask_im, dtype=bool)] = len(objects) + 1
         objects.append(SceneObject(cls, cx, cy, r, angle, col_t, tuple(float(v) for v in clipped)))
+
+    if crowd:
+        owned = np.bincount(owner.ravel(), minlength=len(objects) + 1)
+        for i, o in enumerate(objects):
+            o.visibility = min(1.0, float(owned[i + 1]) / shape_area(o.cls, o.r))
+        objects = [o for o in objects if o.visibility >= CROWD_MIN_VISIBILITY]
 
     img = np.asarray(im).astype(np.float32)
     sigma = float(rng.uniform(0.0, 8.0))
@@ -263,12 +314,22 @@ def scene_seed(base_seed: int, index: int, stream: int = 0) -> int:
 DEFAULT_SIZES: Sequence[Tuple[int, int]] = ((320, 320), (320, 240), (240, 320), (320, 180), (320, 256), (256, 320))
 
 
+def scene_layout(seed: int, crowd_share: float) -> str:
+    """The layout of the scene of ``seed`` in a dataset with ``crowd_share`` crowd scenes (own random stream)."""
+    if crowd_share <= 0:
+        return "spaced"
+    return "crowd" if float(np.random.default_rng([int(seed), 7]).random()) < crowd_share else "spaced"
+
+
 def dataset_scene(base_seed: int, index: int, sizes: Sequence[Tuple[int, int]] = DEFAULT_SIZES,
-                  stream: int = 0) -> Scene:
-    """Scene ``index`` of the dataset named by ``base_seed``; its size is picked from ``sizes``."""
+                  stream: int = 0, crowd_share: float = 0.0) -> Scene:
+    """Scene ``index`` of the dataset named by ``base_seed``; its size is picked from ``sizes``.
+
+    ``crowd_share`` (0..1) of the scenes, chosen by their seed, use the crowd layout.
+    """
     s = scene_seed(base_seed, index, stream)
     w, h = sizes[s % len(sizes)]
-    return render_scene(s, w, h)
+    return render_scene(s, w, h, layout=scene_layout(s, crowd_share))
 
 
 def main(argv=None) -> int:
@@ -278,18 +339,23 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--width", type=int, default=0, help="fixed width (default: mixed sizes)")
     ap.add_argument("--height", type=int, default=0, help="fixed height (default: mixed sizes)")
+    ap.add_argument("--crowd-share", type=float, default=0.0,
+                    help="share of scenes drawn in the crowd layout (0..1, default 0)")
     ap.add_argument("--out", required=True, help="output directory")
     a = ap.parse_args(argv)
+    if not 0.0 <= a.crowd_share <= 1.0:
+        ap.error(f"--crowd-share {a.crowd_share}: must be within 0..1")
     os.makedirs(a.out, exist_ok=True)
     sizes = [(a.width, a.height)] if a.width and a.height else DEFAULT_SIZES
     with open(os.path.join(a.out, "labels.jsonl"), "w", encoding="utf-8") as fh:
         for i in range(a.count):
-            sc = dataset_scene(a.seed, i, sizes)
+            sc = dataset_scene(a.seed, i, sizes, crowd_share=a.crowd_share)
             name = f"scene_{a.seed}_{i:05d}.png"
             Image.fromarray(sc.image).save(os.path.join(a.out, name))
             fh.write(json.dumps({"image": name, "width": sc.image.shape[1], "height": sc.image.shape[0],
                                  "objects": [{"class": o.name, "class_id": o.cls,
-                                              "box": [round(v, 2) for v in o.box]} for o in sc.objects]}) + "\n")
+                                              "box": [round(v, 2) for v in o.box],
+                                              "visibility": round(o.visibility, 3)} for o in sc.objects]}) + "\n")
     print(f"wrote {a.count} scenes to {a.out}")
     return 0
 

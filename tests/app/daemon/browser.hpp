@@ -12,6 +12,8 @@
 // slower, never wrong.
 #pragma once
 
+#include "support/skip.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -29,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -175,7 +179,13 @@ class Browser {
   Browser(const Browser&) = delete;
   Browser& operator=(const Browser&) = delete;
 
-  std::string product() const { return version_.value("product", "?"); }
+  std::string product() const {
+    // (get_ref, not value(): GCC 12 at -O3 sees a null dereference in
+    // nlohmann's from_json when this is inlined)
+    const auto it = version_.find("product");
+    return it != version_.end() && it->is_string() ? it->get_ref<const std::string&>()
+                                                   : std::string("?");
+  }
   std::string log() const {
     std::ifstream in(log_path_);
     std::ostringstream out;
@@ -323,5 +333,31 @@ class Browser {
   std::string session_;
   json version_;
 };
+
+// Starts Chromium with its profile in `dir`, or skips the running test case
+// (returns nullptr) when it is not installed or does not start; `who` names
+// the tests that need it in the skip message.
+inline std::unique_ptr<Browser> start_browser_or_skip(const std::filesystem::path& dir, int width,
+                                                      int height, const std::string& who) {
+  const auto chromium = find_chromium();
+  if (!chromium) {
+    const char* chosen = std::getenv("LOOKOUT_CHROMIUM");
+    skip(chosen != nullptr && *chosen
+             ? std::string("$LOOKOUT_CHROMIUM (") + chosen + ") is not an executable: " + who +
+                   " need Chromium"
+             : "chromium is not installed (not at /usr/bin/chromium nor on PATH; "
+               "scripts/install-deps.sh installs it): " +
+                   who + " need it");
+    return nullptr;
+  }
+  try {
+    auto browser = std::make_unique<Browser>(*chromium, dir, width, height);
+    MESSAGE("browser: ", browser->product());
+    return browser;
+  } catch (const BrowserUnavailable& e) {
+    skip(std::string(e.what()));
+    return nullptr;
+  }
+}
 
 }  // namespace lookout::test

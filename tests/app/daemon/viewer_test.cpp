@@ -70,26 +70,7 @@ std::string tail(const std::string& text, std::size_t n = 4000) {
 // Starts Chromium, or skips the test case (nullptr) when it is not installed or
 // does not start.
 std::unique_ptr<Browser> start_browser(const TempDir& dir, int width, int height) {
-  const auto chromium = find_chromium();
-  if (!chromium) {
-    const char* chosen = std::getenv("LOOKOUT_CHROMIUM");
-    skip(chosen != nullptr && *chosen ? std::string("$LOOKOUT_CHROMIUM (") + chosen +
-                                            ") is not an executable: the viewer's browser tests "
-                                            "need Chromium"
-                                      : std::string("chromium is not installed (not at "
-                                                    "/usr/bin/chromium nor on PATH; "
-                                                    "scripts/install-deps.sh installs it): the "
-                                                    "viewer's browser tests need it"));
-    return nullptr;
-  }
-  try {
-    auto browser = std::make_unique<Browser>(*chromium, dir.path(), width, height);
-    MESSAGE("browser: ", browser->product());
-    return browser;
-  } catch (const BrowserUnavailable& e) {
-    skip(std::string(e.what()));
-    return nullptr;
-  }
+  return start_browser_or_skip(dir.path(), width, height, "the viewer's browser tests");
 }
 
 // The page's state once `done` holds for it; fails the test case with the

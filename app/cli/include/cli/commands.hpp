@@ -38,8 +38,21 @@ struct ClassifyArgs {
 
 struct InspectArgs {
   std::string model;
-  bool graph = false;  // print the TorchScript graph
-  std::string dot;     // write a Graphviz file here
+  bool graph = false;   // print the TorchScript graph
+  bool layers = false;  // print the readable graph's layers (shape, parameters, MACs)
+  int input_width = 0;  // for the layers' dry run; 0 = the model's default
+  int input_height = 0;
+  std::string dot;      // write the readable graph as a Graphviz file here
+  std::string svg;      // ... laid out as SVG (Graphviz's library)
+  std::string html;     // ... as one self-contained HTML page
+  bool profile = false; // colour the pictures by measured time (profile_model, default backend)
+  int runs = 10;        // profiled forwards
+  bool json = false;
+};
+
+struct ProfileArgs {
+  EngineOptions engine;  // model, input size, backend, threads
+  int runs = 20;         // profiled forwards (after 2 warm-up runs)
   bool json = false;
 };
 
@@ -84,6 +97,7 @@ struct TrackBenchArgs {
 int run_detect(const DetectArgs& args, std::ostream& out);
 int run_classify(const ClassifyArgs& args, std::ostream& out);
 int run_model_inspect(const InspectArgs& args, std::ostream& out);
+int run_model_profile(const ProfileArgs& args, std::ostream& out);
 int run_bench(const BenchArgs& args, std::ostream& out);
 int run_track_bench(const TrackBenchArgs& args, std::ostream& out);
 
