@@ -47,20 +47,6 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-std::string shapes_text(const engine::GraphLayer& layer) {
-  std::string s;
-  for (std::size_t i = 0; i < layer.output_shapes.size(); ++i) {
-    s += (i ? " " : "") + shape_text(layer.output_shapes[i]);
-  }
-  return s;
-}
-
 std::string attribute(const engine::GraphLayer& layer, const std::string& key) {
   for (const auto& [k, v] : layer.attributes) {
     if (k == key) return v;
@@ -96,6 +82,20 @@ std::string membership_classes(const engine::ModelGraph& graph, int cluster, con
 }
 
 }  // namespace
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string shapes_text(const engine::GraphLayer& layer) {
+  std::string s;
+  for (std::size_t i = 0; i < layer.output_shapes.size(); ++i) {
+    s += (i ? " " : "") + shape_text(layer.output_shapes[i]);
+  }
+  return s;
+}
 
 std::string human_count(std::int64_t n) {
   char buffer[32];

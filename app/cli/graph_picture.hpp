@@ -8,10 +8,15 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/inspect.hpp"
 
 namespace lookout::cli {
+
+// "[1, 3, 640, 640]"; a layer's outputs, space-separated.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+std::string shapes_text(const engine::GraphLayer& layer);
 
 // "1.87 M", "52.4 K", "812": counts for people.
 std::string human_count(std::int64_t n);

@@ -16,12 +16,6 @@ namespace lookout::cli {
 
 namespace {
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 bool write_file(const std::string& path, const std::string& text, const char* what) {
   std::ofstream file(path, std::ios::binary);
   file << text;
@@ -66,10 +60,7 @@ void print_layers(const engine::ModelGraph& graph, std::ostream& out) {
          "params        MACs\n";
   for (std::size_t i = 0; i < graph.layers.size(); ++i) {
     const auto& layer = graph.layers[i];
-    std::string shape;
-    for (std::size_t k = 0; k < layer.output_shapes.size(); ++k) {
-      shape += (k ? " " : "") + shape_text(layer.output_shapes[k]);
-    }
+    const std::string shape = shapes_text(layer);
     char line[512];
     std::snprintf(line, sizeof line, "  %-4zu %-26s %-28s %-20s %10lld %11lld\n", i,
                   layer.name.c_str(), layer.title.c_str(), shape.c_str(),

@@ -8,16 +8,11 @@
 
 #include "cli/commands.hpp"
 #include "engine/inspect.hpp"
+#include "graph_picture.hpp"
 
 namespace lookout::cli {
 
 namespace {
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 // GFLOP/s achieved: two floating-point operations per multiply-accumulate.
 double gflops_per_s(std::int64_t macs, double ms) {
@@ -101,10 +96,7 @@ int run_model_profile(const ProfileArgs& args, std::ostream& out) {
          "       MACs    mean ms       %  GFLOP/s\n";
   for (std::size_t i = 0; i < g.layers.size(); ++i) {
     const auto& l = g.layers[i];
-    std::string shape;
-    for (std::size_t k = 0; k < l.output_shapes.size(); ++k) {
-      shape += (k ? " " : "") + shape_text(l.output_shapes[k]);
-    }
+    const std::string shape = shapes_text(l);
     std::snprintf(line, sizeof line, "  %-4zu %-26s %-28s %-20s %11lld %10.4f %6.2f %8.2f\n", i,
                   l.name.c_str(), l.title.c_str(), shape.c_str(), static_cast<long long>(l.macs),
                   p.layer_ms[i], 100.0 * p.layer_ms[i] / share_base,

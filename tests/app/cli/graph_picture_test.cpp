@@ -16,10 +16,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string shipped_model() {
-  return (std::filesystem::path(LOOKOUT_SOURCE_DIR) / "models/default/shapes.torchscript").string();
-}
-
 t::ProcessResult lookout_cli(const std::string& args) {
   return t::run_command(t::quote(LOOKOUT_CLI) + " " + args);
 }
@@ -81,7 +77,7 @@ TEST_CASE("the layer graph as DOT, SVG and one offline HTML page whose blocks fo
   const auto dot = dir / "shapes.dot", svg = dir / "shapes.svg", page = dir / "shapes.html";
   auto r = lookout_cli("model inspect --layers --json --dot " + t::quote(dot.string()) + " --svg " +
                        t::quote(svg.string()) + " --html " + t::quote(page.string()) + " " +
-                       t::quote(shipped_model()) + " 2>&1 >" + t::quote((dir / "out.json").string()));
+                       t::quote(t::shipped_model()) + " 2>&1 >" + t::quote((dir / "out.json").string()));
   REQUIRE_MESSAGE(r.exit_code == 0, r.out);
   CHECK(r.out.find("wrote the model page (HTML)") != std::string::npos);
   const json j = json::parse(t::read_text(dir / "out.json"));

@@ -14,10 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string shipped_model() {
-  return (std::filesystem::path(LOOKOUT_SOURCE_DIR) / "models/default/shapes.torchscript").string();
-}
-
 t::ProcessResult lookout_cli(const std::string& args) {
   return t::run_command(t::quote(LOOKOUT_CLI) + " " + args);
 }
@@ -28,7 +24,7 @@ TEST_CASE("lookout model profile: a time per layer and per block on each backend
   for (const std::string backend : {"blas", "onednn", "xnnpack"}) {
     CAPTURE(backend);
     const auto r = lookout_cli("model profile --json --runs 3 --threads 1 --imgsz 256 --backend " +
-                               backend + " " + t::quote(shipped_model()));
+                               backend + " " + t::quote(t::shipped_model()));
     REQUIRE(r.exit_code == 0);
     const json j = json::parse(r.out);
     CHECK(j["backend"] == backend);
@@ -73,17 +69,17 @@ TEST_CASE("lookout model profile: a time per layer and per block on each backend
 }
 
 TEST_CASE("lookout model profile: the text table, and clear errors") {
-  auto r = lookout_cli("model profile --runs 1 --backend blas " + t::quote(shipped_model()));
+  auto r = lookout_cli("model profile --runs 1 --backend blas " + t::quote(t::shipped_model()));
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("backend:  blas") != std::string::npos);
   CHECK(r.out.find("model.0.conv") != std::string::npos);
   CHECK(r.out.find("GFLOP/s") != std::string::npos);
   CHECK(r.out.find("blocks, slowest first:") != std::string::npos);
 
-  r = lookout_cli("model profile --runs 0 " + t::quote(shipped_model()) + " 2>&1");
+  r = lookout_cli("model profile --runs 0 " + t::quote(t::shipped_model()) + " 2>&1");
   CHECK(r.exit_code != 0);
   CHECK(r.out.find("--runs") != std::string::npos);
-  r = lookout_cli("model profile --imgsz 300 " + t::quote(shipped_model()) + " 2>&1");
+  r = lookout_cli("model profile --imgsz 300 " + t::quote(t::shipped_model()) + " 2>&1");
   CHECK(r.exit_code == 0);  // rounded up to the stride, as every engine command does
   r = lookout_cli("model profile 2>&1");
   CHECK(r.exit_code == 2);

@@ -9,17 +9,15 @@
 #include <numeric>
 #include <string>
 
+#include "app/engine/test_util.hpp"
 #include "engine/inspect.hpp"
 
 namespace {
 
+using lookout::test::shipped_model;
 using lookout::engine::describe_model;
 using lookout::engine::GraphLayer;
 using lookout::engine::ModelGraph;
-
-std::string shipped_model() {
-  return (std::filesystem::path(LOOKOUT_SOURCE_DIR) / "models/default/shapes.torchscript").string();
-}
 
 std::string attribute(const GraphLayer& layer, const std::string& key) {
   for (const auto& [k, v] : layer.attributes) {

@@ -22,6 +22,10 @@ inline std::filesystem::path toy_model(const std::string& name) {
 inline std::filesystem::path data_model(const std::string& name) {
   return binary_dir() / "test-models" / "data" / name;
 }
+// The shipped default model, from the source tree.
+inline std::string shipped_model() {
+  return (std::filesystem::path(LOOKOUT_SOURCE_DIR) / "models/default/shapes.torchscript").string();
+}
 inline std::filesystem::path shared_image(const std::string& name) {
   return shared_data_dir() / "yolov5" / name;
 }
