@@ -222,6 +222,8 @@ if [ "$cross" = 1 ]; then
   note "synthesised a dpkg database of $n packages from $deb_cache in $admin"
   fi
   shlibdeps_args+=(--admindir="$admin" -l"$sysroot_abs/usr/lib/$multiarch" -l"$sysroot_abs/usr/lib")
+  # lookout's RUNPATH names Graphviz's plugin directory (the CLI links two plugins).
+  [ -d "$sysroot_abs/usr/lib/$multiarch/graphviz" ] && shlibdeps_args+=(-l"$sysroot_abs/usr/lib/$multiarch/graphviz")
   # libtorch's own libraries and BLAS live in subdirectories found via RUNPATH or ld.so.conf.d.
   for conf in "$sysroot_abs"/etc/ld.so.conf.d/*.conf; do
     [ -f "$conf" ] || continue

@@ -276,19 +276,33 @@ std::string graph_dot(const engine::ModelGraph& graph, const engine::ModelProfil
 
 #ifdef LOOKOUT_WITH_GRAPHVIZ
 
+// Exported by libgvplugin_dot_layout.so.6 and libgvplugin_core.so.6 (libgvc6).
+extern "C" {
+extern gvplugin_library_t gvplugin_dot_layout_LTX_library;
+extern gvplugin_library_t gvplugin_core_LTX_library;
+}
+
 bool graph_layout_available() { return true; }
 
 std::string graph_svg(const std::string& dot) {
   // One context per call: Graphviz keeps global state per context, and the
   // CLI draws once.
-  const std::unique_ptr<GVC_t, int (*)(GVC_t*)> context(gvContext(), gvFreeContext);
+  // The layout and renderer are linked in and given as builtins with demand
+  // loading off, so libgvc never reads its plugin list (config6a): a system
+  // whose list was not written (a sysroot, an image made without maintainer
+  // scripts) draws the same.
+  const lt_symlist_t builtins[] = {
+      {"gvplugin_dot_layout_LTX_library", &gvplugin_dot_layout_LTX_library},
+      {"gvplugin_core_LTX_library", &gvplugin_core_LTX_library},
+      {nullptr, nullptr}};
+  const std::unique_ptr<GVC_t, int (*)(GVC_t*)> context(gvContextPlugins(builtins, 0),
+                                                         gvFreeContext);
   if (!context) throw std::runtime_error("Graphviz: cannot create a context");
   const std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> g(agmemread(dot.c_str()), agclose);
   if (!g) throw std::runtime_error("Graphviz: cannot read the generated graph");
   if (gvLayout(context.get(), g.get(), "dot") != 0) {
     throw std::runtime_error(
-        "Graphviz: no 'dot' layout (is libgvc6 installed with its plugin list? "
-        "`libgvc6-config-update -c` rebuilds it)");
+        "Graphviz: the 'dot' layout failed on the generated graph");
   }
   char* data = nullptr;
   unsigned int length = 0;
@@ -297,7 +311,7 @@ std::string graph_svg(const std::string& dot) {
   if (data) gvFreeRenderData(data);
   gvFreeLayout(context.get(), g.get());
   if (rendered != 0 || svg.empty()) {
-    throw std::runtime_error("Graphviz: no SVG renderer (libgvc6's core plugin is missing)");
+    throw std::runtime_error("Graphviz: rendering the laid-out graph as SVG failed");
   }
   return svg;
 }

@@ -173,3 +173,18 @@ TEST_CASE("the layer graph as DOT, SVG and one offline HTML page whose blocks fo
   CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
   std::ofstream(dir / "shapes.png", std::ios::binary) << png;
 }
+
+TEST_CASE("the picture does not depend on Graphviz's plugin list (config6a)") {
+  // GVBINDIR tells libgvc where its plugins and their list are; an empty
+  // directory is what a system looks like where libgvc6's postinst never ran
+  // (a sysroot under qemu, an image unpacked without maintainer scripts).
+  const auto dir = t::scratch_dir("cli-graph-no-plugin-list");
+  const auto empty = dir / "no-plugins";
+  std::filesystem::create_directories(empty);
+  const auto svg = dir / "shapes.svg";
+  const auto r = t::run_command("GVBINDIR=" + t::quote(empty.string()) + " " + t::quote(LOOKOUT_CLI) +
+                                " model inspect --svg " + t::quote(svg.string()) + " " +
+                                t::quote(t::shipped_model()) + " 2>&1");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out);
+  CHECK(t::read_text(svg).find("<svg") != std::string::npos);
+}

@@ -217,8 +217,14 @@ class Browser {
     const auto deadline = std::chrono::steady_clock::now() + kCallPatience;
     for (std::string at;;) {
       try {
-        // (while the old document goes, evaluating may fail: try again)
-        at = evaluate("document.documentElement ? location.href : ''").get<std::string>();
+        // (while the old document goes, evaluating may fail: try again).
+        // Returns once the new document is parsed and its inline scripts have
+        // run; not at 'complete', which a page with an endless MJPEG stream
+        // never reaches. Before that the DOM is partial (a large inline SVG
+        // shows some of its elements).
+        at = evaluate("document.documentElement && document.readyState !== 'loading' ? "
+                      "location.href : ''")
+                 .get<std::string>();
         if (at == url) return;
       } catch (const std::exception&) {
       }
