@@ -101,6 +101,8 @@ int run_model_inspect(const InspectArgs& args, std::ostream& out) {
         options.model_path = args.model;
         options.input_width = args.input_width;
         options.input_height = args.input_height;
+        options.backend = args.backend;
+        options.threads = args.threads;
         profile = engine::profile_model(options, args.runs);
         graph = profile->graph;
       } else {

@@ -33,6 +33,7 @@
 #include "core/enum_names.hpp"
 #include "core/log.hpp"
 #include "metrics.hpp"
+#include "model_page.hpp"
 #include "net.hpp"
 #include "picture_encoder.hpp"
 #include "viewer/viewer_page.hpp"
@@ -59,11 +60,12 @@ enum class Endpoint {
   MjpegStream,
   Events,
   EventSnapshot,  // /api/events/<id>/snapshot.jpg and /crop.jpg (not an exact path)
+  ModelPage,
 };
 
 template <>
 struct EnumTable<Endpoint> {
-  static constexpr std::array<EnumName<Endpoint>, 11> entries{{
+  static constexpr std::array<EnumName<Endpoint>, 12> entries{{
       {Endpoint::Viewer, "/"},
       {Endpoint::Login, "/login"},
       {Endpoint::Health, "/healthz"},
@@ -75,6 +77,7 @@ struct EnumTable<Endpoint> {
       {Endpoint::MjpegStream, "/stream.mjpg"},
       {Endpoint::Events, "/api/events"},
       {Endpoint::EventSnapshot, "/api/events/<id>/snapshot.jpg"},
+      {Endpoint::ModelPage, "/model"},
   }};
 };
 
@@ -100,6 +103,11 @@ constexpr const char* kCookie = "lookout_token";
 // A snapshot file larger than this is not one lookoutd wrote.
 constexpr std::size_t kMaxSnapshotFileBytes = 16 * 1024 * 1024;
 constexpr int kDefaultEventsLimit = 50;
+// How long the CLI may take to draw the model page (a profile included; a
+// Pi 4 draws yolov5n in seconds), and how long a client waits for it.
+constexpr auto kModelPageTimeout = std::chrono::seconds(300);
+constexpr auto kModelPagePatience = kModelPageTimeout + std::chrono::seconds(10);
+constexpr int kMaxProfileRuns = 100;
 
 using Response = http::response<http::string_body>;
 
@@ -390,6 +398,13 @@ struct HttpHub : std::enable_shared_from_this<HttpHub> {
   void deliver(const PictureVariant& variant, const Encoded& encoded);
   json health(const DaemonStatus& status) const;
   json status_json() const;
+
+  // /model: the page the CLI drew last (of the running model or an earlier
+  // one) and the maker drawing the next (made at the first request).
+  std::optional<ModelPageResult> model_page;
+  std::unique_ptr<ModelPageMaker> model_pages;
+  void draw_model_page(const ModelPageRequest& request);
+  void on_model_page(const ModelPageResult& result);
   void send_event(const std::string& type, const std::string& line);
 };
 
@@ -399,7 +414,8 @@ namespace {
 // (they hold shared_ptrs) and, once admitted, in the hub's session map.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  enum class Mode { Requests, Waiting, Events, Mjpeg, Closing };
+  // Waiting: for a snapshot's picture; WaitingPage: for the model page.
+  enum class Mode { Requests, Waiting, WaitingPage, Events, Mjpeg, Closing };
 
   HttpSession(std::weak_ptr<HttpHub> hub, tcp::socket socket, std::string peer,
               net::PeerAddress address, std::uint64_t id)
@@ -479,6 +495,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res.body().assign(jpeg->data(), jpeg->size());
     res.keep_alive(keep_alive_);
     respond(std::move(res), head_);
+  }
+
+  // ---- the model page ---------------------------------------------------------------------
+  void answer_model_page(const ModelPageResult& page) {
+    if (mode_ != Mode::WaitingPage) return;
+    mode_ = Mode::Requests;
+    disarm();
+    if (!page.html) {
+      return respond(error_response(http::status::service_unavailable,
+                                    "the model page could not be drawn: " + page.error),
+                     head_);
+    }
+    respond(model_page_response(page), head_);
+  }
+  Response model_page_response(const ModelPageResult& page) const {
+    Response res = text_response("text/html; charset=utf-8", *page.html);
+    // The page is self-contained: inline style and script, nothing fetched.
+    res.set("Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:");
+    res.set("X-Lookout-Profile-Runs", std::to_string(page.request.profile_runs));
+    return res;
   }
 
   void close() {
@@ -703,6 +740,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void start_events(HttpHub& hub, const std::map<std::string, std::string>& query);
   void start_mjpeg(HttpHub& hub, const std::map<std::string, std::string>& query);
   void start_snapshot(HttpHub& hub, const std::map<std::string, std::string>& query);
+  void start_model_page(HttpHub& hub, const std::map<std::string, std::string>& query);
 
   // ---- streaming ------------------------------------------------------------------------
   void begin_stream(Mode mode, std::string head) {
@@ -954,6 +992,8 @@ void HttpSession::dispatch() {
         }
         return respond(text_response("application/json", std::move(answer.body)), head_);
       }
+      case Endpoint::ModelPage:
+        return start_model_page(*hub, *query);
       case Endpoint::EventSnapshot: {
         if (hub->snapshot_directory.empty()) {
           return respond(
@@ -1065,9 +1105,70 @@ void HttpSession::start_snapshot(HttpHub& hub, const std::map<std::string, std::
   if (fresh) hub.request_encoding(variant_);
 }
 
+// /model draws the running model at its input size; ?profile=N also times N
+// forwards on the running backend (asked for, as it competes with
+// inference). A page already drawn of the same model answers at once, and
+// clients asking while one is drawn wait for that one.
+void HttpSession::start_model_page(HttpHub& hub, const std::map<std::string, std::string>& query) {
+  const IntParam profile = int_param(query, "profile", 1, kMaxProfileRuns);
+  if (!profile.error.empty()) return respond(error_response(http::status::bad_request, profile.error));
+  const ModelInfo model = hub.daemon.status().model;
+  if (model.path.empty()) {
+    return respond(error_response(http::status::service_unavailable, "no model is loaded"), head_);
+  }
+  ModelPageRequest request;
+  request.model_path = model.path;
+  request.input_width = model.input_width;
+  request.input_height = model.input_height;
+  request.backend = model.backend;
+  request.threads = model.threads;
+  request.profile_runs = profile.value.value_or(0);
+  if (request.profile_runs == 0 && hub.model_page && hub.model_page->request.same_model(request)) {
+    return respond(model_page_response(*hub.model_page), head_);
+  }
+  if (!hub.model_pages) {
+    hub.model_pages = std::make_unique<ModelPageMaker>(hub.io, find_lookout_cli(), kModelPageTimeout);
+  }
+  if (hub.model_pages->busy()) {
+    const ModelPageRequest& current = hub.model_pages->current();
+    const bool serves = current.same_model(request) &&
+                        (request.profile_runs == 0 || current.profile_runs == request.profile_runs);
+    if (!serves) {
+      Response res = error_response(http::status::service_unavailable,
+                                    "the model page is being drawn for another request; try again "
+                                    "when it is done");
+      res.set(http::field::retry_after, "5");
+      return respond(std::move(res), head_);
+    }
+  }
+  mode_ = Mode::WaitingPage;
+  arm(kModelPagePatience, [](HttpSession& self) {
+    if (self.mode_ != Mode::WaitingPage) return;
+    self.mode_ = Mode::Requests;
+    self.respond(self.error_response(http::status::service_unavailable,
+                                     "the model page took too long to draw"),
+                 self.head_);
+  });
+  if (!hub.model_pages->busy()) hub.draw_model_page(request);
+}
+
 }  // namespace
 
 // ---- hub ---------------------------------------------------------------------------
+
+void HttpHub::draw_model_page(const ModelPageRequest& request) {
+  model_pages->start(request, [weak = std::weak_ptr<HttpHub>(shared_from_this())](
+                                  ModelPageResult result) {
+    if (const auto hub = weak.lock()) hub->on_model_page(result);
+  });
+}
+
+void HttpHub::on_model_page(const ModelPageResult& result) {
+  if (result.html) model_page = result;
+  for (const auto& session : snapshot()) {
+    if (session->mode() == HttpSession::Mode::WaitingPage) session->answer_model_page(result);
+  }
+}
 
 void HttpHub::accept(const std::shared_ptr<net::TcpListener>& l) {
   l->acceptor.async_accept([hub = weak_from_this(), l](error_code ec, tcp::socket socket) {
@@ -1443,7 +1544,8 @@ void HttpServer::close() {
   }
   for (const auto& session : hub.snapshot()) session->close();
   hub.sessions.clear();
-  hub.encoder.reset();  // joins the encoder thread
+  hub.encoder.reset();      // joins the encoder thread
+  hub.model_pages.reset();  // kills a drawing child, joins its worker
 }
 
 }  // namespace lookout

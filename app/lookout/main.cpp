@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("--runs", inspect.runs, "forwards timed by --profile")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cli::add_enum_option(*inspect_cmd, "--backend", inspect.backend, "what --profile times on");
+  inspect_cmd->add_option("--threads", inspect.threads,
+                          "intra-op threads for --profile (0 = one per big core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   inspect_cmd->add_flag("--json", inspect.json, "one JSON object instead of text");
 
   // lookout model profile
@@ -124,6 +129,38 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   profile_cmd->add_flag("--json", profile.json, "one JSON object instead of text");
+
+  // lookout model compare
+  cli::CompareArgs compare;
+  std::string compare_size;
+  Backend compare_backend_b = Backend::Auto;
+  auto* compare_cmd = model_cmd->add_subcommand(
+      "compare", "two models (or one on two backends): detections' agreement, size, per-layer time");
+  compare_cmd->add_option("a", compare.a.model_path, "model A (TorchScript file)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  compare_cmd->add_option("b", compare.b.model_path, "model B (TorchScript file; may be A's)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  compare_cmd->add_option("--imgsz", compare_size, "input size N or WxH for both (default: each model's)");
+  cli::add_enum_option(*compare_cmd, "--backend", compare.a.backend,
+                       "how A's operators run (and B's, unless --backend-b)");
+  auto* backend_b_option = cli::add_enum_option(*compare_cmd, "--backend-b", compare_backend_b,
+                                                "how B's operators run (default: as A's)");
+  compare_cmd->add_option("--threads", compare.a.threads, "intra-op threads (0 = one per big core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  compare_cmd->add_option("--images", compare.images, "images both models detect on")
+      ->expected(1, -1);
+  add_detect_filter_options(*compare_cmd, compare.detect);
+  compare_cmd->add_option("--match-iou", compare.match_iou,
+                          "detections of A and B agree at this IoU (and the same class)")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
+  compare_cmd->add_option("--runs", compare.runs, "profiled forwards per model")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  compare_cmd->add_flag("--json", compare.json, "one JSON object instead of text");
 
   // lookout bench
   cli::BenchArgs bench;
@@ -246,6 +283,14 @@ int main(int argc, char** argv) {
     }
     if (!apply_input_size(profile_size, profile.engine)) return cli::kExitUsage;
     return cli::run_model_profile(profile, std::cout);
+  }
+  if (compare_cmd->parsed()) {
+    if (!apply_input_size(compare_size, compare.a)) return cli::kExitUsage;
+    const std::string b_path = compare.b.model_path;
+    compare.b = compare.a;
+    compare.b.model_path = b_path;
+    if (backend_b_option->count() > 0) compare.b.backend = compare_backend_b;
+    return cli::run_model_compare(compare, std::cout);
   }
   if (watch_cmd->parsed()) return cli::run_watch(watch, std::cout);
   if (track_cmd->parsed()) {

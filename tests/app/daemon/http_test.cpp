@@ -867,3 +867,73 @@ TEST_CASE(
   REQUIRE(bad);
   CHECK(bad->status == 400);
 }
+
+TEST_CASE("GET /model is the running model's page, drawn by the CLI; ?profile=N times it there") {
+  // The CLI draws the page (lookoutd never links Graphviz). lookoutd finds
+  // the build's beside itself; a cross build's tests name their launcher
+  // (which runs it under the emulator) in LOOKOUT_CLI.
+  Daemon::Options options;
+  const std::string cli = LOOKOUT_CLI_BINARY;
+  if (std::filesystem::path(cli).parent_path().filename() == "launchers") {
+    options.env = {"LOOKOUT_CLI=" + cli};
+  } else {
+    REQUIRE(std::filesystem::path(cli).parent_path() == lookoutd_binary().parent_path());
+  }
+  RunningDaemon d{DaemonConfig{}, options};
+  const auto get = [&](const std::string& target) {
+    HttpConnection c(d.http_port);
+    c.send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    // Drawing takes seconds (more under sanitizers or an emulator).
+    auto r = c.read_response(std::chrono::seconds(300));
+    REQUIRE(r);
+    return *r;
+  };
+  const HttpResponse page = get("/model");
+  REQUIRE_MESSAGE(page.status == 200, page.body);
+  CHECK(page.header("content-type") == "text/html; charset=utf-8");
+  CHECK(page.header("content-security-policy").find("default-src 'none'") != std::string::npos);
+  CHECK(page.header("x-lookout-profile-runs") == "0");
+  CHECK(page.body.find("<svg") != std::string::npos);
+  CHECK(page.body.find("model.2.cv1.conv") != std::string::npos);
+  CHECK(page.body.find("shapes.torchscript") != std::string::npos);
+  CHECK(page.body.find("Measured here") == std::string::npos);  // nothing was timed
+  // Drawn once: the same page again, and the daemon went on publishing.
+  const HttpResponse again = get("/model");
+  CHECK(again.status == 200);
+  CHECK(again.body == page.body);
+  CHECK(json::parse(get_when_ok(d.http_port, "/healthz").body)["status"] == "ok");
+
+  // Asked for: a profile on the running backend, coloured by time.
+  const HttpResponse timed = get("/model?profile=2");
+  REQUIRE_MESSAGE(timed.status == 200, timed.body);
+  CHECK(timed.header("x-lookout-profile-runs") == "2");
+  CHECK(timed.body.find("Measured here") != std::string::npos);
+  CHECK(timed.body.find("2 timed forwards") != std::string::npos);
+  const json status = json::parse(get_when_ok(d.http_port, "/api/status").body);
+  const std::string backend = status["hello"]["model"]["backend"];
+  CHECK(timed.body.find("Measured here: " + backend) != std::string::npos);
+
+  for (const char* bad : {"/model?profile=0", "/model?profile=101", "/model?profile=x"}) {
+    INFO(bad);
+    const auto r = http_get(d.http_port, bad);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(json::parse(r->body)["error"].get<std::string>().find("profile") == 0);
+  }
+}
+
+TEST_CASE("GET /model without a CLI to draw it: 503 naming why, and the daemon serves on") {
+  Daemon::Options options;
+  options.env = {"LOOKOUT_CLI=/nonexistent/lookout"};
+  RunningDaemon d{DaemonConfig{}, options};
+  const auto r = http_get(d.http_port, "/model");
+  REQUIRE(r);
+  CHECK(r->status == 503);
+  CHECK(error_body(*r)["error"].get<std::string>().find("could not be drawn") != std::string::npos);
+  CHECK(r->body.find("/nonexistent/lookout") != std::string::npos);
+  CHECK(get_when_ok(d.http_port, "/healthz").status == 200);
+  // The next request tries again (nothing bad is kept).
+  const auto again = http_get(d.http_port, "/model");
+  REQUIRE(again);
+  CHECK(again->status == 503);
+}

@@ -57,7 +57,8 @@ const std::string kPageState = R"JS((() => {
             backend: text("#model-backend"), threads: text("#model-threads")},
     fps: text("#fps"),
     health: text("#health"),
-    model_picture_hidden: q("#model-picture") ? q("#model-picture").hidden : null,
+    model_picture: q("#model-picture") && !q("#model-picture").hidden
+                   ? q("#model-picture").getAttribute("href") : null,
     scroll_width: r.scrollWidth, inner_width: window.innerWidth, overflow: r.dataset.overflow || "",
     layout: {stream: box("#stream"), detections: box("#detections")}
   };
@@ -208,9 +209,9 @@ TEST_CASE("viewer: detections, the live stream and the model card in a real brow
   if (hello["model"].contains("threads")) {
     CHECK(s["model"]["threads"] == std::to_string(hello["model"]["threads"].get<int>()));
   }
-  // Stats arrived; the model picture's link waits, hidden, for /model.svg.
+  // Stats arrived; the model's page is a link away.
   CHECK(s["fps"].get<std::string>().find("processed") != std::string::npos);
-  CHECK(s["model_picture_hidden"] == true);
+  CHECK(s["model_picture"] == "/model");
   // Wide: the panels beside the stream, nothing wider than the window.
   CHECK(s["layout"]["detections"]["left"].get<double>() >=
         s["layout"]["stream"]["right"].get<double>());

@@ -47,12 +47,27 @@ struct InspectArgs {
   std::string html;     // ... as one self-contained HTML page
   bool profile = false; // colour the pictures by measured time (profile_model, default backend)
   int runs = 10;        // profiled forwards
+  Backend backend = Backend::Auto;  // what --profile times on
+  int threads = 0;                  // ... with this many intra-op threads (0 = auto)
   bool json = false;
 };
 
 struct ProfileArgs {
   EngineOptions engine;  // model, input size, backend, threads
   int runs = 20;         // profiled forwards (after 2 warm-up runs)
+  bool json = false;
+};
+
+// lookout model compare (compare_command.cpp): two models, or one file on two
+// backends, side by side: their detections' agreement on images, parameters,
+// MACs and per-layer time on this machine.
+struct CompareArgs {
+  EngineOptions a;  // model, input size, backend, threads
+  EngineOptions b;  // the same, but its own model file and backend
+  DetectOptions detect;
+  std::vector<std::string> images;
+  float match_iou = 0.5f;  // a detection of A and one of B agree at this IoU, same class
+  int runs = 10;           // profiled forwards per model
   bool json = false;
 };
 
@@ -98,6 +113,7 @@ int run_detect(const DetectArgs& args, std::ostream& out);
 int run_classify(const ClassifyArgs& args, std::ostream& out);
 int run_model_inspect(const InspectArgs& args, std::ostream& out);
 int run_model_profile(const ProfileArgs& args, std::ostream& out);
+int run_model_compare(const CompareArgs& args, std::ostream& out);
 int run_bench(const BenchArgs& args, std::ostream& out);
 int run_track_bench(const TrackBenchArgs& args, std::ostream& out);
 
