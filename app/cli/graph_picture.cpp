@@ -345,7 +345,7 @@ std::string measured_line(const engine::ModelProfile& profile) {
                 std::string(enum_name(profile.info.backend)).c_str(), profile.info.threads,
                 profile.runs, profile.forward_ms, profile.plain_forward_ms, outside);
   return "<p class=\"totals\">" + html_escape(line) +
-         (where.empty() ? std::string() : " (" + html_escape(where) + ")") + ".</p>\n";
+         (where.empty() ? std::string() : ": " + html_escape(where)) + ".</p>\n";
 }
 
 }  // namespace
