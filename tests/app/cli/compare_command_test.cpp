@@ -30,7 +30,7 @@ std::vector<std::string> write_scenes(const std::filesystem::path& dir) {
 
 }  // namespace
 
-TEST_CASE("model compare: one file on blas and onednn finds the same objects, layer by layer") {
+TEST_CASE("model compare: one file on xnnpack and onednn finds the same objects, layer by layer") {
   const auto dir = t::scratch_dir("cli-compare");
   auto images = write_scenes(dir);
   const std::string missing = (dir / "missing.png").string();
@@ -38,13 +38,13 @@ TEST_CASE("model compare: one file on blas and onednn finds the same objects, la
   for (const auto& i : images) args += " " + t::quote(i);
   const std::string model = t::quote(t::shipped_model());
   auto r = lookout_cli("model compare " + model + " " + model +
-                       " --backend blas --backend-b onednn --runs 2 --json --images" + args + " " +
+                       " --backend xnnpack --backend-b onednn --runs 2 --json --images" + args + " " +
                        t::quote(missing) + " 2>" + t::quote((dir / "err.txt").string()));
   // One image could not be read: the others are compared, the exit says so.
   CHECK(r.exit_code == 1);
   CHECK(t::read_text(dir / "err.txt").find(missing) != std::string::npos);
   const json j = json::parse(r.out);
-  CHECK(j["a"]["backend"] == "blas");
+  CHECK(j["a"]["backend"] == "xnnpack");
   CHECK(j["b"]["backend"] == "onednn");
   CHECK(j["a"]["parameters"] == 446530);
   CHECK(j["b"]["parameters"] == 446530);
@@ -82,7 +82,7 @@ TEST_CASE("model compare: one file on blas and onednn finds the same objects, la
   CHECK(layers[0]["name"] == "model.0.conv");
 
   // Text: both models, the agreement line, and the layer table.
-  r = lookout_cli("model compare " + model + " " + model + " --backend blas --runs 1 --images" + args);
+  r = lookout_cli("model compare " + model + " " + model + " --backend xnnpack --runs 1 --images" + args);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("A  ") != std::string::npos);
   CHECK(r.out.find("agreement 1.0000") != std::string::npos);
@@ -93,7 +93,7 @@ TEST_CASE("model compare: the same backend twice agrees exactly; a bad model is 
   const auto dir = t::scratch_dir("cli-compare-same");
   const auto images = write_scenes(dir);
   const std::string model = t::quote(t::shipped_model());
-  auto r = lookout_cli("model compare " + model + " " + model + " --backend blas --runs 1 --json --images " +
+  auto r = lookout_cli("model compare " + model + " " + model + " --backend xnnpack --runs 1 --json --images " +
                        t::quote(images[0]));
   REQUIRE(r.exit_code == 0);
   const json j = json::parse(r.out);
