@@ -4,6 +4,9 @@
 
 #include "files/files_source.hpp"
 #include "synthetic/synthetic_source.hpp"
+#if LOOKOUT_WITH_FFMPEG
+#include "stream/stream_source.hpp"
+#endif
 #if LOOKOUT_WITH_V4L2
 #include "v4l2/v4l2_source.hpp"
 #endif
@@ -19,6 +22,11 @@ namespace {
 constexpr bool kWithV4l2 = true;
 #else
 constexpr bool kWithV4l2 = false;
+#endif
+#if LOOKOUT_WITH_FFMPEG
+constexpr bool kWithFfmpeg = true;
+#else
+constexpr bool kWithFfmpeg = false;
 #endif
 #if LOOKOUT_WITH_LIBCAMERA
 constexpr bool kWithLibcamera = true;
@@ -59,6 +67,12 @@ std::unique_ptr<FrameSource> make_source(const SourceConfig& config) {
 #else
       not_built(config.type, "LOOKOUT_WITH_LIBCAMERA");
 #endif
+    case SourceType::Stream:
+#if LOOKOUT_WITH_FFMPEG
+      return std::make_unique<StreamSource>(config);
+#else
+      not_built(config.type, "LOOKOUT_WITH_FFMPEG");
+#endif
   }
   // Only a SourceType cast from a wrong integer gets here.
   throw SourceError("unknown source type " + std::to_string(static_cast<int>(config.type)));
@@ -77,6 +91,8 @@ bool built_in(SourceType type) {
       return kWithV4l2;
     case SourceType::Libcamera:
       return kWithLibcamera;
+    case SourceType::Stream:
+      return kWithFfmpeg;
   }
   return false;
 }

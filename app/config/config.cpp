@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 
+#include "core/stream_url.hpp"
 #include "default_config.hpp"
 
 namespace lookout {
@@ -326,6 +327,11 @@ const config::Section<SourceConfig>& source_schema() {
                         "v4l2: the device node"),
           config::field("camera_id", &S::camera, config::Text{}, Restart::Source,
                         "libcamera: camera index or id; empty = the first camera"),
+          config::field("url", &S::url, config::Text{4096}, Restart::Source,
+                        "stream: rtsp://, rtsps://, http(s):// (MJPEG) or HLS URL, without "
+                        "credentials"),
+          config::field("credentials_file", &S::credentials_file, config::Text{}, Restart::Source,
+                        "stream: a file whose first line is user:password for the URL"),
           config::field("frame_timeout_ms", &S::frame_timeout, Milliseconds{100, 600000},
                         Restart::Source, "no frame for this long counts as a stall"),
           config::field("backoff_initial_ms", &S::backoff_initial, Milliseconds{10, 600000},
@@ -338,7 +344,7 @@ const config::Section<SourceConfig>& source_schema() {
         const std::string type(enum_name(s.type));
         for (const auto& [key, side] :
              {std::pair{"width", s.width}, std::pair{"height", s.height}}) {
-          if (side == 0 && s.type != SourceType::Files) {
+          if (side == 0 && s.type != SourceType::Files && s.type != SourceType::Stream) {
             reader.problem(at(key), "must be positive for source type " + type);
           }
         }
@@ -357,6 +363,11 @@ const config::Section<SourceConfig>& source_schema() {
         }
         if (s.type == SourceType::V4l2 && s.device.empty()) {
           reader.problem(at("device"), "required for source type v4l2");
+        }
+        if (s.type == SourceType::Stream) {
+          if (const std::string problem = stream_url_problem(s.url); !problem.empty()) {
+            reader.problem(at("url"), problem);
+          }
         }
         if (s.backoff_max < s.backoff_initial) {
           const bool max_written = reader.locations().written(path + ".backoff_max_ms");
@@ -1070,6 +1081,24 @@ void resolve_readable_file(std::string& path, const std::string& key, const Conf
   path = p.string();
 }
 
+// source.credentials_file: its first line, "user:password", for the URL.
+void resolve_stream_credentials(Config& config, const Environment& env, Reader& reader) {
+  SourceConfig& source = config.source;
+  if (source.credentials_file.empty()) return;
+  const std::size_t before = reader.problems().size();
+  resolve_readable_file(source.credentials_file, "source.credentials_file", config, env, reader);
+  if (reader.problems().size() != before) return;
+  std::ifstream in(source.credentials_file, std::ios::binary);
+  std::string first_line;
+  std::getline(in, first_line);
+  if (!first_line.empty() && first_line.back() == '\r') first_line.pop_back();
+  if (first_line.empty()) {
+    reader.problem(config.locations.of("source.credentials_file"),
+                   source.credentials_file + " is empty: its first line is user:password");
+  }
+  source.credentials = std::move(first_line);
+}
+
 void resolve_mqtt(Config& config, const Environment& env, Reader& reader) {
   MqttConfig& mqtt = config.mqtt;
   resolve_readable_file(mqtt.tls.ca_file, "mqtt.tls.ca_file", config, env, reader);
@@ -1107,6 +1136,7 @@ void resolve_into(Config& config, const Environment& env, Reader& reader) {
       source.path = fs::absolute(p).lexically_normal();
     }
   }
+  if (source.type == SourceType::Stream) resolve_stream_credentials(config, env, reader);
   if (config.mqtt.enabled) resolve_mqtt(config, env, reader);
   if (!config.events.directory.empty()) {
     fs::path p(config.events.directory);

@@ -33,17 +33,42 @@ std::optional<PixelFormat> direct_format(const AVFrame& f) {
 
 }  // namespace
 
-VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
-  ffmpeg::route_logs();
-  const std::string name = path.string();
-  // avformat_open_input frees the context itself when it fails.
-  AVFormatContext* opened = nullptr;
+namespace {
+
+VideoDecoder::OpenOptions file_options(const std::filesystem::path& path) {
   // Local files only: a playlist or concat list inside a files source must
   // not make FFmpeg fetch from the network (HLS segments, ffconcat entries
   // and the like are opened under the same whitelist).
+  VideoDecoder::OpenOptions options;
+  options.protocols = "file";
+  options.shown_name = path.string();
+  return options;
+}
+
+int interrupted(void* flag) {
+  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
+}
+
+}  // namespace
+
+VideoDecoder::VideoDecoder(const std::filesystem::path& path)
+    : VideoDecoder(path.string(), file_options(path)) {}
+
+VideoDecoder::VideoDecoder(const std::string& input, const OpenOptions& open)
+    : name_(open.shown_name.empty() ? input : open.shown_name) {
+  ffmpeg::route_logs();
+  const std::string& name = name_;
+  // avformat_open_input frees the context itself when it fails.
+  AVFormatContext* opened = avformat_alloc_context();
+  if (opened == nullptr) throw SourceError("cannot open " + name + ": out of memory");
+  if (open.interrupt != nullptr) {
+    opened->interrupt_callback.callback = interrupted;
+    opened->interrupt_callback.opaque = const_cast<std::atomic<bool>*>(open.interrupt);
+  }
   AVDictionary* options = nullptr;
-  av_dict_set(&options, "protocol_whitelist", "file", 0);
-  int error = avformat_open_input(&opened, name.c_str(), nullptr, &options);
+  av_dict_set(&options, "protocol_whitelist", open.protocols.c_str(), 0);
+  for (const auto& [key, value] : open.demuxer_options) av_dict_set(&options, key.c_str(), value.c_str(), 0);
+  int error = avformat_open_input(&opened, input.c_str(), nullptr, &options);
   av_dict_free(&options);
   if (error < 0) throw SourceError("cannot open video " + name + ": " + ffmpeg::error_text(error));
   format_.reset(opened);
@@ -59,6 +84,20 @@ VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
                                               : "not a video file (no video stream)");
   }
   AVStream* stream = format_->streams[stream_];
+  if (open.prefer_hardware && stream->codecpar->codec_id == AV_CODEC_ID_H264) {
+    // Only where the device exists does it open; otherwise software decodes.
+    if (const AVCodec* m2m = avcodec_find_decoder_by_name("h264_v4l2m2m")) {
+      ffmpeg::CodecContextPtr hardware(avcodec_alloc_context3(m2m));
+      if (hardware && avcodec_parameters_to_context(hardware.get(), stream->codecpar) >= 0 &&
+          avcodec_open2(hardware.get(), m2m, nullptr) >= 0) {
+        codec_ = std::move(hardware);
+        codec = m2m;
+      }
+    }
+  }
+  if (codec_) {
+    decoder_name_ = codec->name;
+  } else {
   codec_.reset(avcodec_alloc_context3(codec));
   if (!codec_) fail("out of memory");
   error = avcodec_parameters_to_context(codec_.get(), stream->codecpar);
@@ -69,6 +108,8 @@ VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
   if (error < 0)
     fail("cannot open the " + std::string(codec->name) + " decoder (" + ffmpeg::error_text(error) +
          ")");
+  decoder_name_ = codec->name;
+  }
   try {
     packet_ = ffmpeg::alloc_packet();
     decoded_ = ffmpeg::alloc_frame();
@@ -90,7 +131,7 @@ VideoDecoder::VideoDecoder(const std::filesystem::path& path) : path_(path) {
 }
 
 std::string VideoDecoder::describe(int error) const {
-  return path_.string() + ": " + ffmpeg::error_text(error);
+  return name_ + ": " + ffmpeg::error_text(error);
 }
 
 VideoDecoder::Result VideoDecoder::next() {
@@ -103,7 +144,7 @@ VideoDecoder::Result VideoDecoder::next() {
         return {Result::Kind::Frame, std::move(frame), {}};
       } catch (const std::exception& e) {
         av_frame_unref(decoded_.get());
-        return {Result::Kind::Error, nullptr, path_.string() + ": " + e.what()};
+        return {Result::Kind::Error, nullptr, name_ + ": " + e.what()};
       }
     }
     if (error == AVERROR_EOF) return {Result::Kind::End, nullptr, {}};
@@ -122,7 +163,7 @@ VideoDecoder::Result VideoDecoder::next() {
       if (error < 0 && error != AVERROR(EAGAIN)) {
         // A damaged packet costs one picture, not the stream.
         if (skipped_packets_++ == 0) {
-          log::warning("video ", path_.string(), ": skipping damaged data (",
+          log::warning("video ", name_, ": skipping damaged data (",
                        ffmpeg::error_text(error), ")");
         }
       }

@@ -12,9 +12,12 @@
 // picture. Threads: one caller.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/frame.hpp"
 #include "files/ffmpeg_util.hpp"
@@ -23,9 +26,24 @@ namespace lookout {
 
 class VideoDecoder {
  public:
+  // How an input other than a local file is opened (the stream source).
+  struct OpenOptions {
+    std::string protocols = "file";  // FFmpeg's protocol_whitelist, for everything opened
+    std::vector<std::pair<std::string, std::string>> demuxer_options;
+    std::string shown_name;  // how messages name the input (a URL without credentials)
+    // Once set, blocking reads and connects give up (FFmpeg's interrupt
+    // callback); the flag must outlive the decoder.
+    const std::atomic<bool>* interrupt = nullptr;
+    // H.264 through the V4L2 memory-to-memory decoder where there is one (a
+    // Pi 4's), software otherwise.
+    bool prefer_hardware = false;
+  };
+
   // Opens the file and its best video stream. Throws SourceError naming the
   // file when it cannot be opened or holds no decodable video.
   explicit VideoDecoder(const std::filesystem::path& path);
+  // The same for `input` (a URL) under `options`.
+  VideoDecoder(const std::string& input, const OpenOptions& options);
   VideoDecoder(const VideoDecoder&) = delete;
   VideoDecoder& operator=(const VideoDecoder&) = delete;
 
@@ -43,12 +61,15 @@ class VideoDecoder {
   // The pixel format frames will most likely have (from the stream header).
   PixelFormat likely_format() const { return likely_format_; }
   std::uint64_t skipped_packets() const { return skipped_packets_; }
+  // The decoder that runs ("h264", "h264_v4l2m2m", "mjpeg", ...).
+  const std::string& decoder_name() const { return decoder_name_; }
 
  private:
   std::shared_ptr<Frame> publish(const AVFrame& decoded);
   std::string describe(int error) const;
 
-  std::filesystem::path path_;
+  std::string name_;  // for messages
+  std::string decoder_name_;
   // Declared in the order they are created; destroyed in reverse (the codec
   // before the demuxer whose stream it decodes).
   ffmpeg::FormatContextPtr format_;

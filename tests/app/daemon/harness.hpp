@@ -104,7 +104,8 @@ struct DaemonConfig {
   std::string tcp_extra;      // more lines for publish.tcp, each "    key: value\n"
   std::string model_extra;    // more lines for the model section, each "  key: value\n"
   std::string unix_name = "lookoutd.sock";
-  bool http = true;        // http.enabled (on 127.0.0.1, port 0)
+  bool http = true;        // http.enabled (on 127.0.0.1)
+  int http_port = 0;       // http.port; 0 = any free one
   std::string http_extra;  // more lines for the http section, each "  key: value\n"
   std::string sections;    // more top-level sections (e.g. "mqtt:\n  enabled: true\n")
 
@@ -124,7 +125,8 @@ struct DaemonConfig {
     for (const auto& net : allowed_networks) y << "      - " << net << "\n";
     y << "  unix:\n    path: " << (dir / unix_name).string()
       << "\n    max_clients: " << (unix_max_clients > 0 ? unix_max_clients : max_clients) << "\n"
-      << "http:\n  enabled: " << (http ? "true" : "false") << "\n  bind: 127.0.0.1\n  port: 0\n"
+      << "http:\n  enabled: " << (http ? "true" : "false") << "\n  bind: 127.0.0.1\n  port: "
+      << http_port << "\n"
       << http_extra << sections << "logging:\n  level: debug\n";
     return y.str();
   }

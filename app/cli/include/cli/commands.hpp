@@ -73,7 +73,7 @@ struct CompareArgs {
 
 // The forms --source takes (the source type names come from their table).
 inline constexpr const char* kBenchSourceHelp =
-    "synthetic, files:PATH (or a path), v4l2[:DEVICE], libcamera[:ID]";
+    "synthetic, files:PATH (or a path), v4l2[:DEVICE], libcamera[:ID], stream:URL";
 
 struct BenchArgs {
   EngineOptions engine;

@@ -17,15 +17,16 @@
 
 namespace lookout {
 
-enum class SourceType { Synthetic, Files, V4l2, Libcamera };
+enum class SourceType { Synthetic, Files, V4l2, Libcamera, Stream };
 
 template <>
 struct EnumTable<SourceType> {
-  static constexpr std::array<EnumName<SourceType>, 4> entries{{
+  static constexpr std::array<EnumName<SourceType>, 5> entries{{
       {SourceType::Synthetic, "synthetic"},
       {SourceType::Files, "files"},
       {SourceType::V4l2, "v4l2"},
       {SourceType::Libcamera, "libcamera"},
+      {SourceType::Stream, "stream"},
   }};
 };
 
@@ -84,6 +85,14 @@ struct SourceConfig {
 
   // libcamera: camera index ("0") or id; empty = first camera.
   std::string camera;
+
+  // stream: an IP camera's or server's URL (rtsp://, rtsps://, http(s)://
+  // MJPEG or HLS), without credentials; those come from credentials_file
+  // (its first line, "user:password"), resolved into `credentials`, which is
+  // never logged, published or written back.
+  std::string url;
+  std::string credentials_file;
+  std::string credentials;
 
   // Supervision: no frame within frame_timeout counts as a stall; a failed or
   // stalled source is restarted after a backoff that doubles from
