@@ -4,13 +4,13 @@
 //
 // The two run one after the other, never at once: libtorch's thread and
 // backend settings are process-wide (see engine::profile_model).
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "engine/inspect.hpp"
@@ -84,7 +84,8 @@ Agreement agree(const std::vector<Detection>& a, const std::vector<Detection>& b
       if (o >= threshold) pairs.push_back({o, i, j});
     }
   }
-  std::stable_sort(pairs.begin(), pairs.end(), [](const Pair& x, const Pair& y) { return x.iou > y.iou; });
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [](const Pair& x, const Pair& y) { return x.iou > y.iou; });
   std::vector<bool> used_a(a.size()), used_b(b.size());
   Agreement out;
   out.a = a.size();
@@ -116,7 +117,8 @@ std::vector<LayerPair> pair_layers(const engine::ModelGraph& a, const engine::Mo
   for (std::size_t i = 0; i < a.layers.size(); ++i) {
     const int k = seen[a.layers[i].name]++;
     at[{a.layers[i].name, k}] = out.size();
-    out.push_back({a.layers[i].name, a.layers[i].title, shapes_text(a.layers[i]), static_cast<int>(i), -1});
+    out.push_back(
+        {a.layers[i].name, a.layers[i].title, shapes_text(a.layers[i]), static_cast<int>(i), -1});
   }
   seen.clear();
   for (std::size_t j = 0; j < b.layers.size(); ++j) {
@@ -125,7 +127,8 @@ std::vector<LayerPair> pair_layers(const engine::ModelGraph& a, const engine::Mo
     if (it != at.end() && out[it->second].b < 0) {
       out[it->second].b = static_cast<int>(j);
     } else {
-      out.push_back({b.layers[j].name, b.layers[j].title, shapes_text(b.layers[j]), -1, static_cast<int>(j)});
+      out.push_back(
+          {b.layers[j].name, b.layers[j].title, shapes_text(b.layers[j]), -1, static_cast<int>(j)});
     }
   }
   return out;
@@ -193,7 +196,8 @@ int run_model_compare(const CompareArgs& args, std::ostream& out) {
     total.score_delta_max = std::max(total.score_delta_max, g.score_delta_max);
   }
   const double mean_iou = total.matched ? total.iou_sum / static_cast<double>(total.matched) : 0.0;
-  const double mean_delta = total.matched ? total.score_delta_sum / static_cast<double>(total.matched) : 0.0;
+  const double mean_delta =
+      total.matched ? total.score_delta_sum / static_cast<double>(total.matched) : 0.0;
   const auto layers = pair_layers(a.profile.graph, b.profile.graph);
 
   if (args.json) {
@@ -215,8 +219,10 @@ int run_model_compare(const CompareArgs& args, std::ostream& out) {
     auto& rows = j["layers"] = nlohmann::json::array();
     for (const auto& l : layers) {
       nlohmann::json row = {{"name", l.name}, {"title", l.title}, {"output", l.shape}};
-      row["a_ms"] = l.a >= 0 ? nlohmann::json(a.profile.layer_ms[static_cast<std::size_t>(l.a)]) : nullptr;
-      row["b_ms"] = l.b >= 0 ? nlohmann::json(b.profile.layer_ms[static_cast<std::size_t>(l.b)]) : nullptr;
+      row["a_ms"] =
+          l.a >= 0 ? nlohmann::json(a.profile.layer_ms[static_cast<std::size_t>(l.a)]) : nullptr;
+      row["b_ms"] =
+          l.b >= 0 ? nlohmann::json(b.profile.layer_ms[static_cast<std::size_t>(l.b)]) : nullptr;
       rows.push_back(row);
     }
     out << j.dump() << "\n";
@@ -226,7 +232,8 @@ int run_model_compare(const CompareArgs& args, std::ostream& out) {
   char line[512];
   const auto side_line = [&](const char* label, const Side& s) {
     const auto& p = s.profile;
-    std::snprintf(line, sizeof line, "%s  %s (%s, %d threads)\n   input %s%s, %s parameters, %s MACs, "
+    std::snprintf(line, sizeof line,
+                  "%s  %s (%s, %d threads)\n   input %s%s, %s parameters, %s MACs, "
                   "forward %.3f ms\n",
                   label, p.info.path.c_str(), std::string(enum_name(p.info.backend)).c_str(),
                   p.info.threads, shape_text(p.graph.input_shape).c_str(),
@@ -247,13 +254,14 @@ int run_model_compare(const CompareArgs& args, std::ostream& out) {
                   "\ndetections on %zu of %zu images (same class, IoU >= %.2f): A %zu, B %zu, "
                   "matched %zu, only A %zu, only B %zu; agreement %.4f, mean IoU %.4f, "
                   "score difference mean %.4f max %.4f\n",
-                  compared, args.images.size(), static_cast<double>(args.match_iou), total.a, total.b,
-                  total.matched, total.a - total.matched, total.b - total.matched, total.share(), mean_iou,
-                  mean_delta, total.score_delta_max);
+                  compared, args.images.size(), static_cast<double>(args.match_iou), total.a,
+                  total.b, total.matched, total.a - total.matched, total.b - total.matched,
+                  total.share(), mean_iou, mean_delta, total.score_delta_max);
     out << line;
     for (const auto& im : images) {
       if (im.contains("error")) {
-        out << "  " << im["image"].get<std::string>() << ": " << im["error"].get<std::string>() << "\n";
+        out << "  " << im["image"].get<std::string>() << ": " << im["error"].get<std::string>()
+            << "\n";
         continue;
       }
       std::snprintf(line, sizeof line, "  %-40s A %3zu  B %3zu  matched %3zu  agreement %.4f\n",
@@ -266,8 +274,9 @@ int run_model_compare(const CompareArgs& args, std::ostream& out) {
   out << "\n  layer                      operation                    output                    "
          "A ms       B ms\n";
   for (const auto& l : layers) {
-    std::snprintf(line, sizeof line, "  %-26s %-28s %-20s %10s %10s\n", l.name.c_str(), l.title.c_str(),
-                  l.shape.c_str(), ms_text(a.profile, l.a).c_str(), ms_text(b.profile, l.b).c_str());
+    std::snprintf(line, sizeof line, "  %-26s %-28s %-20s %10s %10s\n", l.name.c_str(),
+                  l.title.c_str(), l.shape.c_str(), ms_text(a.profile, l.a).c_str(),
+                  ms_text(b.profile, l.b).c_str());
     out << line;
   }
   return status;

@@ -1,12 +1,11 @@
 #include "graph_picture.hpp"
 
 #include <algorithm>
-
 #include <cstdio>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -37,11 +36,20 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (const char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -178,8 +186,9 @@ std::string graph_dot(const engine::ModelGraph& graph, const engine::ModelProfil
     std::string tooltip = layer.op;
     for (const auto& [k, v] : layer.attributes) tooltip += "\\n" + k + ": " + v;
     out << indent << "L" << i << " [label=\"" << label << "\", fillcolor=\"" << fill
-        << "\", id=\"layer-" << i << "\", class=\"layer" << membership_classes(graph, layer.cluster, "in-c")
-        << "\", tooltip=\"" << dot_escape(tooltip) << "\"];\n";
+        << "\", id=\"layer-" << i << "\", class=\"layer"
+        << membership_classes(graph, layer.cluster, "in-c") << "\", tooltip=\""
+        << dot_escape(tooltip) << "\"];\n";
   };
   // A block of many layers that does no multiply-accumulates (YOLO's anchor
   // decoding: views, grids, sigmoids) is drawn as one box: its dozens of
@@ -218,33 +227,35 @@ std::string graph_dot(const engine::ModelGraph& graph, const engine::ModelProfil
       last = &graph.layers[i];
     }
     std::string list;
-    for (const auto& [title, n] : ops) list += (list.empty() ? "" : ", ") + title + (n > 1 ? " x" + std::to_string(n) : "");
+    for (const auto& [title, n] : ops)
+      list += (list.empty() ? "" : ", ") + title + (n > 1 ? " x" + std::to_string(n) : "");
     std::string label = dot_escape(cluster.name + "  " + cluster.type) + "\\n" +
                         std::to_string(layer_count[c]) + " operators";
     if (last && !last->output_shapes.empty()) label += "\\n" + dot_escape(shapes_text(*last));
-    out << indent << "B" << c << " [label=\"" << label << "\", shape=box3d, fillcolor=\"#eeeeee\", id=\"block-" << c
-        << "\", class=\"layer" << membership_classes(graph, graph.clusters[c].parent, "in-c")
-        << "\", tooltip=\"" << dot_escape(list) << "\"];\n";
+    out << indent << "B" << c << " [label=\"" << label
+        << "\", shape=box3d, fillcolor=\"#eeeeee\", id=\"block-" << c << "\", class=\"layer"
+        << membership_classes(graph, graph.clusters[c].parent, "in-c") << "\", tooltip=\""
+        << dot_escape(list) << "\"];\n";
   };
-  std::function<void(std::size_t, const std::string&)> write_cluster = [&](std::size_t c,
-                                                                           const std::string& indent) {
-    const engine::GraphCluster& cluster = graph.clusters[c];
-    if (drawn_as_box[c]) {
-      write_box(c, indent);
-      return;
-    }
-    out << indent << "subgraph cluster_" << c << " {\n"
-        << indent << "  label=\""
-        << dot_escape(cluster.type.empty() ? cluster.name : cluster.name + "  " + cluster.type)
-        << "\";\n"
-        << indent << "  id=\"cluster-" << c << "\"; class=\"block\";\n"
-        << indent << "  style=\"rounded,filled\"; color=\"#9a9a9a\"; fillcolor=\"#fcfcfa\";\n";
-    for (const std::size_t child : children[c]) write_cluster(child, indent + "  ");
-    for (const std::size_t i : members[c]) {
-      if (folded_into[i] < 0) write_layer(i, indent + "  ");
-    }
-    out << indent << "}\n";
-  };
+  std::function<void(std::size_t, const std::string&)> write_cluster =
+      [&](std::size_t c, const std::string& indent) {
+        const engine::GraphCluster& cluster = graph.clusters[c];
+        if (drawn_as_box[c]) {
+          write_box(c, indent);
+          return;
+        }
+        out << indent << "subgraph cluster_" << c << " {\n"
+            << indent << "  label=\""
+            << dot_escape(cluster.type.empty() ? cluster.name : cluster.name + "  " + cluster.type)
+            << "\";\n"
+            << indent << "  id=\"cluster-" << c << "\"; class=\"block\";\n"
+            << indent << "  style=\"rounded,filled\"; color=\"#9a9a9a\"; fillcolor=\"#fcfcfa\";\n";
+        for (const std::size_t child : children[c]) write_cluster(child, indent + "  ");
+        for (const std::size_t i : members[c]) {
+          if (folded_into[i] < 0) write_layer(i, indent + "  ");
+        }
+        out << indent << "}\n";
+      };
   for (const std::size_t c : top_clusters) write_cluster(c, "  ");
   for (const std::size_t i : top_layers) write_layer(i, "  ");
 
@@ -262,9 +273,9 @@ std::string graph_dot(const engine::ModelGraph& graph, const engine::ModelProfil
     for (const int from : layer.inputs) {
       const std::string source = node_of(from);
       if (source == target || !edges.insert({source, target}).second) continue;
-      const std::string classes = "edge" +
-                                  membership_classes(graph, drawn_cluster(static_cast<int>(i)), "e-c") +
-                                  membership_classes(graph, drawn_cluster(from), "e-c");
+      const std::string classes =
+          "edge" + membership_classes(graph, drawn_cluster(static_cast<int>(i)), "e-c") +
+          membership_classes(graph, drawn_cluster(from), "e-c");
       out << "  " << source << " -> " << target << " [class=\"" << classes << "\"];\n";
     }
   }
@@ -282,7 +293,9 @@ extern gvplugin_library_t gvplugin_dot_layout_LTX_library;
 extern gvplugin_library_t gvplugin_core_LTX_library;
 }
 
-bool graph_layout_available() { return true; }
+bool graph_layout_available() {
+  return true;
+}
 
 std::string graph_svg(const std::string& dot) {
   // One context per call: Graphviz keeps global state per context, and the
@@ -296,13 +309,12 @@ std::string graph_svg(const std::string& dot) {
       {"gvplugin_core_LTX_library", &gvplugin_core_LTX_library},
       {nullptr, nullptr}};
   const std::unique_ptr<GVC_t, int (*)(GVC_t*)> context(gvContextPlugins(builtins, 0),
-                                                         gvFreeContext);
+                                                        gvFreeContext);
   if (!context) throw std::runtime_error("Graphviz: cannot create a context");
   const std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> g(agmemread(dot.c_str()), agclose);
   if (!g) throw std::runtime_error("Graphviz: cannot read the generated graph");
   if (gvLayout(context.get(), g.get(), "dot") != 0) {
-    throw std::runtime_error(
-        "Graphviz: the 'dot' layout failed on the generated graph");
+    throw std::runtime_error("Graphviz: the 'dot' layout failed on the generated graph");
   }
   char* data = nullptr;
   unsigned int length = 0;
@@ -318,7 +330,9 @@ std::string graph_svg(const std::string& dot) {
 
 #else
 
-bool graph_layout_available() { return false; }
+bool graph_layout_available() {
+  return false;
+}
 
 std::string graph_svg(const std::string&) {
   throw std::runtime_error("this lookout was built without Graphviz (LOOKOUT_WITH_GRAPHVIZ=OFF)");
@@ -385,9 +399,10 @@ std::string graph_html(const engine::ModelGraph& graph, const std::string& svg,
       << "<p class=\"totals\">" << html_escape(model_path) << " &middot; " << totals << "</p>\n"
       << "<p><button id=\"fold-all\">Fold all blocks</button>"
          "<button id=\"unfold-all\">Unfold all</button> Click a block to fold or unfold it.</p>\n"
-      << (timed ? measured_line(*profile) : std::string())
-      << "<div id=\"graph\">\n" << inline_svg << "\n</div>\n"
-      << "<table id=\"layers\">\n<thead><tr><th>#</th><th>layer</th><th>block</th><th>operation</th>"
+      << (timed ? measured_line(*profile) : std::string()) << "<div id=\"graph\">\n"
+      << inline_svg << "\n</div>\n"
+      << "<table "
+         "id=\"layers\">\n<thead><tr><th>#</th><th>layer</th><th>block</th><th>operation</th>"
          "<th>attributes</th><th>output shape</th><th>parameters</th><th>MACs</th>"
       << (timed ? "<th>mean ms</th><th>%</th><th>GFLOP/s</th>" : "") << "</tr></thead>\n<tbody>\n";
   for (std::size_t i = 0; i < graph.layers.size(); ++i) {
@@ -409,17 +424,17 @@ std::string graph_html(const engine::ModelGraph& graph, const std::string& svg,
       const double ms = profile->layer_ms[i];
       char cells[160];
       std::snprintf(cells, sizeof cells,
-                    "<td class=\"n\">%.4f</td><td class=\"n\">%.2f</td><td class=\"n\">%.2f</td>", ms,
-                    profile->forward_ms > 0 ? 100.0 * ms / profile->forward_ms : 0.0,
+                    "<td class=\"n\">%.4f</td><td class=\"n\">%.2f</td><td class=\"n\">%.2f</td>",
+                    ms, profile->forward_ms > 0 ? 100.0 * ms / profile->forward_ms : 0.0,
                     ms > 0 ? 2.0 * static_cast<double>(layer.macs) / (ms * 1e6) : 0.0);
       out << cells;
     }
     out << "</tr>\n";
   }
   out << "</tbody>\n<tfoot><tr><td></td><td>total</td><td></td><td></td><td></td><td></td>"
-      << "<td class=\"n\">" << graph.parameters << "</td><td class=\"n\">" << graph.macs
-      << "</td>"
-      << (timed ? "<td class=\"n\">" + std::to_string(profile->attributed_ms()) + "</td><td></td><td></td>"
+      << "<td class=\"n\">" << graph.parameters << "</td><td class=\"n\">" << graph.macs << "</td>"
+      << (timed ? "<td class=\"n\">" + std::to_string(profile->attributed_ms()) +
+                      "</td><td></td><td></td>"
                 : std::string())
       << "</tr></tfoot>\n</table>\n"
       // Folding: a folded block hides the layers and edges inside it (every
@@ -441,7 +456,8 @@ std::string graph_html(const engine::ModelGraph& graph, const std::string& svg,
          "b.addEventListener('click',function(ev){var k=b.id.slice(8);folded[k]=!folded[k];"
          "apply();ev.stopPropagation();});});\n"
          "document.getElementById('fold-all').onclick=function(){"
-         "document.querySelectorAll('#graph g.block').forEach(function(b){folded[b.id.slice(8)]=true;});apply();};\n"
+         "document.querySelectorAll('#graph "
+         "g.block').forEach(function(b){folded[b.id.slice(8)]=true;});apply();};\n"
          "document.getElementById('unfold-all').onclick=function(){folded={};apply();};\n"
          "})();\n"
          "</script>\n</body>\n</html>\n";

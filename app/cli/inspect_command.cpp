@@ -1,12 +1,12 @@
 // lookout model inspect: what a model file holds.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "engine/inspect.hpp"
@@ -49,9 +49,13 @@ nlohmann::json layers_json(const engine::ModelGraph& graph) {
   for (const auto& c : graph.clusters) {
     blocks.push_back({{"name", c.name}, {"type", c.type}, {"parent", c.parent}});
   }
-  return {{"input_shape", graph.input_shape}, {"parameters", graph.parameters},
-          {"macs", graph.macs}, {"gflops", 2.0 * static_cast<double>(graph.macs) / 1e9},
-          {"outputs", graph.outputs}, {"blocks", blocks}, {"layers", layers}};
+  return {{"input_shape", graph.input_shape},
+          {"parameters", graph.parameters},
+          {"macs", graph.macs},
+          {"gflops", 2.0 * static_cast<double>(graph.macs) / 1e9},
+          {"outputs", graph.outputs},
+          {"blocks", blocks},
+          {"layers", layers}};
 }
 
 void print_layers(const engine::ModelGraph& graph, std::ostream& out) {
@@ -70,9 +74,9 @@ void print_layers(const engine::ModelGraph& graph, std::ostream& out) {
   out << "blocks:      " << graph.clusters.size() << "\n"
       << "total:       " << graph.parameters << " parameters, " << graph.macs << " MACs ("
       << 2.0 * static_cast<double>(graph.macs) / 1e9 << " GFLOPs) at "
-      << (graph.input_shape.size() == 4 ? std::to_string(graph.input_shape[3]) + "x" +
-                                              std::to_string(graph.input_shape[2])
-                                        : std::string("?"))
+      << (graph.input_shape.size() == 4
+              ? std::to_string(graph.input_shape[3]) + "x" + std::to_string(graph.input_shape[2])
+              : std::string("?"))
       << "\n";
 }
 
@@ -86,7 +90,8 @@ int run_model_inspect(const InspectArgs& args, std::ostream& out) {
     std::cerr << "lookout: model error: " << e.what() << "\n";
     return kExitUsage;
   }
-  const bool want_graph = args.layers || !args.dot.empty() || !args.svg.empty() || !args.html.empty();
+  const bool want_graph =
+      args.layers || !args.dot.empty() || !args.svg.empty() || !args.html.empty();
   if ((!args.svg.empty() || !args.html.empty()) && !graph_layout_available()) {
     std::cerr << "lookout: --svg and --html need Graphviz, and this lookout was built without it\n";
     return kExitUsage;
@@ -177,7 +182,8 @@ int run_model_inspect(const InspectArgs& args, std::ostream& out) {
       std::cerr << "lookout: " << e.what() << "\n";
       return kExitFailure;
     }
-    if (!args.svg.empty() && !write_file(args.svg, svg, "the layer graph (SVG)")) return kExitFailure;
+    if (!args.svg.empty() && !write_file(args.svg, svg, "the layer graph (SVG)"))
+      return kExitFailure;
     if (!args.html.empty() &&
         !write_file(args.html, graph_html(graph, svg, report.info.path, timed),
                     "the model page (HTML)")) {

@@ -1,10 +1,10 @@
 // lookout model profile: what in this model is slow on this machine.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <numeric>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "engine/inspect.hpp"

@@ -512,8 +512,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Response model_page_response(const ModelPageResult& page) const {
     Response res = text_response("text/html; charset=utf-8", *page.html);
     // The page is self-contained: inline style and script, nothing fetched.
-    res.set("Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:");
+    res.set(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:");
     res.set("X-Lookout-Profile-Runs", std::to_string(page.request.profile_runs));
     return res;
   }
@@ -1111,7 +1112,8 @@ void HttpSession::start_snapshot(HttpHub& hub, const std::map<std::string, std::
 // clients asking while one is drawn wait for that one.
 void HttpSession::start_model_page(HttpHub& hub, const std::map<std::string, std::string>& query) {
   const IntParam profile = int_param(query, "profile", 1, kMaxProfileRuns);
-  if (!profile.error.empty()) return respond(error_response(http::status::bad_request, profile.error));
+  if (!profile.error.empty())
+    return respond(error_response(http::status::bad_request, profile.error));
   const ModelInfo model = hub.daemon.status().model;
   if (model.path.empty()) {
     return respond(error_response(http::status::service_unavailable, "no model is loaded"), head_);
@@ -1127,7 +1129,8 @@ void HttpSession::start_model_page(HttpHub& hub, const std::map<std::string, std
     return respond(model_page_response(*hub.model_page), head_);
   }
   if (!hub.model_pages) {
-    hub.model_pages = std::make_unique<ModelPageMaker>(hub.io, find_lookout_cli(), kModelPageTimeout);
+    hub.model_pages =
+        std::make_unique<ModelPageMaker>(hub.io, find_lookout_cli(), kModelPageTimeout);
   }
   if (hub.model_pages->busy()) {
     const ModelPageRequest& current = hub.model_pages->current();
@@ -1157,10 +1160,10 @@ void HttpSession::start_model_page(HttpHub& hub, const std::map<std::string, std
 // ---- hub ---------------------------------------------------------------------------
 
 void HttpHub::draw_model_page(const ModelPageRequest& request) {
-  model_pages->start(request, [weak = std::weak_ptr<HttpHub>(shared_from_this())](
-                                  ModelPageResult result) {
-    if (const auto hub = weak.lock()) hub->on_model_page(result);
-  });
+  model_pages->start(request,
+                     [weak = std::weak_ptr<HttpHub>(shared_from_this())](ModelPageResult result) {
+                       if (const auto hub = weak.lock()) hub->on_model_page(result);
+                     });
 }
 
 void HttpHub::on_model_page(const ModelPageResult& result) {

@@ -3,19 +3,19 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <boost/asio/post.hpp>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+
+#include <boost/asio/post.hpp>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "core/log.hpp"
 
@@ -60,8 +60,8 @@ std::string last_line(const std::string& text) {
 }
 
 // Runs the CLI for `r` and waits (worker thread). Never throws.
-ModelPageResult draw(const std::string& cli, const ModelPageRequest& r, std::chrono::seconds timeout,
-                     const std::atomic<bool>& stopping) {
+ModelPageResult draw(const std::string& cli, const ModelPageRequest& r,
+                     std::chrono::seconds timeout, const std::atomic<bool>& stopping) {
   ModelPageResult out;
   out.request = r;
   if (cli.empty()) {
@@ -72,13 +72,13 @@ ModelPageResult draw(const std::string& cli, const ModelPageRequest& r, std::chr
   }
   std::vector<std::string> args = {cli, "model", "inspect", "--html", "/proc/self/fd/3"};
   if (r.input_width > 0 && r.input_height > 0) {
-    args.insert(args.end(), {"--imgsz", std::to_string(r.input_width) + "x" +
-                                            std::to_string(r.input_height)});
+    args.insert(args.end(),
+                {"--imgsz", std::to_string(r.input_width) + "x" + std::to_string(r.input_height)});
   }
   if (r.profile_runs > 0) {
-    args.insert(args.end(), {"--profile", "--runs", std::to_string(r.profile_runs), "--backend",
-                             std::string(enum_name(r.backend)), "--threads",
-                             std::to_string(r.threads)});
+    args.insert(args.end(),
+                {"--profile", "--runs", std::to_string(r.profile_runs), "--backend",
+                 std::string(enum_name(r.backend)), "--threads", std::to_string(r.threads)});
   }
   args.push_back("--");
   args.push_back(r.model_path);
@@ -176,7 +176,8 @@ ModelPageResult draw(const std::string& cli, const ModelPageRequest& r, std::chr
   std::string html(static_cast<std::size_t>(st.st_size), '\0');
   std::size_t got = 0;
   while (got < html.size()) {
-    const ssize_t n = ::pread(page.get(), html.data() + got, html.size() - got, static_cast<off_t>(got));
+    const ssize_t n =
+        ::pread(page.get(), html.data() + got, html.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
@@ -218,9 +219,10 @@ void ModelPageMaker::start(const ModelPageRequest& request,
   busy_ = true;
   current_ = request;
   log::info("HTTP: drawing the model page of ", request.model_path,
-            request.profile_runs > 0 ? " with a profile of " + std::to_string(request.profile_runs) +
-                                           " runs (this competes with inference)"
-                                     : std::string());
+            request.profile_runs > 0
+                ? " with a profile of " + std::to_string(request.profile_runs) +
+                      " runs (this competes with inference)"
+                : std::string());
   worker_ = std::thread([this, request, done = std::move(done)]() mutable {
     ModelPageResult result = draw(cli_, request, timeout_, stopping_);
     if (stopping_) return;

@@ -1,5 +1,16 @@
 #include "engine/inspect.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_map>
+
+#include <ATen/record_function.h>
+#include <nlohmann/json.hpp>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -12,19 +23,7 @@
 #include <torch/csrc/jit/passes/peephole_list_idioms.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
-#include <ATen/record_function.h>
 #include <torch/script.h>
-
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
-#include <chrono>
-#include <stdexcept>
-#include <functional>
-#include <optional>
-#include <tuple>
-#include <set>
-#include <unordered_map>
 
 #include "torch_internal.hpp"
 
@@ -62,18 +61,24 @@ bool is_container(const torch::jit::Node* node) {
 
 bool is_activation(const torch::jit::Node* node) {
   static const std::set<std::string> kinds = {
-      "aten::silu",      "aten::silu_",       "aten::relu",  "aten::relu_",
-      "aten::hardswish", "aten::hardswish_",  "aten::gelu",  "aten::leaky_relu",
-      "aten::leaky_relu_", "aten::hardtanh",  "aten::hardtanh_", "aten::relu6",
-      "aten::mish",      "aten::sigmoid",     "aten::sigmoid_", "aten::tanh"};
+      "aten::silu",        "aten::silu_",      "aten::relu",      "aten::relu_",
+      "aten::hardswish",   "aten::hardswish_", "aten::gelu",      "aten::leaky_relu",
+      "aten::leaky_relu_", "aten::hardtanh",   "aten::hardtanh_", "aten::relu6",
+      "aten::mish",        "aten::sigmoid",    "aten::sigmoid_",  "aten::tanh"};
   return kinds.count(node->kind().toQualString()) > 0;
 }
 
 std::string activation_title(const std::string& kind) {
-  static const std::map<std::string, std::string> names = {
-      {"silu", "SiLU"},   {"relu", "ReLU"},      {"hardswish", "Hardswish"}, {"gelu", "GELU"},
-      {"leaky_relu", "LeakyReLU"}, {"hardtanh", "Hardtanh"}, {"relu6", "ReLU6"},
-      {"mish", "Mish"},   {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"}};
+  static const std::map<std::string, std::string> names = {{"silu", "SiLU"},
+                                                           {"relu", "ReLU"},
+                                                           {"hardswish", "Hardswish"},
+                                                           {"gelu", "GELU"},
+                                                           {"leaky_relu", "LeakyReLU"},
+                                                           {"hardtanh", "Hardtanh"},
+                                                           {"relu6", "ReLU6"},
+                                                           {"mish", "Mish"},
+                                                           {"sigmoid", "Sigmoid"},
+                                                           {"tanh", "Tanh"}};
   std::string base = kind.substr(kind.find("::") + 2);
   if (!base.empty() && base.back() == '_') base.pop_back();
   const auto it = names.find(base);
@@ -185,7 +190,8 @@ class ModulePaths {
   // and whose class is `cls`, as steps below `parent`.
   std::optional<Found> find(const torch::jit::Module& parent, const std::string& instance,
                             const std::string& cls) {
-    const auto key = std::make_tuple(static_cast<const void*>(parent._ivalue().get()), instance, cls);
+    const auto key =
+        std::make_tuple(static_cast<const void*>(parent._ivalue().get()), instance, cls);
     if (const auto it = cache_.find(key); it != cache_.end()) return it->second;
     std::optional<Found> best;
     std::size_t best_depth = 0;
@@ -194,7 +200,8 @@ class ModulePaths {
       const auto dot = item.name.rfind('.');
       const std::string last = dot == std::string::npos ? item.name : item.name.substr(dot + 1);
       if (last != instance || type_name(item.value.type()) != cls) continue;
-      const auto depth = static_cast<std::size_t>(std::count(item.name.begin(), item.name.end(), '.'));
+      const auto depth =
+          static_cast<std::size_t>(std::count(item.name.begin(), item.name.end(), '.'));
       if (best && depth >= best_depth) continue;
       std::vector<ModuleStep> steps;
       torch::jit::Module walk = parent;
@@ -307,8 +314,7 @@ ModelReport inspect_model(const std::string& path, bool with_graph) {
   options.warm_up = false;
   options.backend = Backend::OneDnn;
   report.info = Engine::load(options)->info();
-  report.input_shape = {1, report.info.channels, report.info.input_height,
-                        report.info.input_width};
+  report.input_shape = {1, report.info.channels, report.info.input_height, report.info.input_width};
   report.output_shape = report.info.output_shape;
 
   TorchModel model(path, Rewrite::None, false);
@@ -323,8 +329,6 @@ ModelReport inspect_model(const std::string& path, bool with_graph) {
   return report;
 }
 
-
-
 ModelGraph describe_model(const std::string& path, int height, int width) {
   EngineOptions options;
   options.model_path = path;
@@ -334,13 +338,12 @@ ModelGraph describe_model(const std::string& path, int height, int width) {
   if (height == 0) height = info.input_height;
   if (width == 0) width = info.input_width;
   if (height <= 0 || width <= 0) {
-    throw ModelError(path + ": input size " + std::to_string(height) + "x" +
-                     std::to_string(width) + " must be positive");
+    throw ModelError(path + ": input size " + std::to_string(height) + "x" + std::to_string(width) +
+                     " must be positive");
   }
   if (info.dynamic && info.stride > 0 && (height % info.stride || width % info.stride)) {
-    throw ModelError(path + ": input size " + std::to_string(height) + "x" +
-                     std::to_string(width) + " is not a multiple of the model's stride " +
-                     std::to_string(info.stride));
+    throw ModelError(path + ": input size " + std::to_string(height) + "x" + std::to_string(width) +
+                     " is not a multiple of the model's stride " + std::to_string(info.stride));
   }
   if (!info.dynamic && (height != info.input_height || width != info.input_width)) {
     throw ModelError(path + ": the model takes only " + std::to_string(info.input_height) + "x" +
@@ -384,7 +387,8 @@ ModelGraph describe_model(const std::string& path, int height, int width) {
               continue;
             }
             std::size_t k = 0;
-            while (k < steps.size() && k < theirs.size() && steps[k].instance == theirs[k].instance) ++k;
+            while (k < steps.size() && k < theirs.size() && steps[k].instance == theirs[k].instance)
+              ++k;
             steps.resize(k);
           }
         }
@@ -523,7 +527,8 @@ ModelGraph describe_model(const std::string& path, int height, int width) {
         if (node->kind() == c10::prim::ListUnpack || node->kind() == c10::prim::TupleUnpack) {
           whole = node->input(0);
           index = static_cast<std::int64_t>(v->offset());
-        } else if (node->kind() == c10::prim::TupleIndex || node->kind() == c10::aten::__getitem__) {
+        } else if (node->kind() == c10::prim::TupleIndex ||
+                   node->kind() == c10::aten::__getitem__) {
           whole = node->input(0);
           index = constant_int(node->input(1));
         }
@@ -615,9 +620,9 @@ ModelGraph describe_model(const std::string& path, int height, int width) {
       if (!a.empty() && !output.empty()) layer.macs = numel(output) * a.back();
     } else if (layer.op == "aten::max_pool2d" || layer.op == "aten::avg_pool2d") {
       if (const auto kernel = constant_ints(node->input(1))) {
-        layer.title += " " + ints_text(kernel->size() == 1 ? std::vector<std::int64_t>{
-                                                                 (*kernel)[0], (*kernel)[0]}
-                                                           : *kernel,
+        layer.title += " " + ints_text(kernel->size() == 1
+                                           ? std::vector<std::int64_t>{(*kernel)[0], (*kernel)[0]}
+                                           : *kernel,
                                        false);
         layer.attributes.push_back({"kernel", ints_text(*kernel, true)});
       }
@@ -631,8 +636,8 @@ ModelGraph describe_model(const std::string& path, int height, int width) {
       const auto in = shape_of_input(0);
       if (in.size() == 4 && output.size() == 4 && in[2] > 0 && in[3] > 0) {
         const auto sy = output[2] / in[2], sx = output[3] / in[3];
-        const std::string scale = sy == sx ? std::to_string(sy)
-                                           : std::to_string(sy) + "x" + std::to_string(sx);
+        const std::string scale =
+            sy == sx ? std::to_string(sy) : std::to_string(sy) + "x" + std::to_string(sx);
         layer.title += " x" + scale;
         layer.attributes.push_back({"scale", scale});
       }
@@ -741,7 +746,6 @@ ModelGraph describe_model(const std::string& path, int height, int width) {
   }
   return out;
 }
-
 
 // ---- profile_model: measured cost per layer ------------------------------------
 
@@ -924,14 +928,16 @@ ModelProfile profile_model(const EngineOptions& options, int runs) {
       // ran there is not dispatched through aten, so not timed itself
       // (oneDNN's prepacked convolutions, list building).
       const double gap =
-          e == 0 ? 0.0
-                 : std::max(0.0, std::chrono::duration<double, std::milli>(
-                                     event.start - (recorder.events[e - 1].start +
-                                                    std::chrono::duration_cast<
-                                                        std::chrono::steady_clock::duration>(
-                                                        std::chrono::duration<double, std::milli>(
-                                                            recorder.events[e - 1].ms))))
-                                     .count());
+          e == 0
+              ? 0.0
+              : std::max(
+                    0.0,
+                    std::chrono::duration<double, std::milli>(
+                        event.start -
+                        (recorder.events[e - 1].start +
+                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                             std::chrono::duration<double, std::milli>(recorder.events[e - 1].ms))))
+                        .count());
       bool gap_taken = false;
       int layer = -1;
       if (auto it = takers.find({module, op}); it != takers.end()) {

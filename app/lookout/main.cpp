@@ -111,8 +111,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cli::add_enum_option(*inspect_cmd, "--backend", inspect.backend, "what --profile times on");
-  inspect_cmd->add_option("--threads", inspect.threads,
-                          "intra-op threads for --profile (0 = one per big core)")
+  inspect_cmd
+      ->add_option("--threads", inspect.threads,
+                   "intra-op threads for --profile (0 = one per big core)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   inspect_cmd->add_flag("--json", inspect.json, "one JSON object instead of text");
@@ -135,14 +136,16 @@ int main(int argc, char** argv) {
   std::string compare_size;
   Backend compare_backend_b = Backend::Auto;
   auto* compare_cmd = model_cmd->add_subcommand(
-      "compare", "two models (or one on two backends): detections' agreement, size, per-layer time");
+      "compare",
+      "two models (or one on two backends): detections' agreement, size, per-layer time");
   compare_cmd->add_option("a", compare.a.model_path, "model A (TorchScript file)")
       ->required()
       ->check(CLI::ExistingFile);
   compare_cmd->add_option("b", compare.b.model_path, "model B (TorchScript file; may be A's)")
       ->required()
       ->check(CLI::ExistingFile);
-  compare_cmd->add_option("--imgsz", compare_size, "input size N or WxH for both (default: each model's)");
+  compare_cmd->add_option("--imgsz", compare_size,
+                          "input size N or WxH for both (default: each model's)");
   cli::add_enum_option(*compare_cmd, "--backend", compare.a.backend,
                        "how A's operators run (and B's, unless --backend-b)");
   auto* backend_b_option = cli::add_enum_option(*compare_cmd, "--backend-b", compare_backend_b,
@@ -153,8 +156,9 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--images", compare.images, "images both models detect on")
       ->expected(1, -1);
   add_detect_filter_options(*compare_cmd, compare.detect);
-  compare_cmd->add_option("--match-iou", compare.match_iou,
-                          "detections of A and B agree at this IoU (and the same class)")
+  compare_cmd
+      ->add_option("--match-iou", compare.match_iou,
+                   "detections of A and B agree at this IoU (and the same class)")
       ->check(CLI::Range(0.01, 1.0))
       ->capture_default_str();
   compare_cmd->add_option("--runs", compare.runs, "profiled forwards per model")

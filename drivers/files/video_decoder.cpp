@@ -67,7 +67,8 @@ VideoDecoder::VideoDecoder(const std::string& input, const OpenOptions& open)
   }
   AVDictionary* options = nullptr;
   av_dict_set(&options, "protocol_whitelist", open.protocols.c_str(), 0);
-  for (const auto& [key, value] : open.demuxer_options) av_dict_set(&options, key.c_str(), value.c_str(), 0);
+  for (const auto& [key, value] : open.demuxer_options)
+    av_dict_set(&options, key.c_str(), value.c_str(), 0);
   int error = avformat_open_input(&opened, input.c_str(), nullptr, &options);
   av_dict_free(&options);
   if (error < 0) throw SourceError("cannot open video " + name + ": " + ffmpeg::error_text(error));
@@ -98,17 +99,17 @@ VideoDecoder::VideoDecoder(const std::string& input, const OpenOptions& open)
   if (codec_) {
     decoder_name_ = codec->name;
   } else {
-  codec_.reset(avcodec_alloc_context3(codec));
-  if (!codec_) fail("out of memory");
-  error = avcodec_parameters_to_context(codec_.get(), stream->codecpar);
-  if (error < 0) fail("bad codec parameters (" + ffmpeg::error_text(error) + ")");
-  // One decoding thread: the cores belong to inference.
-  codec_->thread_count = 1;
-  error = avcodec_open2(codec_.get(), codec, nullptr);
-  if (error < 0)
-    fail("cannot open the " + std::string(codec->name) + " decoder (" + ffmpeg::error_text(error) +
-         ")");
-  decoder_name_ = codec->name;
+    codec_.reset(avcodec_alloc_context3(codec));
+    if (!codec_) fail("out of memory");
+    error = avcodec_parameters_to_context(codec_.get(), stream->codecpar);
+    if (error < 0) fail("bad codec parameters (" + ffmpeg::error_text(error) + ")");
+    // One decoding thread: the cores belong to inference.
+    codec_->thread_count = 1;
+    error = avcodec_open2(codec_.get(), codec, nullptr);
+    if (error < 0)
+      fail("cannot open the " + std::string(codec->name) + " decoder (" +
+           ffmpeg::error_text(error) + ")");
+    decoder_name_ = codec->name;
   }
   try {
     packet_ = ffmpeg::alloc_packet();
@@ -163,8 +164,8 @@ VideoDecoder::Result VideoDecoder::next() {
       if (error < 0 && error != AVERROR(EAGAIN)) {
         // A damaged packet costs one picture, not the stream.
         if (skipped_packets_++ == 0) {
-          log::warning("video ", name_, ": skipping damaged data (",
-                       ffmpeg::error_text(error), ")");
+          log::warning("video ", name_, ": skipping damaged data (", ffmpeg::error_text(error),
+                       ")");
         }
       }
     }

@@ -25,8 +25,8 @@ StreamSource::StreamSource(const SourceConfig& config)
   if (const std::string problem = stream_url_problem(config.url); !problem.empty()) {
     throw SourceError("source.url: " + problem);
   }
-  if (config.format && *config.format != PixelFormat::RGB24 && *config.format != PixelFormat::I420 &&
-      *config.format != PixelFormat::NV12) {
+  if (config.format && *config.format != PixelFormat::RGB24 &&
+      *config.format != PixelFormat::I420 && *config.format != PixelFormat::NV12) {
     throw SourceError("source.format: a stream arrives as I420, NV12 or RGB24");
   }
   info_.name = "stream:" + shown_url_;
@@ -46,7 +46,7 @@ void StreamSource::start() {
   // What each kind of URL needs to open, and nothing else (an HLS playlist
   // names its segments, which open under the same list).
   open.protocols = scheme == "rtsp" || scheme == "rtsps" ? "rtsp,rtsps,rtp,srtp,udp,tcp,tls"
-                                                        : "http,https,tcp,tls,crypto";
+                                                         : "http,https,tcp,tls,crypto";
   const auto timeout_us = std::to_string(
       std::chrono::duration_cast<std::chrono::microseconds>(config_.frame_timeout).count());
   open.demuxer_options = {
@@ -64,7 +64,8 @@ void StreamSource::start() {
     open.demuxer_options.emplace_back("reconnect", "0");  // the supervisor reconnects
   }
   stopping_ = false;
-  decoder_ = std::make_unique<VideoDecoder>(url_with_credentials(config_.url, config_.credentials), open);
+  decoder_ =
+      std::make_unique<VideoDecoder>(url_with_credentials(config_.url, config_.credentials), open);
   info_.width = decoder_->width();
   info_.height = decoder_->height();
   info_.fps = decoder_->frame_rate();

@@ -1,9 +1,8 @@
 // `lookout` on the real yolov5n weights, images and the MNIST classifier.
-#include <doctest/doctest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <map>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "app/engine/test_util.hpp"
 
@@ -19,8 +18,9 @@ t::ProcessResult lookout_cli(const std::string& args) {
 }  // namespace
 
 TEST_CASE("lookout detect on bus.jpg finds the bus and the people") {
-  const auto r = lookout_cli("detect --model " + t::quote(t::data_model("yolov5n.torchscript").string()) +
-                             " " + t::quote(t::shared_image("bus.jpg").string()));
+  const auto r =
+      lookout_cli("detect --model " + t::quote(t::data_model("yolov5n.torchscript").string()) +
+                  " " + t::quote(t::shared_image("bus.jpg").string()));
   REQUIRE(r.exit_code == 0);
   const json j = json::parse(r.out);
   CHECK(j["width"] == 810);
@@ -47,7 +47,8 @@ TEST_CASE("lookout model inspect on yolov5n reports ultralytics' own figures") {
   CHECK(j["operators"]["aten::_convolution"] == 60);
 }
 
-TEST_CASE("lookout model inspect --layers draws yolov5n as ultralytics' yaml: backbone, head, Detect") {
+TEST_CASE(
+    "lookout model inspect --layers draws yolov5n as ultralytics' yaml: backbone, head, Detect") {
   // Our export (its config.txt names the sections) at ultralytics' 640.
   const auto r = lookout_cli("model inspect --layers --json --imgsz 640 " +
                              t::quote(t::data_model("yolov5n.torchscript").string()));
@@ -83,7 +84,8 @@ TEST_CASE("lookout model inspect --layers draws yolov5n as ultralytics' yaml: ba
   for (const auto& b : blocks) {
     ++types[b["type"].get<std::string>()];
     const int parent = b["parent"];
-    parents[b["name"]] = parent < 0 ? "" : blocks[static_cast<std::size_t>(parent)]["name"].get<std::string>();
+    parents[b["name"]] =
+        parent < 0 ? "" : blocks[static_cast<std::size_t>(parent)]["name"].get<std::string>();
   }
   CHECK(types["C3"] == 8);  // model.2, 4, 6, 8 (backbone); 13, 17, 20, 23 (head)
   CHECK(types["Bottleneck"] == 7 + 4);
@@ -99,13 +101,15 @@ TEST_CASE("lookout model inspect --layers draws yolov5n as ultralytics' yaml: ba
   CHECK(j["layers"][0]["output_shapes"][0] == json::array({1, 16, 320, 320}));
 }
 
-TEST_CASE("lookout model compare on yolov5n: two backends agree; ultralytics' fixed-size export nearly") {
+TEST_CASE(
+    "lookout model compare on yolov5n: two backends agree; ultralytics' fixed-size export nearly") {
   const std::string ours = t::quote(t::data_model("yolov5n.torchscript").string());
   const std::string images = " --images " + t::quote(t::shared_image("bus.jpg").string()) + " " +
                              t::quote(t::shared_image("zidane.jpg").string());
   // One file, two backends: the same objects, scores within float noise.
-  auto r = lookout_cli("model compare " + ours + " " + ours +
-                       " --imgsz 640 --backend onednn --backend-b xnnpack --runs 1 --json" + images);
+  auto r =
+      lookout_cli("model compare " + ours + " " + ours +
+                  " --imgsz 640 --backend onednn --backend-b xnnpack --runs 1 --json" + images);
   REQUIRE(r.exit_code == 0);
   json j = json::parse(r.out);
   CHECK(j["a"]["parameters"] == 1867405);
@@ -130,7 +134,8 @@ TEST_CASE("lookout model compare on yolov5n: two backends agree; ultralytics' fi
   CHECK(j["detections"]["agreement"].get<double>() >= 0.85);
   // Their layers differ where the exports do (the decoding): unpaired rows.
   bool unpaired = false;
-  for (const auto& l : j["layers"]) unpaired = unpaired || l["a_ms"].is_null() || l["b_ms"].is_null();
+  for (const auto& l : j["layers"])
+    unpaired = unpaired || l["a_ms"].is_null() || l["b_ms"].is_null();
   CHECK(unpaired);
 }
 
@@ -138,8 +143,8 @@ TEST_CASE("lookout classify on MNIST digits") {
   const auto labels = json::parse(t::read_text(t::data_model("digits/labels.json")));
   std::string args;
   for (const auto& [path, label] : labels.items()) args += " " + t::quote(path);
-  const auto r = lookout_cli("classify --model " + t::quote(t::data_model("mnist.torchscript").string()) +
-                             " -k 1" + args);
+  const auto r = lookout_cli(
+      "classify --model " + t::quote(t::data_model("mnist.torchscript").string()) + " -k 1" + args);
   REQUIRE(r.exit_code == 0);
   std::istringstream in(r.out);
   std::string line;

@@ -2,7 +2,6 @@
 // itself on two backends and on one, over generated scenes (the shapes
 // model's own kind of picture), with an image that cannot be read among them.
 #include <doctest/doctest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "app/engine/test_util.hpp"
@@ -18,13 +17,16 @@ t::ProcessResult lookout_cli(const std::string& args) {
 
 // Three 640x480 scenes from models/'s generator (seed 7), as PNG files.
 std::vector<std::string> write_scenes(const std::filesystem::path& dir) {
-  const auto r = t::run_command("cd " + t::quote(std::string(LOOKOUT_SOURCE_DIR) + "/models") + " && " +
-                                t::quote(LOOKOUT_PYTHON) +
-                                " -m lookout_models.scenes --seed 7 --count 3 --width 640 --height 480 "
-                                "--out " + t::quote(dir.string()) + " 2>&1");
+  const auto r =
+      t::run_command("cd " + t::quote(std::string(LOOKOUT_SOURCE_DIR) + "/models") + " && " +
+                     t::quote(LOOKOUT_PYTHON) +
+                     " -m lookout_models.scenes --seed 7 --count 3 --width 640 --height 480 "
+                     "--out " +
+                     t::quote(dir.string()) + " 2>&1");
   REQUIRE_MESSAGE(r.exit_code == 0, r.out);
   std::vector<std::string> images;
-  for (int i = 0; i < 3; ++i) images.push_back((dir / ("scene_7_0000" + std::to_string(i) + ".png")).string());
+  for (int i = 0; i < 3; ++i)
+    images.push_back((dir / ("scene_7_0000" + std::to_string(i) + ".png")).string());
   return images;
 }
 
@@ -38,8 +40,8 @@ TEST_CASE("model compare: one file on xnnpack and onednn finds the same objects,
   for (const auto& i : images) args += " " + t::quote(i);
   const std::string model = t::quote(t::shipped_model());
   auto r = lookout_cli("model compare " + model + " " + model +
-                       " --backend xnnpack --backend-b onednn --runs 2 --json --images" + args + " " +
-                       t::quote(missing) + " 2>" + t::quote((dir / "err.txt").string()));
+                       " --backend xnnpack --backend-b onednn --runs 2 --json --images" + args +
+                       " " + t::quote(missing) + " 2>" + t::quote((dir / "err.txt").string()));
   // One image could not be read: the others are compared, the exit says so.
   CHECK(r.exit_code == 1);
   CHECK(t::read_text(dir / "err.txt").find(missing) != std::string::npos);
@@ -82,7 +84,8 @@ TEST_CASE("model compare: one file on xnnpack and onednn finds the same objects,
   CHECK(layers[0]["name"] == "model.0.conv");
 
   // Text: both models, the agreement line, and the layer table.
-  r = lookout_cli("model compare " + model + " " + model + " --backend xnnpack --runs 1 --images" + args);
+  r = lookout_cli("model compare " + model + " " + model + " --backend xnnpack --runs 1 --images" +
+                  args);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("A  ") != std::string::npos);
   CHECK(r.out.find("agreement 1.0000") != std::string::npos);
@@ -93,8 +96,8 @@ TEST_CASE("model compare: the same backend twice agrees exactly; a bad model is 
   const auto dir = t::scratch_dir("cli-compare-same");
   const auto images = write_scenes(dir);
   const std::string model = t::quote(t::shipped_model());
-  auto r = lookout_cli("model compare " + model + " " + model + " --backend xnnpack --runs 1 --json --images " +
-                       t::quote(images[0]));
+  auto r = lookout_cli("model compare " + model + " " + model +
+                       " --backend xnnpack --runs 1 --json --images " + t::quote(images[0]));
   REQUIRE(r.exit_code == 0);
   const json j = json::parse(r.out);
   CHECK(j["detections"]["agreement"] == 1.0);

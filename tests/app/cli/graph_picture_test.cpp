@@ -1,12 +1,11 @@
 // `lookout model inspect --dot/--svg/--html` on the shipped model, run as the
 // real CLI: the SVG parses as XML, the page parses as HTML and fetches
 // nothing, and in a real headless Chromium its blocks fold and unfold.
-#include <doctest/doctest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <fstream>
 #include <string>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "app/engine/test_util.hpp"
 #include "browser.hpp"
@@ -75,9 +74,10 @@ std::string python(const std::string& script, const std::filesystem::path& file,
 TEST_CASE("the layer graph as DOT, SVG and one offline HTML page whose blocks fold in Chromium") {
   const auto dir = t::scratch_dir("cli-graph-picture");
   const auto dot = dir / "shapes.dot", svg = dir / "shapes.svg", page = dir / "shapes.html";
-  auto r = lookout_cli("model inspect --layers --json --dot " + t::quote(dot.string()) + " --svg " +
-                       t::quote(svg.string()) + " --html " + t::quote(page.string()) + " " +
-                       t::quote(t::shipped_model()) + " 2>&1 >" + t::quote((dir / "out.json").string()));
+  auto r =
+      lookout_cli("model inspect --layers --json --dot " + t::quote(dot.string()) + " --svg " +
+                  t::quote(svg.string()) + " --html " + t::quote(page.string()) + " " +
+                  t::quote(t::shipped_model()) + " 2>&1 >" + t::quote((dir / "out.json").string()));
   REQUIRE_MESSAGE(r.exit_code == 0, r.out);
   CHECK(r.out.find("wrote the model page (HTML)") != std::string::npos);
   const json j = json::parse(t::read_text(dir / "out.json"));
@@ -182,9 +182,10 @@ TEST_CASE("the picture does not depend on Graphviz's plugin list (config6a)") {
   const auto empty = dir / "no-plugins";
   std::filesystem::create_directories(empty);
   const auto svg = dir / "shapes.svg";
-  const auto r = t::run_command("GVBINDIR=" + t::quote(empty.string()) + " " + t::quote(LOOKOUT_CLI) +
-                                " model inspect --svg " + t::quote(svg.string()) + " " +
-                                t::quote(t::shipped_model()) + " 2>&1");
+  const auto r =
+      t::run_command("GVBINDIR=" + t::quote(empty.string()) + " " + t::quote(LOOKOUT_CLI) +
+                     " model inspect --svg " + t::quote(svg.string()) + " " +
+                     t::quote(t::shipped_model()) + " 2>&1");
   REQUIRE_MESSAGE(r.exit_code == 0, r.out);
   CHECK(t::read_text(svg).find("<svg") != std::string::npos);
 }

@@ -1,11 +1,10 @@
 // `lookout model profile` run as the real CLI on the shipped model, on each
 // backend this machine has: every convolution timed, blocks the sums of their
 // layers, nothing timed outside the forwards it was measured in.
-#include <doctest/doctest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <string>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "app/engine/test_util.hpp"
 

@@ -287,9 +287,10 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
   CHECK(only_problem(m + "source:\n  fps: -1\n") ==
         "bad.yaml:4:8: source.fps: must be between 0 and 1000, got -1");
   // Values that are not one of the allowed ones.
-  CHECK(only_problem(m + "source:\n  type: webcam\n") ==
-        "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
-        "'webcam'");
+  CHECK(
+      only_problem(m + "source:\n  type: webcam\n") ==
+      "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
+      "'webcam'");
   CHECK(only_problem(m + "logging:\n  level: loud\n") ==
         "bad.yaml:4:10: logging.level: expected one of: error, warning, notice, info, debug; got "
         "'loud'");
@@ -506,9 +507,10 @@ TEST_CASE("a file's parse and resolution problems are reported together, in file
 
 TEST_CASE("closed sets are read through their name tables, with suggestions") {
   const std::string m = kModel;
-  CHECK(only_problem(m + "source:\n  type: libcamra\n") ==
-        "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
-        "'libcamra' (did you mean 'libcamera'?)");
+  CHECK(
+      only_problem(m + "source:\n  type: libcamra\n") ==
+      "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
+      "'libcamra' (did you mean 'libcamera'?)");
   CHECK(only_problem(m + "source:\n  format: nv12\n") ==
         "bad.yaml:4:11: source.format: expected one of: auto, RGB24, BGR24, I420, NV12, YUYV, "
         "GRAY8, MJPEG; got 'nv12' (did you mean 'NV12'?)");
@@ -817,10 +819,10 @@ TEST_CASE("the events directory is in the state directory unless absolute") {
 TEST_CASE("source type stream: a URL without credentials; those come from credentials_file") {
   Dir dir;
   dir.write("camera-login", "admin:p@ss\nignored\n");
-  const auto file = dir.write(
-      "lookout.yaml", std::string(kModel) +
-                          "source:\n  type: stream\n  url: rtsp://cam.lan:554/stream1\n"
-                          "  credentials_file: camera-login\n  width: 0\n  height: 0\n");
+  const auto file =
+      dir.write("lookout.yaml", std::string(kModel) +
+                                    "source:\n  type: stream\n  url: rtsp://cam.lan:554/stream1\n"
+                                    "  credentials_file: camera-login\n  width: 0\n  height: 0\n");
   const Config c = lookout::load_config_file(file.string());
   CHECK(c.source.type == lookout::SourceType::Stream);
   CHECK(c.source.url == "rtsp://cam.lan:554/stream1");
@@ -830,7 +832,8 @@ TEST_CASE("source type stream: a URL without credentials; those come from creden
 
   const std::string s = std::string(kModel) + "source:\n  type: stream\n";
   CHECK(only_problem(s) ==
-        "bad.yaml:4:3: source.url: required for source type stream (rtsp://, http(s):// or an HLS URL)");
+        "bad.yaml:4:3: source.url: required for source type stream (rtsp://, http(s):// or an HLS "
+        "URL)");
   const std::string in_url = only_problem(s + "  url: rtsp://admin:secret@cam/x\n");
   CHECK(in_url.rfind("bad.yaml:5:8: source.url: credentials do not belong in the URL", 0) == 0);
   CHECK(in_url.find("secret") == std::string::npos);
@@ -839,7 +842,8 @@ TEST_CASE("source type stream: a URL without credentials; those come from creden
   CHECK(only_problem(s + "  url: rtsp://cam/x\n  credentials_file: nowhere\n")
             .rfind("bad.yaml:6:21: source.credentials_file: cannot read ", 0) == 0);
   dir.write("empty-login", "");
-  const auto empty = dir.write("e.yaml", s + "  url: rtsp://cam/x\n  credentials_file: empty-login\n");
+  const auto empty =
+      dir.write("e.yaml", s + "  url: rtsp://cam/x\n  credentials_file: empty-login\n");
   try {
     lookout::load_config_file(empty.string());
     FAIL("an empty credentials file was taken");

@@ -49,7 +49,8 @@ TEST_CASE("'expected one of' lists the table and suggests the closest name") {
   CHECK(expected_one_of<SourceType>("webcam") ==
         "expected one of: synthetic, files, v4l2, libcamera, stream; got 'webcam'");
   CHECK(expected_one_of<SourceType>("v4l") ==
-        "expected one of: synthetic, files, v4l2, libcamera, stream; got 'v4l' (did you mean 'v4l2'?)");
+        "expected one of: synthetic, files, v4l2, libcamera, stream; got 'v4l' (did you mean "
+        "'v4l2'?)");
   // A case slip is suggested too.
   CHECK(expected_one_of<PixelFormat>("nv12").find("(did you mean 'NV12'?)") != std::string::npos);
   CHECK(expected_one_of<log::Level>("warn").find("(did you mean 'warning'?)") == std::string::npos);

@@ -1,8 +1,8 @@
 // The stream source's URLs: which are taken, how they are shown in logs and
 // hello, and how credentials from their file get into them.
-#include <doctest/doctest.h>
-
 #include "core/stream_url.hpp"
+
+#include <doctest/doctest.h>
 
 using lookout::redact_url;
 using lookout::stream_url_problem;

@@ -12,8 +12,6 @@
 // slower, never wrong.
 #pragma once
 
-#include "support/skip.hpp"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -36,6 +34,8 @@
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <sys/wait.h>
+
+#include "support/skip.hpp"
 
 namespace lookout::test {
 
@@ -222,8 +222,9 @@ class Browser {
         // run; not at 'complete', which a page with an endless MJPEG stream
         // never reaches. Before that the DOM is partial (a large inline SVG
         // shows some of its elements).
-        at = evaluate("document.documentElement && document.readyState !== 'loading' ? "
-                      "location.href : ''")
+        at = evaluate(
+                 "document.documentElement && document.readyState !== 'loading' ? "
+                 "location.href : ''")
                  .get<std::string>();
         if (at == url) return;
       } catch (const std::exception&) {

@@ -179,7 +179,8 @@ TEST_CASE("every kind of bad configuration stops the start with its message") {
       {"out of range", replace(good, "send_queue: 64", "send_queue: 1"),
        "13:15: publish.send_queue: must be between 4 and 4096, got 1"},
       {"bad choice", replace(good, "type: synthetic", "type: ip-camera"),
-       "3:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got 'ip-camera'"},
+       "3:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
+       "'ip-camera'"},
       {"bad network", replace(good, "- 127.0.0.0/8", "- 127.0.0.0/40"),
        "21:9: publish.tcp.allowed_networks[0]: expected a network"},
       {"missing model", replace(good, test_model().string(), "/nonexistent/m.torchscript"),

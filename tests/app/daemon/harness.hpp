@@ -125,8 +125,8 @@ struct DaemonConfig {
     for (const auto& net : allowed_networks) y << "      - " << net << "\n";
     y << "  unix:\n    path: " << (dir / unix_name).string()
       << "\n    max_clients: " << (unix_max_clients > 0 ? unix_max_clients : max_clients) << "\n"
-      << "http:\n  enabled: " << (http ? "true" : "false") << "\n  bind: 127.0.0.1\n  port: "
-      << http_port << "\n"
+      << "http:\n  enabled: " << (http ? "true" : "false")
+      << "\n  bind: 127.0.0.1\n  port: " << http_port << "\n"
       << http_extra << sections << "logging:\n  level: debug\n";
     return y.str();
   }

@@ -1,7 +1,7 @@
 // describe_model: the readable graph of a real TorchScript file (the shipped
 // shapes detector, a YOLOv5 v6 layout exported by models/: a traced body and
 // a scripted decoding loop).
-#include <doctest/doctest.h>
+#include "engine/inspect.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,15 +9,16 @@
 #include <numeric>
 #include <string>
 
+#include <doctest/doctest.h>
+
 #include "app/engine/test_util.hpp"
-#include "engine/inspect.hpp"
 
 namespace {
 
-using lookout::test::shipped_model;
 using lookout::engine::describe_model;
 using lookout::engine::GraphLayer;
 using lookout::engine::ModelGraph;
+using lookout::test::shipped_model;
 
 std::string attribute(const GraphLayer& layer, const std::string& key) {
   for (const auto& [k, v] : layer.attributes) {
@@ -167,8 +168,8 @@ TEST_CASE("profile_model times every layer of the shipped model on a real engine
     CAPTURE(i);
     CAPTURE(layer.name);
     CAPTURE(layer.op);
-    const bool moves = layer.op == "aten::view" || layer.op == "aten::permute" ||
-                       layer.op == "aten::reshape";
+    const bool moves =
+        layer.op == "aten::view" || layer.op == "aten::permute" || layer.op == "aten::reshape";
     if (layer.op == "aten::_convolution" || (layer.name == "decode" && moves)) {
       CHECK(p.layer_ms[i] > 0);
     }

@@ -2,7 +2,6 @@
 // processes, and where the test models are.
 #pragma once
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -10,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <sys/wait.h>
 
 #include "support/paths.hpp"
 

@@ -181,8 +181,11 @@ void drain(AVCodecContext* ctx, AVFormatContext* oc, AVStream* st, AVPacket* pkt
 
 }  // namespace
 
-void write_video(const std::filesystem::path& path, const std::string& codec_name, int width,
-                 int height, int count, int fps) {
+namespace {
+
+void encode_video(const std::filesystem::path& path, const std::string& codec_name, int width,
+                  int height, int count, int fps,
+                  const std::vector<std::pair<std::string, std::string>>& muxer_options) {
   AVFormatContext* oc = nullptr;
   check(avformat_alloc_output_context2(&oc, nullptr, nullptr, path.c_str()), "output context");
   const AVCodec* codec = avcodec_find_encoder_by_name(codec_name.c_str());
@@ -202,8 +205,15 @@ void write_video(const std::filesystem::path& path, const std::string& codec_nam
   check(avcodec_open2(ctx, codec, nullptr), "avcodec_open2");
   check(avcodec_parameters_from_context(st->codecpar, ctx), "parameters");
   st->time_base = ctx->time_base;
-  check(avio_open(&oc->pb, path.c_str(), AVIO_FLAG_WRITE), "avio_open");
-  check(avformat_write_header(oc, nullptr), "write header");
+  // Muxers that write files of their own (HLS: a playlist and segments) open them themselves.
+  const bool own_files = (oc->oformat->flags & AVFMT_NOFILE) != 0;
+  if (!own_files) check(avio_open(&oc->pb, path.c_str(), AVIO_FLAG_WRITE), "avio_open");
+  AVDictionary* options = nullptr;
+  for (const auto& [key, value] : muxer_options)
+    av_dict_set(&options, key.c_str(), value.c_str(), 0);
+  const int header = avformat_write_header(oc, &options);
+  av_dict_free(&options);
+  check(header, "write header");
   AVFrame* frame = av_frame_alloc();
   AVPacket* pkt = av_packet_alloc();
   frame->format = ctx->pix_fmt;
@@ -229,8 +239,25 @@ void write_video(const std::filesystem::path& path, const std::string& codec_nam
   av_packet_free(&pkt);
   av_frame_free(&frame);
   avcodec_free_context(&ctx);
-  avio_closep(&oc->pb);
+  if (!own_files) avio_closep(&oc->pb);
   avformat_free_context(oc);
+}
+
+}  // namespace
+
+void write_video(const std::filesystem::path& path, const std::string& codec_name, int width,
+                 int height, int count, int fps) {
+  encode_video(path, codec_name, width, height, count, fps, {});
+}
+
+std::string write_hls(const std::filesystem::path& playlist, int width, int height, int count,
+                      int fps) {
+  // H.264 as IP cameras send it, where this FFmpeg has an encoder for it.
+  const std::string codec =
+      avcodec_find_encoder_by_name("libx264") != nullptr ? "libx264" : "mpeg4";
+  encode_video(playlist, codec, width, height, count, fps,
+               {{"hls_time", "1"}, {"hls_list_size", "0"}, {"hls_playlist_type", "vod"}});
+  return codec == "libx264" ? "h264" : "mpeg4";
 }
 void write_png(const std::filesystem::path& path, const std::vector<std::uint8_t>& pixels,
                int width, int height, int channels) {

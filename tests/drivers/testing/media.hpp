@@ -61,6 +61,11 @@ struct Yuv {
 Yuv video_colour(int index);
 void write_video(const std::filesystem::path& path, const std::string& codec, int width, int height,
                  int count, int fps = 25);
+// An HLS rendition (a VOD playlist and one-second MPEG-TS segments beside
+// it) of the same kind of video, H.264 where FFmpeg has libx264 (else MPEG-4
+// part 2). Returns the decoder that reads it ("h264" or "mpeg4").
+std::string write_hls(const std::filesystem::path& playlist, int width, int height, int count,
+                      int fps = 10);
 
 // Mean of each channel of an RGB24/BGR24 frame, or of Y/U/V for I420/NV12.
 std::vector<double> channel_means(const Frame& frame);

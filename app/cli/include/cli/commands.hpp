@@ -42,11 +42,11 @@ struct InspectArgs {
   bool layers = false;  // print the readable graph's layers (shape, parameters, MACs)
   int input_width = 0;  // for the layers' dry run; 0 = the model's default
   int input_height = 0;
-  std::string dot;      // write the readable graph as a Graphviz file here
-  std::string svg;      // ... laid out as SVG (Graphviz's library)
-  std::string html;     // ... as one self-contained HTML page
-  bool profile = false; // colour the pictures by measured time (profile_model, default backend)
-  int runs = 10;        // profiled forwards
+  std::string dot;       // write the readable graph as a Graphviz file here
+  std::string svg;       // ... laid out as SVG (Graphviz's library)
+  std::string html;      // ... as one self-contained HTML page
+  bool profile = false;  // colour the pictures by measured time (profile_model, default backend)
+  int runs = 10;         // profiled forwards
   Backend backend = Backend::Auto;  // what --profile times on
   int threads = 0;                  // ... with this many intra-op threads (0 = auto)
   bool json = false;

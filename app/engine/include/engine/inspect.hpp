@@ -15,14 +15,14 @@
 namespace lookout::engine {
 
 struct ModelReport {
-  ModelInfo info;                  // as Engine::load sees it (validated by a dry forward)
-  std::string config_text;         // config.txt as stored
+  ModelInfo info;           // as Engine::load sees it (validated by a dry forward)
+  std::string config_text;  // config.txt as stored
   std::vector<std::int64_t> input_shape;
   std::vector<std::int64_t> output_shape;
-  std::int64_t parameters = 0;     // elements of all parameters
-  std::int64_t buffers = 0;        // elements of all buffers (e.g. anchors)
+  std::int64_t parameters = 0;           // elements of all parameters
+  std::int64_t buffers = 0;              // elements of all buffers (e.g. anchors)
   std::map<std::string, int> operators;  // op kind -> count, submodules inlined
-  std::string graph;               // TorchScript graph of forward (inlined), when asked
+  std::string graph;                     // TorchScript graph of forward (inlined), when asked
 };
 
 // Throws ModelError as Engine::load does.
@@ -85,7 +85,7 @@ ModelGraph describe_model(const std::string& path, int height = 0, int width = 0
 // describe_model() at the same size.
 struct ModelProfile {
   ModelGraph graph;
-  ModelInfo info;                // the engine's: backend, threads, input size
+  ModelInfo info;  // the engine's: backend, threads, input size
   int runs = 0;
   // Mean wall time of one forward while timed (what the layers' times are
   // shares of), and without the hooks (the same number of runs, just
