@@ -11,6 +11,9 @@
 #include "v4l2/v4l2_source.hpp"
 #endif
 #if LOOKOUT_WITH_LIBCAMERA
+#include <libcamera/version.h>
+
+#include "libcamera/libcamera_format.hpp"
 #include "libcamera/libcamera_source.hpp"
 #endif
 
@@ -80,6 +83,21 @@ std::unique_ptr<FrameSource> make_source(const SourceConfig& config) {
 
 std::unique_ptr<SupervisedSource> make_supervised_source(const SourceConfig& config) {
   return std::make_unique<SupervisedSource>(make_source(config), SupervisorOptions::from(config));
+}
+
+std::vector<std::string> source_warnings(const SourceConfig& config) {
+  std::vector<std::string> out;
+#if LOOKOUT_WITH_LIBCAMERA
+  if (config.type == SourceType::Libcamera) {
+    const int version =
+        LIBCAMERA_VERSION_MAJOR * 10000 + LIBCAMERA_VERSION_MINOR * 100 + LIBCAMERA_VERSION_PATCH;
+    const std::string pi5 = lc::pi5_camera_advice(lc::board_model(), version);
+    if (!pi5.empty()) out.push_back("source.type libcamera: " + pi5);
+  }
+#else
+  (void)config;
+#endif
+  return out;
 }
 
 bool built_in(SourceType type) {

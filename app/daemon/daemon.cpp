@@ -287,6 +287,8 @@ CheckedConfig check_config(const Config& config) {
   auto engine = Engine::load(engine_options(config, /*warm_up=*/false));
   pipeline_settings(config, engine->info());
   make_supervised_source(config.source);  // constructing checks the settings; no I/O
+  for (auto& warning : source_warnings(config.source))
+    checked.warnings.push_back(std::move(warning));
   checked.model = engine->info();
   return checked;
 }

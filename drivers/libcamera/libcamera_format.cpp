@@ -1,6 +1,7 @@
 #include "libcamera/libcamera_format.hpp"
 
 #include <algorithm>
+#include <fstream>
 
 namespace lookout::lc {
 
@@ -115,6 +116,26 @@ std::string describe_planes(PixelFormat format, int width, int height, std::size
     }
   }
   return validate_layout(out);
+}
+
+std::string pi5_camera_advice(const std::string& board_model, int libcamera_version) {
+  if (board_model.find("Raspberry Pi 5") == std::string::npos || libcamera_version >= 100)
+    return {};
+  const std::string version = std::to_string(libcamera_version / 10000) + "." +
+                              std::to_string(libcamera_version / 100 % 100) + "." +
+                              std::to_string(libcamera_version % 100);
+  return "this is a Raspberry Pi 5, and this lookout was built against libcamera " + version +
+         " (Debian bookworm's), which has no pipeline for the Pi 5's camera (PiSP); build and "
+         "install lookout on the Pi itself against Raspberry Pi OS's libcamera "
+         "(scripts/make-deb.sh on the Pi; scripts/PACKAGING.md, \"Raspberry Pi 5\"), or use a "
+         "USB camera (source.type v4l2) or an IP camera (source.type stream)";
+}
+
+std::string board_model() {
+  std::ifstream in("/proc/device-tree/model", std::ios::binary);
+  std::string model;
+  std::getline(in, model, '\0');
+  return model;
 }
 
 }  // namespace lookout::lc

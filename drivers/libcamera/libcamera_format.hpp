@@ -53,4 +53,14 @@ struct MappedPlane {
 std::string describe_planes(PixelFormat format, int width, int height, std::size_t stride,
                             const std::vector<MappedPlane>& planes, Frame& out);
 
+// What to tell a Pi 5 user whose camera this libcamera cannot see: empty
+// unless `board_model` (/proc/device-tree/model) names a Raspberry Pi 5 and
+// `libcamera_version` (major*10000 + minor*100 + patch) is Debian bookworm's
+// 0.0.x, which has no pipeline for the Pi 5's camera hardware (RP1 and PiSP).
+std::string pi5_camera_advice(const std::string& board_model, int libcamera_version);
+
+// The board's model as the device tree names it ("Raspberry Pi 5 Model B Rev
+// 1.0"); empty off a Pi or where there is no device tree.
+std::string board_model();
+
 }  // namespace lookout::lc

@@ -204,9 +204,10 @@ void LibcameraSource::start() {
   session->manager = shared_manager();
   const auto cameras = session->manager->cameras();
   if (cameras.empty()) {
-    throw SourceError(
-        "libcamera source: no cameras found (is the camera connected and enabled, "
-        "e.g. camera_auto_detect=1 in config.txt?)");
+    const std::string pi5 = lc::pi5_camera_advice(lc::board_model(), LOOKOUT_LIBCAMERA_VERSION);
+    throw SourceError(pi5.empty() ? "libcamera source: no cameras found (is the camera connected "
+                                    "and enabled, e.g. camera_auto_detect=1 in config.txt?)"
+                                  : "libcamera source: no cameras found: " + pi5);
   }
   std::string list;
   for (std::size_t i = 0; i < cameras.size(); ++i) {

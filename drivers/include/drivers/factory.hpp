@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "drivers/source.hpp"
 #include "core/source_config.hpp"
+#include "drivers/source.hpp"
 #include "drivers/supervised_source.hpp"
 
 namespace lookout {
@@ -20,6 +20,12 @@ std::unique_ptr<FrameSource> make_source(const SourceConfig& config);
 // make_source wrapped in a SupervisedSource with the config's frame timeout
 // and backoff: what the daemon runs.
 std::unique_ptr<SupervisedSource> make_supervised_source(const SourceConfig& config);
+
+// What is known before starting the source to keep it from working on this
+// machine (a Pi 5 with a libcamera that cannot see its camera), for
+// `lookoutd --check-config` to warn about. Reads the board's model; no
+// device I/O.
+std::vector<std::string> source_warnings(const SourceConfig& config);
 
 // Whether this build includes the source type (v4l2 and libcamera are
 // CMake options).

@@ -121,3 +121,18 @@ TEST_CASE("layouts that do not fit are refused") {
 
 }  // namespace
 }  // namespace lookout::lc
+
+TEST_CASE("a Pi 5 with Debian's libcamera 0.0.x is told why it sees no camera, and what to do") {
+  const std::string advice = lookout::lc::pi5_camera_advice("Raspberry Pi 5 Model B Rev 1.0", 3);
+  CHECK(advice.find("Raspberry Pi 5") != std::string::npos);
+  CHECK(advice.find("libcamera 0.0.3") != std::string::npos);
+  CHECK(advice.find("scripts/make-deb.sh on the Pi") != std::string::npos);
+  CHECK(advice.find("source.type stream") != std::string::npos);
+  // A libcamera that has the Pi 5's pipeline (Raspberry Pi OS's), another
+  // board, or no device tree: nothing to add.
+  CHECK(lookout::lc::pi5_camera_advice("Raspberry Pi 5 Model B Rev 1.0", 302).empty());
+  CHECK(lookout::lc::pi5_camera_advice("Raspberry Pi 4 Model B Rev 1.5", 3).empty());
+  CHECK(lookout::lc::pi5_camera_advice("", 3).empty());
+  // This machine is no Pi: the model is whatever the device tree says, or nothing.
+  CHECK(lookout::lc::board_model().find("Raspberry Pi 5") == std::string::npos);
+}
