@@ -150,3 +150,51 @@ def test_cli_writes_images_and_labels(tmp_path):
     assert len(lines) == 2
     rec = json.loads(lines[0])
     assert (tmp_path / rec["image"]).exists() and rec["objects"] and "box" in rec["objects"][0]
+
+
+# ---- the crowd layout (SCENES.md, "Crowd layout") ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def crowds():
+    return [render_scene(s, *[(160, 120), (200, 200)][s % 2], layout="crowd") for s in range(120)]
+
+
+def test_crowd_labels_only_objects_half_visible_with_their_whole_clipped_box(crowds):
+    cut_deep = 0
+    for s in crowds:
+        h, w = s.image.shape[:2]
+        for o in s.objects:
+            assert scenes.CROWD_MIN_VISIBILITY <= o.visibility <= 1.0
+            raw = shape_box(o.cls, o.cx, o.cy, o.r, o.angle)
+            # the whole shape's box, clipped: not the visible part's
+            assert o.box == pytest.approx((max(raw[0], 0), max(raw[1], 0), min(raw[2], w), min(raw[3], h)))
+            raw_area = (raw[2] - raw[0]) * (raw[3] - raw[1])
+            x1, y1, x2, y2 = o.box
+            cut_deep += (x2 - x1) * (y2 - y1) < 0.6 * raw_area  # what the spaced rule forbids
+    assert cut_deep > 0  # centres reach beyond the edges
+
+
+def test_crowd_scenes_break_the_occlusion_rule_and_stay_deterministic(crowds):
+    covered = 0
+    for s in crowds:
+        for j, later in enumerate(s.objects):
+            for earlier in s.objects[:j]:
+                ix = max(0.0, min(later.box[2], earlier.box[2]) - max(later.box[0], earlier.box[0]))
+                iy = max(0.0, min(later.box[3], earlier.box[3]) - max(later.box[1], earlier.box[1]))
+                covered += ix * iy > 0.4 * (earlier.box[2] - earlier.box[0]) * (earlier.box[3] - earlier.box[1])
+    assert covered > 0
+    a, b = render_scene(7, 160, 120, layout="crowd"), render_scene(7, 160, 120, layout="crowd")
+    assert np.array_equal(a.image, b.image)
+    assert [(o.cls, o.box, o.visibility) for o in a.objects] == [(o.cls, o.box, o.visibility) for o in b.objects]
+    with pytest.raises(ValueError, match="unknown scene layout"):
+        render_scene(7, 160, 120, layout="packed")
+
+
+def test_crowd_share_picks_scenes_by_seed_and_zero_is_the_spaced_dataset():
+    assert all(scenes.scene_layout(s, 0.0) == "spaced" for s in range(200))
+    assert all(scenes.scene_layout(s, 1.0) == "crowd" for s in range(200))
+    share = sum(scenes.scene_layout(s, 0.3) == "crowd" for s in range(2000)) / 2000
+    assert 0.25 < share < 0.35
+    # share 0: the very scenes of the spaced dataset
+    for i in range(5):
+        assert np.array_equal(dataset_scene(3, i, crowd_share=0.0).image, dataset_scene(3, i).image)
