@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -1081,22 +1082,34 @@ void resolve_readable_file(std::string& path, const std::string& key, const Conf
   path = p.string();
 }
 
-// source.credentials_file: its first line, "user:password", for the URL.
-void resolve_stream_credentials(Config& config, const Environment& env, Reader& reader) {
-  SourceConfig& source = config.source;
-  if (source.credentials_file.empty()) return;
+// A secret kept in a file named at `key` (made absolute and checked as
+// resolve_readable_file does): its first line, which must not be empty
+// (`what` says what that line holds, for the message). nullopt after a problem.
+std::optional<std::string> read_secret_file(std::string& path, const std::string& key,
+                                            const std::string& what, const Config& config,
+                                            const Environment& env, Reader& reader) {
   const std::size_t before = reader.problems().size();
-  resolve_readable_file(source.credentials_file, "source.credentials_file", config, env, reader);
-  if (reader.problems().size() != before) return;
-  std::ifstream in(source.credentials_file, std::ios::binary);
+  resolve_readable_file(path, key, config, env, reader);
+  if (reader.problems().size() != before) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
   std::string first_line;
   std::getline(in, first_line);
   if (!first_line.empty() && first_line.back() == '\r') first_line.pop_back();
   if (first_line.empty()) {
-    reader.problem(config.locations.of("source.credentials_file"),
-                   source.credentials_file + " is empty: its first line is user:password");
+    reader.problem(config.locations.of(key), path + " is empty: its first line is " + what);
+    return std::nullopt;
   }
-  source.credentials = std::move(first_line);
+  return first_line;
+}
+
+// source.credentials_file: its first line, "user:password", for the URL.
+void resolve_stream_credentials(Config& config, const Environment& env, Reader& reader) {
+  SourceConfig& source = config.source;
+  if (source.credentials_file.empty()) return;
+  if (auto secret = read_secret_file(source.credentials_file, "source.credentials_file",
+                                     "user:password", config, env, reader)) {
+    source.credentials = std::move(*secret);
+  }
 }
 
 void resolve_mqtt(Config& config, const Environment& env, Reader& reader) {
@@ -1105,18 +1118,10 @@ void resolve_mqtt(Config& config, const Environment& env, Reader& reader) {
   resolve_readable_file(mqtt.tls.cert_file, "mqtt.tls.cert_file", config, env, reader);
   resolve_readable_file(mqtt.tls.key_file, "mqtt.tls.key_file", config, env, reader);
   if (mqtt.password_file.empty()) return;
-  const std::size_t before = reader.problems().size();
-  resolve_readable_file(mqtt.password_file, "mqtt.password_file", config, env, reader);
-  if (reader.problems().size() != before) return;
-  std::ifstream in(mqtt.password_file, std::ios::binary);
-  std::string first_line;
-  std::getline(in, first_line);
-  if (!first_line.empty() && first_line.back() == '\r') first_line.pop_back();
-  if (first_line.empty()) {
-    reader.problem(config.locations.of("mqtt.password_file"),
-                   mqtt.password_file + " is empty: its first line is the password");
+  if (auto secret = read_secret_file(mqtt.password_file, "mqtt.password_file", "the password",
+                                     config, env, reader)) {
+    mqtt.password = std::move(*secret);
   }
-  mqtt.password = std::move(first_line);
 }
 
 void resolve_into(Config& config, const Environment& env, Reader& reader) {

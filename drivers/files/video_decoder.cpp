@@ -8,6 +8,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <cerrno>
 #include <memory>
 #include <new>
 #include <optional>
@@ -31,18 +32,31 @@ std::optional<PixelFormat> direct_format(const AVFrame& f) {
   return std::nullopt;
 }
 
-}  // namespace
-
-namespace {
-
 VideoDecoder::OpenOptions file_options(const std::filesystem::path& path) {
-  // Local files only: a playlist or concat list inside a files source must
-  // not make FFmpeg fetch from the network (HLS segments, ffconcat entries
-  // and the like are opened under the same whitelist).
+  // Local files only (OpenOptions' default): a playlist or concat list inside
+  // a files source must not make FFmpeg fetch from the network (HLS segments,
+  // ffconcat entries and the like are opened under the same whitelist).
   VideoDecoder::OpenOptions options;
-  options.protocols = "file";
   options.shown_name = path.string();
   return options;
+}
+
+// A decoder context for `codec` on `parameters`, opened; null with `error`
+// set when it cannot be.
+ffmpeg::CodecContextPtr open_codec(const AVCodec* codec, const AVCodecParameters* parameters,
+                                   int& error) {
+  ffmpeg::CodecContextPtr context(avcodec_alloc_context3(codec));
+  if (!context) {
+    error = AVERROR(ENOMEM);
+    return nullptr;
+  }
+  error = avcodec_parameters_to_context(context.get(), parameters);
+  if (error < 0) return nullptr;
+  // One decoding thread: the cores belong to inference.
+  context->thread_count = 1;
+  error = avcodec_open2(context.get(), codec, nullptr);
+  if (error < 0) return nullptr;
+  return context;
 }
 
 int interrupted(void* flag) {
@@ -88,29 +102,18 @@ VideoDecoder::VideoDecoder(const std::string& input, const OpenOptions& open)
   if (open.prefer_hardware && stream->codecpar->codec_id == AV_CODEC_ID_H264) {
     // Only where the device exists does it open; otherwise software decodes.
     if (const AVCodec* m2m = avcodec_find_decoder_by_name("h264_v4l2m2m")) {
-      ffmpeg::CodecContextPtr hardware(avcodec_alloc_context3(m2m));
-      if (hardware && avcodec_parameters_to_context(hardware.get(), stream->codecpar) >= 0 &&
-          avcodec_open2(hardware.get(), m2m, nullptr) >= 0) {
-        codec_ = std::move(hardware);
-        codec = m2m;
-      }
+      codec_ = open_codec(m2m, stream->codecpar, error);
+      if (codec_) codec = m2m;
     }
   }
-  if (codec_) {
-    decoder_name_ = codec->name;
-  } else {
-    codec_.reset(avcodec_alloc_context3(codec));
-    if (!codec_) fail("out of memory");
-    error = avcodec_parameters_to_context(codec_.get(), stream->codecpar);
-    if (error < 0) fail("bad codec parameters (" + ffmpeg::error_text(error) + ")");
-    // One decoding thread: the cores belong to inference.
-    codec_->thread_count = 1;
-    error = avcodec_open2(codec_.get(), codec, nullptr);
-    if (error < 0)
+  if (!codec_) {
+    codec_ = open_codec(codec, stream->codecpar, error);
+    if (!codec_) {
       fail("cannot open the " + std::string(codec->name) + " decoder (" +
            ffmpeg::error_text(error) + ")");
-    decoder_name_ = codec->name;
+    }
   }
+  decoder_name_ = codec->name;
   try {
     packet_ = ffmpeg::alloc_packet();
     decoded_ = ffmpeg::alloc_frame();
