@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "auto/auto_source.hpp"
 #include "files/files_source.hpp"
 #include "synthetic/synthetic_source.hpp"
 #if LOOKOUT_WITH_FFMPEG
@@ -70,6 +71,8 @@ std::unique_ptr<FrameSource> make_source(const SourceConfig& config) {
 #else
       not_built(config.type, "LOOKOUT_WITH_LIBCAMERA");
 #endif
+    case SourceType::Auto:
+      return std::make_unique<AutoSource>(config);
     case SourceType::Stream:
 #if LOOKOUT_WITH_FFMPEG
       return std::make_unique<StreamSource>(config);
@@ -104,6 +107,7 @@ bool built_in(SourceType type) {
   switch (type) {
     case SourceType::Synthetic:
     case SourceType::Files:
+    case SourceType::Auto:
       return true;
     case SourceType::V4l2:
       return kWithV4l2;

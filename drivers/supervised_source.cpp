@@ -150,6 +150,7 @@ void SupervisedSource::on_started(bool is_restart) {
     if (is_restart) ++health_.restarts;
     failures = health_.consecutive_failures;
   }
+  starts_.fetch_add(1, std::memory_order_release);
   if (is_restart) {
     log::notice("source ", info.name, ": restarted after ", failures, " failure",
                 failures == 1 ? "" : "s");

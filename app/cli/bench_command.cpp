@@ -58,6 +58,9 @@ SourceConfig source_config(const BenchArgs& args) {
       config.camera = rest;
       config.fps = 30;
       break;
+    case SourceType::Auto:
+      config.fps = 30;
+      break;
     case SourceType::Stream:
       config.url = rest;
       config.width = config.height = 0;  // the stream's own

@@ -53,9 +53,14 @@ double rate(std::uint64_t now, std::uint64_t before, double seconds) {
   return seconds > 0 && now >= before ? static_cast<double>(now - before) / seconds : 0.0;
 }
 
-protocol::SourceDescription expected_source(const SourceConfig& source) {
+// What hello says about the source before its first frame: the name the
+// unstarted source gives itself ("v4l2:/dev/video0", "auto (looking for a
+// camera)"), with the requested size and rate.
+protocol::SourceDescription expected_source(const SourceConfig& source,
+                                            const SupervisedSource& unstarted) {
   protocol::SourceDescription d;
-  d.name = std::string(enum_name(source.type));
+  d.name = unstarted.info().name;
+  if (d.name.empty()) d.name = std::string(enum_name(source.type));
   d.width = source.width;
   d.height = source.height;
   d.fps = source.fps;
@@ -461,10 +466,9 @@ Daemon::Impl::Impl(Config config, std::string config_path)
   hello_.version = kVersion;
   hello_.camera = config_.camera;
   hello_.model = model_description(info);
-  hello_.source = expected_source(config_.source);
+  hello_.source = expected_source(config_.source, *source);
   each_output([&](Output& output) { output.set_hello(hello_); });
-  pipeline_.start(std::move(source), std::move(engine), std::move(settings),
-                  expected_source(config_.source));
+  pipeline_.start(std::move(source), std::move(engine), std::move(settings), hello_.source);
 }
 
 Daemon::Impl::~Impl() {
@@ -647,7 +651,9 @@ void Daemon::Impl::reload_worker(Config current) {
       protocol::HelloInfo hello;
       hello.camera = next.camera;
       if (engine) hello.model = model_description(info);
-      if (source) hello.source = expected_source(next.source);
+      std::optional<protocol::SourceDescription> expected;
+      if (source) expected = expected_source(next.source, *source);
+      if (expected) hello.source = *expected;
       asio::post(io_, [this, hello = std::move(hello), new_model = engine != nullptr,
                        new_source = source != nullptr] {
         hello_.camera = hello.camera;
@@ -655,7 +661,7 @@ void Daemon::Impl::reload_worker(Config current) {
         if (new_source) hello_.source = hello.source;
       });
       pipeline_.replace(std::move(source), std::move(engine), std::move(settings),
-                        expected_source(next.source));
+                        std::move(expected));
       {
         std::lock_guard snapshots(snapshots_mutex_);
         snapshot_directory_ = next.events.snapshots ? next.events.directory : std::string();

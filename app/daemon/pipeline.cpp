@@ -222,6 +222,8 @@ void Pipeline::capture_loop() {
   // Never throws for the camera's own failures: the supervisor retries them.
   source.start();
   int last_width = 0, last_height = 0;
+  std::uint64_t last_starts = 0;
+  std::string last_name;
   bool finished = false;
   while (capture_running_) {
     beat(capture_beat_);
@@ -243,9 +245,19 @@ void Pipeline::capture_loop() {
         }
         slot_ready_.notify_one();
         if (replaced) ++skipped_;
-        if (width != last_width || height != last_height) {
-          // The first frame (or a new mode after a camera restart) says what the
-          // source really delivers; clients are told through a new hello.
+        bool renamed = false;
+        if (const std::uint64_t starts = source.starts(); starts != last_starts) {
+          // Restarted: perhaps as another source (auto's fallback handing
+          // over to a camera that appeared, at the same size).
+          last_starts = starts;
+          std::string name = source.info().name;
+          renamed = name != last_name;
+          last_name = std::move(name);
+        }
+        if (width != last_width || height != last_height || renamed) {
+          // The first frame (or a new mode or source after a restart) says
+          // what the source really delivers; clients are told through a new
+          // hello.
           last_width = width;
           last_height = height;
           const SourceInfo info = source.info();

@@ -52,6 +52,8 @@ std::shared_ptr<lcam::CameraManager> shared_manager() {
   // libcamera logs every start at INFO on stderr; keep its warnings, unless
   // the user set their own levels.
   ::setenv("LIBCAMERA_LOG_LEVELS", "*:WARN", 0);
+  // Its lines go to journald, which has no use for colour codes.
+  ::setenv("LIBCAMERA_LOG_NO_COLOR", "1", 0);
   std::shared_ptr<lcam::CameraManager> manager(new lcam::CameraManager, [](lcam::CameraManager* m) {
     std::lock_guard inner(manager_mutex);
     m->stop();
@@ -194,6 +196,13 @@ LibcameraSource::LibcameraSource(const SourceConfig& config) : config_(config) {
            config.width, config.height, config.fps, requested_.value_or(PixelFormat::RGB24)};
 }
 
+std::vector<std::string> list_libcamera_cameras() {
+  const auto manager = shared_manager();
+  std::vector<std::string> ids;
+  for (const auto& camera : manager->cameras()) ids.push_back(camera->id());
+  return ids;
+}
+
 LibcameraSource::~LibcameraSource() {
   stop();
 }
@@ -313,14 +322,16 @@ void LibcameraSource::start() {
 
   std::string model = camera.id();
   if (const auto name = camera.properties().get(lcam::properties::Model)) model = *name;
-  info_ = {"libcamera:" + model, static_cast<int>(stream_config.size.width),
+  // The id, not the model: two cameras of one model (a Pi 5's two ports)
+  // must be told apart in `hello`.
+  info_ = {"libcamera:" + camera.id(), static_cast<int>(stream_config.size.width),
            static_cast<int>(stream_config.size.height), fps, *actual};
   sequence_ = 0;
   last_camera_sequence_.reset();
   bad_frames_ = 0;
   session_ = std::move(session);
   pool_ = std::move(pool);
-  log::info(where, stream_config.toString(), " stride ", stream_config.stride, ", ",
+  log::info(where, model, " ", stream_config.toString(), " stride ", stream_config.stride, ", ",
             session_->requests.size(), " buffers (libcamera ", lcam::CameraManager::version(), ")");
 }
 

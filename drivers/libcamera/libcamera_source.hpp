@@ -29,13 +29,20 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
-#include "drivers/source.hpp"
 #include "core/source_config.hpp"
+#include "drivers/source.hpp"
 
 namespace lookout {
 
 class LendingPool;
+
+// The ids of the cameras libcamera sees now, in its order (what `source.type:
+// auto` tries first). Shares the process's CameraManager, starting one when
+// none runs; throws SourceError if it cannot start. Any thread.
+std::vector<std::string> list_libcamera_cameras();
 
 class LibcameraSource final : public FrameSource {
  public:

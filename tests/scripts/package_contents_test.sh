@@ -85,6 +85,9 @@ for m in "$out"/x/usr/share/lookout/models/*; do
   [ -s "$m" ] || fail "model ${m#"$out/x"} is empty"
 done
 [ -s "$out/x/etc/lookout/lookout.yaml" ] || fail "lookout.yaml is empty"
+# An appliance looks for its camera: the installed file says source.type auto.
+sed -n '/^source:/,/^[a-z]/p' "$out/x/etc/lookout/lookout.yaml" | grep -qx '  type: auto' \
+  || fail "the packaged lookout.yaml does not say source.type auto"
 # The packaged daemon, run from the unpacked tree, takes the packaged
 # configuration and finds the packaged model relative to itself: no path of
 # the build tree or of its configure-time prefix is compiled in.

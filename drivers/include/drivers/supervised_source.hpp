@@ -22,6 +22,7 @@
 // called from any thread (stats).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -109,6 +110,11 @@ class SupervisedSource final : public FrameSource {
   SourceInfo info() const override;
 
   SourceHealth health() const;
+  // Successful starts of the inner source (the first and every restart): a
+  // change tells the pipeline that info() may name another source (auto's
+  // fallback handing over to a camera) even when the frame size is the same.
+  // Any thread.
+  std::uint64_t starts() const { return starts_.load(std::memory_order_acquire); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -140,6 +146,7 @@ class SupervisedSource final : public FrameSource {
   std::string attempt_error_;     // guarded by mutex_
   std::condition_variable attempt_done_;
 
+  std::atomic<std::uint64_t> starts_{0};
   mutable std::mutex mutex_;  // guards health_, info_ and the attempt fields
   SourceHealth health_;
   SourceInfo info_;

@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -287,10 +288,10 @@ TEST_CASE("every kind of bad configuration is reported with file, line, column a
   CHECK(only_problem(m + "source:\n  fps: -1\n") ==
         "bad.yaml:4:8: source.fps: must be between 0 and 1000, got -1");
   // Values that are not one of the allowed ones.
-  CHECK(
-      only_problem(m + "source:\n  type: webcam\n") ==
-      "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
-      "'webcam'");
+  CHECK(only_problem(m + "source:\n  type: webcam\n") ==
+        "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream, "
+        "auto; got "
+        "'webcam'");
   CHECK(only_problem(m + "logging:\n  level: loud\n") ==
         "bad.yaml:4:10: logging.level: expected one of: error, warning, notice, info, debug; got "
         "'loud'");
@@ -385,7 +386,7 @@ TEST_CASE("all problems of a file are reported at once") {
   REQUIRE(problems.size() == 3);
   CHECK(problems[0] ==
         "bad.yaml:3:9: source.type: expected one of: synthetic, files, v4l2, "
-        "libcamera, stream; got 'webcam'");
+        "libcamera, stream, auto; got 'webcam'");
   CHECK(problems[1] == "bad.yaml:4:3: source.widht: unknown key (did you mean 'width'?)");
   CHECK(problems[2] == "bad.yaml:7:9: model.conf: expected a number, got 'high'");
 }
@@ -507,10 +508,10 @@ TEST_CASE("a file's parse and resolution problems are reported together, in file
 
 TEST_CASE("closed sets are read through their name tables, with suggestions") {
   const std::string m = kModel;
-  CHECK(
-      only_problem(m + "source:\n  type: libcamra\n") ==
-      "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
-      "'libcamra' (did you mean 'libcamera'?)");
+  CHECK(only_problem(m + "source:\n  type: libcamra\n") ==
+        "bad.yaml:4:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream, "
+        "auto; got "
+        "'libcamra' (did you mean 'libcamera'?)");
   CHECK(only_problem(m + "source:\n  format: nv12\n") ==
         "bad.yaml:4:11: source.format: expected one of: auto, RGB24, BGR24, I420, NV12, YUYV, "
         "GRAY8, MJPEG; got 'nv12' (did you mean 'NV12'?)");
@@ -852,4 +853,32 @@ TEST_CASE("source type stream: a URL without credentials; those come from creden
     CHECK(e.problems()[0].find("source.credentials_file: ") != std::string::npos);
     CHECK(e.problems()[0].find("is empty") != std::string::npos);
   }
+}
+
+TEST_CASE("the installed configuration is the example with source.type auto, and valid") {
+  const auto read = [](const fs::path& path) {
+    std::ifstream in(path);
+    REQUIRE_MESSAGE(in.good(), "cannot read " << path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  const std::string example = read(lookout::test::source_dir() / "app" / "config" / "lookout.yaml");
+  const std::string installed = read(LOOKOUT_INSTALLED_CONFIG);
+  std::istringstream a(example), b(installed);
+  std::string line_a, line_b;
+  std::vector<std::pair<std::string, std::string>> differences;
+  while (std::getline(a, line_a) && std::getline(b, line_b)) {
+    if (line_a != line_b) differences.emplace_back(line_a, line_b);
+  }
+  CHECK(std::count(example.begin(), example.end(), '\n') ==
+        std::count(installed.begin(), installed.end(), '\n'));
+  REQUIRE(differences.size() == 1);
+  CHECK(differences[0].first == "  type: synthetic");
+  CHECK(differences[0].second == "  type: auto");
+  const Config config = lookout::parse_config(installed, "lookout.yaml");
+  CHECK(config.source.type == lookout::SourceType::Auto);
+  // The built-in default still needs no camera (scripts/run.sh).
+  CHECK(lookout::parse_config(example, "lookout.yaml").source.type ==
+        lookout::SourceType::Synthetic);
 }

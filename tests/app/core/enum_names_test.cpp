@@ -38,18 +38,18 @@ void check_table(std::size_t expected_rows) {
 TEST_CASE("the core name tables are complete and unambiguous") {
   check_table<PixelFormat>(7);
   check_table<log::Level>(5);
-  check_table<SourceType>(5);
+  check_table<SourceType>(6);
   CHECK(to_string(PixelFormat::NV12) == "NV12");
   CHECK(pixel_format_from_string("MJPEG") == PixelFormat::MJPEG);
   CHECK_FALSE(pixel_format_from_string("mjpeg"));  // names are exact
-  CHECK(join_names(enum_names<SourceType>()) == "synthetic, files, v4l2, libcamera, stream");
+  CHECK(join_names(enum_names<SourceType>()) == "synthetic, files, v4l2, libcamera, stream, auto");
 }
 
 TEST_CASE("'expected one of' lists the table and suggests the closest name") {
   CHECK(expected_one_of<SourceType>("webcam") ==
-        "expected one of: synthetic, files, v4l2, libcamera, stream; got 'webcam'");
+        "expected one of: synthetic, files, v4l2, libcamera, stream, auto; got 'webcam'");
   CHECK(expected_one_of<SourceType>("v4l") ==
-        "expected one of: synthetic, files, v4l2, libcamera, stream; got 'v4l' (did you mean "
+        "expected one of: synthetic, files, v4l2, libcamera, stream, auto; got 'v4l' (did you mean "
         "'v4l2'?)");
   // A case slip is suggested too.
   CHECK(expected_one_of<PixelFormat>("nv12").find("(did you mean 'NV12'?)") != std::string::npos);

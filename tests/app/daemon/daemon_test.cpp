@@ -64,6 +64,32 @@ TEST_CASE("SIGTERM and SIGINT stop the daemon cleanly") {
   }
 }
 
+TEST_CASE("source.type auto without a camera: synthetic frames, and hello says so") {
+  DaemonConfig config;
+  config.source_type = "auto";
+  RunningDaemon d(config);
+  Client c = d.unix_client();
+  // Before the first frame, hello says it is still looking.
+  auto hello = c.next_of("hello");
+  REQUIRE(hello);
+  std::string name = (*hello)["source"]["name"];
+  if (name == "auto (looking for a camera)") {
+    hello = c.next_of("hello");
+    REQUIRE(hello);
+    name = (*hello)["source"]["name"];
+  }
+  if (name.rfind("libcamera:", 0) == 0 || name.rfind("v4l2:", 0) == 0) {
+    // A machine with a camera: auto took it, as it should.
+    MESSAGE("this machine has a camera (" << name << "); the fallback is not shown here");
+  } else {
+    CHECK(name == "synthetic (no camera found)");
+    CHECK((*hello)["source"]["width"] == 320);
+    CHECK((*hello)["source"]["height"] == 240);
+    CHECK(d.daemon->log().find("auto source: no camera found") != std::string::npos);
+  }
+  for (int i = 0; i < 3; ++i) REQUIRE(c.next_of("detections"));
+}
+
 TEST_CASE("SIGHUP reloads a good file and rejects a bad one, keeping the running one") {
   DaemonConfig first;
   first.camera = "cam-a";
@@ -179,7 +205,7 @@ TEST_CASE("every kind of bad configuration stops the start with its message") {
       {"out of range", replace(good, "send_queue: 64", "send_queue: 1"),
        "13:15: publish.send_queue: must be between 4 and 4096, got 1"},
       {"bad choice", replace(good, "type: synthetic", "type: ip-camera"),
-       "3:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream; got "
+       "3:9: source.type: expected one of: synthetic, files, v4l2, libcamera, stream, auto; got "
        "'ip-camera'"},
       {"bad network", replace(good, "- 127.0.0.0/8", "- 127.0.0.0/40"),
        "21:9: publish.tcp.allowed_networks[0]: expected a network"},

@@ -89,6 +89,7 @@ inline std::string read_file(const std::filesystem::path& path) {
 // The settings tests vary; yaml() writes a complete config around them.
 struct DaemonConfig {
   std::string camera = "test-cam";
+  std::string source_type = "synthetic";
   double fps = 20;
   int width = 320;
   int height = 240;
@@ -112,7 +113,7 @@ struct DaemonConfig {
   std::string yaml(const TempDir& dir) const {
     std::ostringstream y;
     y << "camera: " << camera << "\n"
-      << "source:\n  type: synthetic\n  width: " << width << "\n  height: " << height
+      << "source:\n  type: " << source_type << "\n  width: " << width << "\n  height: " << height
       << "\n  fps: " << fps << "\n"
       << source_extra << "model:\n  path: " << test_model().string()
       << "\n  input: [320, 256]\n  threads: 1\n"

@@ -17,16 +17,19 @@
 
 namespace lookout {
 
-enum class SourceType { Synthetic, Files, V4l2, Libcamera, Stream };
+// Auto: the first camera that streams (libcamera, then V4L2), else the
+// synthetic source (drivers/auto/auto_source.hpp).
+enum class SourceType { Synthetic, Files, V4l2, Libcamera, Stream, Auto };
 
 template <>
 struct EnumTable<SourceType> {
-  static constexpr std::array<EnumName<SourceType>, 5> entries{{
+  static constexpr std::array<EnumName<SourceType>, 6> entries{{
       {SourceType::Synthetic, "synthetic"},
       {SourceType::Files, "files"},
       {SourceType::V4l2, "v4l2"},
       {SourceType::Libcamera, "libcamera"},
       {SourceType::Stream, "stream"},
+      {SourceType::Auto, "auto"},
   }};
 };
 
@@ -48,7 +51,7 @@ struct EnumTable<SyntheticMotion> {
 // Cameras have a frame rate of their own; synthetic scenes and files may run
 // unpaced (fps 0) and files keep their stored size (0 x 0).
 constexpr bool is_camera(SourceType type) {
-  return type == SourceType::V4l2 || type == SourceType::Libcamera;
+  return type == SourceType::V4l2 || type == SourceType::Libcamera || type == SourceType::Auto;
 }
 
 // The slowest frame rate a source takes: its period must fit a clock
