@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <string_view>
 #include <system_error>
 
@@ -11,14 +9,10 @@
 #include "drivers/source.hpp"
 
 #if LOOKOUT_WITH_V4L2
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <linux/videodev2.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 
-#include "v4l2/v4l2_format.hpp"
+#include "v4l2/v4l2_source.hpp"
 #endif
 #if LOOKOUT_WITH_LIBCAMERA
 #include "libcamera/libcamera_source.hpp"
@@ -142,62 +136,6 @@ std::vector<std::string> capture_node_names(const std::filesystem::path& dev) {
 }
 
 #if LOOKOUT_WITH_V4L2
-namespace {
-
-int xioctl(int fd, unsigned long request, void* arg) {
-  int r;
-  do {
-    r = ::ioctl(fd, request, arg);
-  } while (r == -1 && errno == EINTR);
-  return r;
-}
-
-// Closes the descriptor on every path out of probe().
-struct Fd {
-  int fd;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-V4l2Node probe(const std::filesystem::path& path, int number) {
-  V4l2Node node;
-  node.path = path.string();
-  node.number = number;
-  // Opening a V4L2 node does not start it; O_NONBLOCK keeps a wedged driver's
-  // open from blocking the capture thread.
-  Fd fd(::open(node.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
-  if (fd.fd < 0) {
-    const int error = errno;
-    node.error = error == EACCES  ? "permission denied (is the user in the 'video' group?)"
-                 : error == EBUSY ? "busy (used by another program?)"
-                                  : std::string("cannot open: ") + std::strerror(error);
-    return node;
-  }
-  v4l2_capability cap{};
-  if (xioctl(fd.fd, VIDIOC_QUERYCAP, &cap) != 0) {
-    node.error = "not a V4L2 device";
-    return node;
-  }
-  node.driver = reinterpret_cast<const char*>(cap.driver);
-  node.card = reinterpret_cast<const char*>(cap.card);
-  node.caps = (cap.capabilities & V4L2_CAP_DEVICE_CAPS) != 0 ? cap.device_caps : cap.capabilities;
-  if ((node.caps & V4L2_CAP_VIDEO_CAPTURE) != 0) {
-    v4l2_fmtdesc desc{};
-    desc.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-    for (desc.index = 0; desc.index < 64 && xioctl(fd.fd, VIDIOC_ENUM_FMT, &desc) == 0;
-         ++desc.index) {
-      node.capture_formats.push_back(desc.pixelformat);
-    }
-  }
-  return node;
-}
-
-}  // namespace
-
 std::vector<V4l2Node> list_v4l2_nodes(const std::filesystem::path& dev) {
   std::vector<V4l2Node> nodes;
   std::error_code ec;
@@ -206,7 +144,7 @@ std::vector<V4l2Node> list_v4l2_nodes(const std::filesystem::path& dev) {
     if (number < 0) continue;
     struct stat st {};
     if (::stat(it->path().c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) continue;
-    nodes.push_back(probe(it->path(), number));
+    nodes.push_back(probe_v4l2_node(it->path().string(), number));
   }
   return nodes;
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/source_config.hpp"
+#include "v4l2/v4l2_format.hpp"
 
 namespace lookout::discovery {
 
@@ -32,16 +33,7 @@ inline constexpr std::uint32_t kCapVideoM2m = 0x00008000;
 inline constexpr std::uint32_t kCapMetaCapture = 0x00800000;
 inline constexpr std::uint32_t kCapStreaming = 0x04000000;
 
-// One /dev/videoN node as VIDIOC_QUERYCAP and VIDIOC_ENUM_FMT describe it.
-struct V4l2Node {
-  std::string path;                            // "/dev/video0"
-  int number = -1;                             // N of videoN: the order nodes are tried in
-  std::string driver;                          // "uvcvideo", "bm2835 mmal", "bcm2835-isp", ...
-  std::string card;                            // "HD Pro Webcam C920"
-  std::uint32_t caps = 0;                      // the node's own capabilities (device_caps)
-  std::vector<std::uint32_t> capture_formats;  // fourccs of single-planar capture
-  std::string error;                           // set when the node could not be opened or queried
-};
+using V4l2Node = v4l2::NodeInfo;
 
 // A source AutoSource may start: the user's settings with type and device
 // (or camera id) filled in.

@@ -64,6 +64,18 @@ struct Choice {
   double max_fps = 0;  // what the device says it can do at this size, 0 = unknown
 };
 
+// One /dev/videoN node as VIDIOC_QUERYCAP and VIDIOC_ENUM_FMT describe it
+// (probe_v4l2_node in v4l2_source.hpp; what `source.type: auto` ranks).
+struct NodeInfo {
+  std::string path;                            // "/dev/video0"
+  int number = -1;                             // N of videoN: the order nodes are tried in
+  std::string driver;                          // "uvcvideo", "bm2835 mmal", "bcm2835-isp", ...
+  std::string card;                            // "HD Pro Webcam C920"
+  std::uint32_t caps = 0;                      // the node's own capabilities (device_caps)
+  std::vector<std::uint32_t> capture_formats;  // fourccs of single-planar capture
+  std::string error;                           // set when the node could not be opened or queried
+};
+
 // Picks format and size for a request. Candidates are the formats we deliver
 // (an explicit request admits only its own format). Preference, in order:
 //   1. the size nearest the request (|dw| + |dh|; a size range offers the

@@ -41,6 +41,32 @@ std::string errno_text(int error) {
   return std::strerror(error);
 }
 
+// Why open() failed, for users.
+std::string open_problem(int error) {
+  switch (error) {
+    case ENOENT:
+      return "no such device (is the camera plugged in?)";
+    case EACCES:
+      return "permission denied (is the user in the 'video' group?)";
+    case EBUSY:
+      return "device busy (used by another program?)";
+    default:
+      return "cannot open: " + errno_text(error);
+  }
+}
+
+// Why VIDIOC_QUERYCAP failed.
+std::string querycap_problem(int error) {
+  if (error == ENOTTY || error == EINVAL) return "not a V4L2 device";
+  // qemu-user (cross tests) answers ioctls it cannot translate with ENOSYS.
+  if (error == ENOSYS) return "not a V4L2 device (VIDIOC_QUERYCAP not implemented here)";
+  return "VIDIOC_QUERYCAP failed: " + errno_text(error);
+}
+
+std::uint32_t node_caps(const v4l2_capability& cap) {
+  return (cap.capabilities & V4L2_CAP_DEVICE_CAPS) != 0 ? cap.device_caps : cap.capabilities;
+}
+
 double fps_of(const v4l2_fract& interval) {
   return interval.numerator > 0 ? static_cast<double>(interval.denominator) / interval.numerator
                                 : 0;
@@ -125,6 +151,34 @@ struct V4l2Source::Device {
   }
 };
 
+v4l2::NodeInfo probe_v4l2_node(const std::string& path, int number) {
+  v4l2::NodeInfo node;
+  node.path = path;
+  node.number = number;
+  // Opening a V4L2 node does not start it; O_NONBLOCK keeps a wedged
+  // driver's open from blocking the capture thread.
+  const int fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    node.error = open_problem(errno);
+    return node;
+  }
+  v4l2_capability cap{};
+  if (xioctl(fd, VIDIOC_QUERYCAP, &cap) != 0) {
+    node.error = querycap_problem(errno);
+  } else {
+    node.driver = reinterpret_cast<const char*>(cap.driver);
+    node.card = reinterpret_cast<const char*>(cap.card);
+    node.caps = node_caps(cap);
+    if ((node.caps & V4L2_CAP_VIDEO_CAPTURE) != 0) {
+      for (const v4l2::FormatCaps& format : enumerate(fd)) {
+        node.capture_formats.push_back(format.fourcc);
+      }
+    }
+  }
+  ::close(fd);
+  return node;
+}
+
 V4l2Source::V4l2Source(const SourceConfig& config) : config_(config) {
   if (config.device.empty()) throw SourceError("v4l2 source: no device given (source.device)");
   if (config.width <= 0 || config.height <= 0) {
@@ -155,28 +209,13 @@ void V4l2Source::start() {
   const std::string where = "v4l2 source " + path + ": ";
   auto device = std::make_shared<Device>();
   device->fd = ::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (device->fd < 0) {
-    const int error = errno;
-    if (error == ENOENT) throw SourceError(where + "no such device (is the camera plugged in?)");
-    if (error == EACCES) {
-      throw SourceError(where + "permission denied (is the user in the 'video' group?)");
-    }
-    if (error == EBUSY) throw SourceError(where + "device busy (used by another program?)");
-    throw SourceError(where + "cannot open: " + errno_text(error));
-  }
+  if (device->fd < 0) throw SourceError(where + open_problem(errno));
 
   v4l2_capability cap{};
   if (xioctl(device->fd, VIDIOC_QUERYCAP, &cap) != 0) {
-    const int error = errno;
-    if (error == ENOTTY || error == EINVAL) throw SourceError(where + "not a V4L2 device");
-    // qemu-user (cross tests) answers ioctls it cannot translate with ENOSYS.
-    if (error == ENOSYS) {
-      throw SourceError(where + "not a V4L2 device (VIDIOC_QUERYCAP not implemented here)");
-    }
-    throw SourceError(where + "VIDIOC_QUERYCAP failed: " + errno_text(error));
+    throw SourceError(where + querycap_problem(errno));
   }
-  const std::uint32_t caps =
-      (cap.capabilities & V4L2_CAP_DEVICE_CAPS) != 0 ? cap.device_caps : cap.capabilities;
+  const std::uint32_t caps = node_caps(cap);
   if ((caps & V4L2_CAP_VIDEO_CAPTURE) == 0) {
     if ((caps & V4L2_CAP_VIDEO_CAPTURE_MPLANE) != 0) {
       throw SourceError(where +

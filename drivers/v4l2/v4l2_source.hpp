@@ -25,13 +25,18 @@
 #include <optional>
 #include <string>
 
-#include "drivers/source.hpp"
 #include "core/source_config.hpp"
+#include "drivers/source.hpp"
 #include "v4l2/v4l2_format.hpp"
 
 namespace lookout {
 
 class LendingPool;
+
+// Opens the node (without starting it), and reads its driver, card,
+// capabilities and capture formats; `error` says why when it cannot. For
+// `source.type: auto`. Any thread.
+v4l2::NodeInfo probe_v4l2_node(const std::string& path, int number);
 
 class V4l2Source final : public FrameSource {
  public:

@@ -130,10 +130,11 @@ TEST_CASE("scanning a directory: only character devices named videoN are probed"
   REQUIRE(nodes.size() == 1);
   CHECK(nodes[0].path == (dev / "video7").string());
   CHECK(nodes[0].number == 7);
-  CHECK(nodes[0].error == "not a V4L2 device");
+  // qemu-user adds why (it cannot translate the ioctl).
+  CHECK(nodes[0].error.rfind("not a V4L2 device", 0) == 0);
   const Discovery d = rank(SourceConfig{}, {}, nodes);
   CHECK(d.candidates.empty());
-  CHECK(why_skipped(d, (dev / "video7").string()) == "not a V4L2 device");
+  CHECK(why_skipped(d, (dev / "video7").string()) == nodes[0].error);
 #else
   CHECK(nodes.empty());
 #endif
