@@ -1,7 +1,6 @@
 #include "auto/auto_source.hpp"
 
 #include <algorithm>
-#include <thread>
 
 #include "core/log.hpp"
 #include "drivers/factory.hpp"
@@ -80,7 +79,6 @@ void AutoSource::start() {
       log::notice("auto source: using ", candidate.label, " (", info_.width, "x", info_.height,
                   ")");
       camera_seen_ = true;
-      fallback_ = false;
       last_summary_.clear();
       return;
     }
